@@ -1,0 +1,61 @@
+import { activeOverride, type CircuitRecord, CircuitState, liveProbes } from './state.js'
+
+/**
+ * This environment's view of the shared state, and how long it may be trusted without asking the
+ * store again. A CLOSED view is trusted for `ttlMs`; an OPEN one until its retry time, because
+ * nothing but the retry time can move an open circuit forward (an operator's reset reaches the
+ * environment at the latest then); a HALF_OPEN one while every probe slot is taken, for at most
+ * `ttlMs`. With `ttlMs` 0 nothing is trusted and every decision reads the store.
+ *
+ * Every record the store returns, from reads and writes alike, refreshes the view, so an
+ * environment learns of a fleet-wide change on its next store call at the latest.
+ */
+export class StateCache {
+  readonly #ttlMs: number
+  readonly #maxProbes: number
+  #record: CircuitRecord | undefined
+  #trustedUntil = 0
+
+  constructor(ttlMs: number, maxProbes: number) {
+    this.#ttlMs = ttlMs
+    this.#maxProbes = maxProbes
+  }
+
+  /** The last record learned, however old. */
+  get latest(): CircuitRecord | undefined {
+    return this.#record
+  }
+
+  /** The view, if it may still be trusted at `now`. */
+  fresh(now: number): CircuitRecord | undefined {
+    return this.#record !== undefined && now < this.#trustedUntil ? this.#record : undefined
+  }
+
+  /** Replaces the view with a record the store returned at `now`. */
+  store(record: CircuitRecord, now: number): void {
+    this.#record = record
+    this.#trustedUntil = this.#ttlMs === 0 ? 0 : this.#trustUntil(record, now)
+  }
+
+  /** Forgets how long the view may be trusted, so the next decision reads the store. */
+  invalidate(): void {
+    this.#trustedUntil = 0
+  }
+
+  #trustUntil(record: CircuitRecord, now: number): number {
+    const ttlEnd = now + this.#ttlMs
+    const forced = activeOverride(record, now)
+    if (forced !== undefined) return Math.min(ttlEnd, forced.until ?? ttlEnd)
+    switch (record.state) {
+      case CircuitState.CLOSED:
+        return ttlEnd
+      case CircuitState.OPEN:
+        return record.retryAt
+      case CircuitState.HALF_OPEN: {
+        const leases = liveProbes(record, now)
+        if (leases.length < this.#maxProbes) return now
+        return Math.min(ttlEnd, ...leases.map((lease) => lease.expiresAt))
+      }
+    }
+  }
+}

@@ -1,0 +1,266 @@
+import type { CircuitState } from './state.js'
+
+/*
+ * Errors carry a brand under a registry symbol rather than relying on `instanceof`, so the guards
+ * keep working when a bundle or a Lambda layer ends up with two copies of this package.
+ */
+const BRAND = Symbol.for('fleet-breaker.error')
+
+/** The kinds of error this package throws; each is the `name` of its class. */
+export const CircuitBreakerErrorName = {
+  BASE: 'CircuitBreakerError',
+  CIRCUIT_OPEN: 'CircuitOpenError',
+  CONCURRENCY_LIMIT: 'ConcurrencyLimitError',
+  CALL_TIMEOUT: 'CallTimeoutError',
+  STORE_UNAVAILABLE: 'StoreUnavailableError',
+  INVALID_CONFIGURATION: 'InvalidConfigurationError',
+} as const
+export type CircuitBreakerErrorName = (typeof CircuitBreakerErrorName)[keyof typeof CircuitBreakerErrorName]
+
+/**
+ * The base of every error this package throws.
+ *
+ * @example
+ * ```ts
+ * try { await breaker.execute(call) } catch (error) { if (isCircuitBreakerError(error)) console.log(error.circuitId) }
+ * ```
+ */
+export class CircuitBreakerError extends Error {
+  /** The circuit the error concerns, when there is one. */
+  readonly circuitId: string | undefined
+
+  constructor(message: string, options: { circuitId?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.circuitId = options.circuitId
+    this.brand(CircuitBreakerErrorName.BASE)
+  }
+
+  /** Sets `name` and the cross-copy brand; each subclass calls it with its own name. */
+  protected brand(name: CircuitBreakerErrorName): void {
+    this.name = name
+    Object.defineProperty(this, BRAND, { value: name, enumerable: false, configurable: true })
+  }
+}
+
+/** Why a call was rejected without being attempted. */
+export const RejectionReason = {
+  /** The circuit is open and its retry time has not come. */
+  OPEN: 'open',
+  /** The circuit is half-open and every probe slot is taken. */
+  PROBES_BUSY: 'probes-busy',
+  /** An operator forced the circuit open. */
+  FORCED_OPEN: 'forced-open',
+} as const
+export type RejectionReason = (typeof RejectionReason)[keyof typeof RejectionReason]
+
+/**
+ * Thrown, without calling the protected function, when the circuit is open (or half-open with
+ * every probe slot taken). `retryAfterMs` says when trying again makes sense, which is what an
+ * HTTP `Retry-After` header or an SQS visibility timeout wants.
+ *
+ * @example
+ * ```ts
+ * catch (error) { if (isCircuitOpenError(error)) return { statusCode: 503, headers: { 'Retry-After': String(Math.ceil(error.retryAfterMs / 1000)) } } }
+ * ```
+ */
+export class CircuitOpenError extends CircuitBreakerError {
+  declare readonly circuitId: string
+  readonly state: CircuitState
+  readonly reason: RejectionReason
+  /** Milliseconds until a call may be admitted again (0 when that is already the case). */
+  readonly retryAfterMs: number
+  /** The operator's reason, when the circuit was forced open. */
+  readonly forcedReason: string | undefined
+
+  constructor(details: {
+    circuitId: string
+    state: CircuitState
+    reason: RejectionReason
+    retryAfterMs: number
+    forcedReason?: string
+  }) {
+    const why = details.forcedReason === undefined ? details.reason : `${details.reason}: ${details.forcedReason}`
+    super(`Circuit "${details.circuitId}" is ${details.state} (${why}); retry after ${details.retryAfterMs} ms`, {
+      circuitId: details.circuitId,
+    })
+    this.brand(CircuitBreakerErrorName.CIRCUIT_OPEN)
+    this.state = details.state
+    this.reason = details.reason
+    this.retryAfterMs = details.retryAfterMs
+    this.forcedReason = details.forcedReason
+  }
+}
+
+/**
+ * Thrown when `maxConcurrent` calls are already in flight on this breaker instance and the queue
+ * of `maxQueued` waiting calls is full. It says nothing about the downstream and is never counted
+ * as a failure.
+ *
+ * @example
+ * ```ts
+ * catch (error) { if (isConcurrencyLimitError(error)) return { statusCode: 429 } }
+ * ```
+ */
+export class ConcurrencyLimitError extends CircuitBreakerError {
+  declare readonly circuitId: string
+  readonly maxConcurrent: number
+
+  constructor(details: { circuitId: string; maxConcurrent: number; maxQueued: number }) {
+    super(
+      `Circuit "${details.circuitId}" already has ${details.maxConcurrent} calls in flight and ${details.maxQueued} waiting`,
+      { circuitId: details.circuitId },
+    )
+    this.brand(CircuitBreakerErrorName.CONCURRENCY_LIMIT)
+    this.maxConcurrent = details.maxConcurrent
+  }
+}
+
+/**
+ * Thrown when a call outlives `callTimeoutMs`. The call's `AbortSignal` is aborted with this error
+ * as its reason; the timeout counts as a failure.
+ *
+ * @example
+ * ```ts
+ * await breaker.execute((signal) => fetch(url, { signal })) // rejects with CallTimeoutError after callTimeoutMs
+ * ```
+ */
+export class CallTimeoutError extends CircuitBreakerError {
+  declare readonly circuitId: string
+  readonly timeoutMs: number
+
+  constructor(details: { circuitId: string; timeoutMs: number }) {
+    super(`Call through circuit "${details.circuitId}" timed out after ${details.timeoutMs} ms`, {
+      circuitId: details.circuitId,
+    })
+    this.brand(CircuitBreakerErrorName.CALL_TIMEOUT)
+    this.timeoutMs = details.timeoutMs
+  }
+}
+
+/**
+ * Thrown instead of calling the function when the store cannot be reached and the breaker's
+ * `storeOutage` policy is `'fail-closed'`. The store error is the `cause`.
+ *
+ * @example
+ * ```ts
+ * const breaker = new CircuitBreaker({ circuitId: 'ledger', store, storeOutage: 'fail-closed' })
+ * ```
+ */
+export class StoreUnavailableError extends CircuitBreakerError {
+  declare readonly circuitId: string
+
+  constructor(details: { circuitId: string; cause: unknown }) {
+    super(`The state of circuit "${details.circuitId}" cannot be read and the store outage policy is fail-closed`, {
+      circuitId: details.circuitId,
+      cause: details.cause,
+    })
+    this.brand(CircuitBreakerErrorName.STORE_UNAVAILABLE)
+  }
+}
+
+/**
+ * Thrown at construction when an option (or the environment variable behind it) is invalid.
+ * The message names the option, what it accepts and the value received.
+ *
+ * @example
+ * ```ts
+ * new CircuitBreaker({ circuitId: 'x', failureThreshold: 0 })
+ * // InvalidConfigurationError: failureThreshold must be an integer of 1 or more; received 0
+ * ```
+ */
+export class InvalidConfigurationError extends CircuitBreakerError {
+  readonly option: string
+  readonly value: unknown
+
+  constructor(option: string, value: unknown, expected: string) {
+    super(`${option} must be ${expected}; received ${describeValue(value)}`)
+    this.brand(CircuitBreakerErrorName.INVALID_CONFIGURATION)
+    this.option = option
+    this.value = value
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'function') return 'a function'
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object'
+  return String(value)
+}
+
+function hasBrand(error: unknown, name?: CircuitBreakerErrorName): boolean {
+  if (typeof error !== 'object' || error === null) return false
+  const brand: unknown = Reflect.get(error, BRAND)
+  return name === undefined ? typeof brand === 'string' : brand === name
+}
+
+/**
+ * Whether `error` was thrown by fleet-breaker (any copy of it).
+ *
+ * @example
+ * ```ts
+ * if (isCircuitBreakerError(error)) logger.info('rejected by the breaker', { circuitId: error.circuitId })
+ * ```
+ */
+export function isCircuitBreakerError(error: unknown): error is CircuitBreakerError {
+  return hasBrand(error)
+}
+
+/**
+ * Whether `error` is a {@link CircuitOpenError}, across duplicate copies of this package.
+ *
+ * @example
+ * ```ts
+ * if (isCircuitOpenError(error)) return cachedQuote()
+ * ```
+ */
+export function isCircuitOpenError(error: unknown): error is CircuitOpenError {
+  return hasBrand(error, CircuitBreakerErrorName.CIRCUIT_OPEN)
+}
+
+/**
+ * Whether `error` is a {@link ConcurrencyLimitError}.
+ *
+ * @example
+ * ```ts
+ * if (isConcurrencyLimitError(error)) return { statusCode: 429 }
+ * ```
+ */
+export function isConcurrencyLimitError(error: unknown): error is ConcurrencyLimitError {
+  return hasBrand(error, CircuitBreakerErrorName.CONCURRENCY_LIMIT)
+}
+
+/**
+ * Whether `error` is a {@link CallTimeoutError}.
+ *
+ * @example
+ * ```ts
+ * if (isCallTimeoutError(error)) metrics.addMetric('PaymentTimeout', 'Count', 1)
+ * ```
+ */
+export function isCallTimeoutError(error: unknown): error is CallTimeoutError {
+  return hasBrand(error, CircuitBreakerErrorName.CALL_TIMEOUT)
+}
+
+/**
+ * Whether `error` is a {@link StoreUnavailableError}.
+ *
+ * @example
+ * ```ts
+ * if (isStoreUnavailableError(error)) return { statusCode: 503 }
+ * ```
+ */
+export function isStoreUnavailableError(error: unknown): error is StoreUnavailableError {
+  return hasBrand(error, CircuitBreakerErrorName.STORE_UNAVAILABLE)
+}
+
+/**
+ * Whether `error` is an {@link InvalidConfigurationError}.
+ *
+ * @example
+ * ```ts
+ * if (isInvalidConfigurationError(error)) console.error(`fix ${error.option}`)
+ * ```
+ */
+export function isInvalidConfigurationError(error: unknown): error is InvalidConfigurationError {
+  return hasBrand(error, CircuitBreakerErrorName.INVALID_CONFIGURATION)
+}

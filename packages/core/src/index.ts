@@ -1,0 +1,93 @@
+export { retryDelayMs } from './backoff.js'
+export {
+  type Admission,
+  type CallPermit,
+  CircuitBreaker,
+  type ExecuteOptions,
+  type OverrideOptions,
+  type Verdict,
+} from './breaker.js'
+export { httpStatusOf, isFailureResponse, isServiceFailure, isServiceFailureStatus } from './classify.js'
+export {
+  CallTimeoutError,
+  CircuitBreakerError,
+  CircuitBreakerErrorName,
+  CircuitOpenError,
+  ConcurrencyLimitError,
+  InvalidConfigurationError,
+  isCallTimeoutError,
+  isCircuitBreakerError,
+  isCircuitOpenError,
+  isConcurrencyLimitError,
+  isInvalidConfigurationError,
+  isStoreUnavailableError,
+  RejectionReason,
+  StoreUnavailableError,
+} from './errors.js'
+export {
+  type ChangeOrigin,
+  type StateChange,
+  type StateChangeListener,
+  TransitionReason,
+} from './events.js'
+export { jsonConsoleLogger, type Logger } from './logger.js'
+export {
+  type CircuitBreakerOptions,
+  DEFAULTS,
+  ENVIRONMENT_VARIABLES,
+  type Fallback,
+  type FallbackContext,
+  type FallbackKind,
+  MAX_CIRCUIT_ID_LENGTH,
+  MAX_PROBE_SLOTS,
+  type ResolvedOptions,
+  resolveOptions,
+  StoreOutagePolicy,
+} from './options.js'
+export type { CircuitSnapshot } from './snapshot.js'
+export {
+  activeOverride,
+  type CircuitRecord,
+  CircuitState,
+  type ClosedRecord,
+  effectiveState,
+  type ForcedState,
+  type ForcedStateName,
+  type HalfOpenRecord,
+  initialRecord,
+  liveProbes,
+  type OpenRecord,
+  type ProbeLease,
+} from './state.js'
+export type {
+  AcquireProbeRequest,
+  AddFailureRequest,
+  CircuitStore,
+  CompleteProbeRequest,
+  OverrideRequest,
+  ProbeClaim,
+  ProbeOutcome,
+  ResetFailuresRequest,
+  ResetRequest,
+  SetForcedRequest,
+  SetManyEntry,
+  SetManyRequest,
+  StoreCallOptions,
+  TransitionGuard,
+  TransitionOutcome,
+  TransitionRequest,
+  TransitionTarget,
+} from './store/contract.js'
+export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js'
+export {
+  applyAcquireProbe,
+  applyAddFailure,
+  applyCompleteProbe,
+  applyReset,
+  applyResetFailures,
+  applySetForced,
+  applyTransition,
+  freeProbeSlot,
+  overrideAt,
+  windowIsOpen,
+} from './store/semantics.js'

@@ -1,0 +1,312 @@
+import { isFailureResponse, isServiceFailure } from './classify.js'
+import { InvalidConfigurationError } from './errors.js'
+import { jsonConsoleLogger, type Logger } from './logger.js'
+import type { CircuitStore } from './store/contract.js'
+
+/** What the breaker does while its store cannot be reached. */
+export const StoreOutagePolicy = {
+  /** Get out of the way: calls go through as if the circuit were closed (a cached OPEN still holds). */
+  FAIL_OPEN: 'fail-open',
+  /** Reject calls with `StoreUnavailableError` (or run the fallback). */
+  FAIL_CLOSED: 'fail-closed',
+} as const
+export type StoreOutagePolicy = (typeof StoreOutagePolicy)[keyof typeof StoreOutagePolicy]
+
+/** Whether a fallback replaces a call that never ran, or one that ran and failed. */
+export type FallbackKind = 'rejected' | 'failed'
+
+/** What a fallback learns about the call it replaces. */
+export interface FallbackContext {
+  readonly circuitId: string
+  /**
+   * `'rejected'`: the function was not called (circuit open, probes busy, concurrency limit, or the
+   * store unavailable under `fail-closed`); the error is ours. `'failed'`: the function was called
+   * and failed in a way that counts (including `CallTimeoutError`); the error is its own.
+   */
+  readonly kind: FallbackKind
+}
+
+/**
+ * Turns a rejection or a counted failure into a value. It is not called for errors the failure
+ * classifier does not count (a 404, a validation error): those reach the caller unchanged.
+ * Whatever it throws reaches the caller.
+ */
+export type Fallback<TFallback> = (error: unknown, context: FallbackContext) => TFallback | Promise<TFallback>
+
+/**
+ * Options of {@link CircuitBreaker}. Every numeric option can also come from an environment
+ * variable; an explicit option wins over the variable, which wins over the default.
+ *
+ * @example
+ * ```ts
+ * const breaker = new CircuitBreaker({
+ *   circuitId: 'payment-api',
+ *   store: new DynamoDBStore({ tableName: 'circuit-breakers' }),
+ *   failureThreshold: 5,
+ *   callTimeoutMs: 2_000,
+ *   fallback: () => ({ status: 'queued' }),
+ * })
+ * ```
+ */
+export interface CircuitBreakerOptions<TFallback = never> {
+  /** Names the circuit; every breaker with the same id and store shares one state. Default: `AWS_LAMBDA_FUNCTION_NAME`. */
+  readonly circuitId?: string
+  /** Where the shared state lives: `MemoryStore`, or a DynamoDB or Redis store from `@fleet-breaker/storage`. */
+  readonly store: CircuitStore
+  /** Failures within `failureWindowMs` that open the circuit. Default 3. Env `CIRCUIT_BREAKER_FAILURE_THRESHOLD`. */
+  readonly failureThreshold?: number
+  /** How long failures keep counting, from the first failure of a window. Default 60 000. Env `CIRCUIT_BREAKER_FAILURE_WINDOW_MS`. */
+  readonly failureWindowMs?: number
+  /** How long the circuit stays open the first time. Default 10 000. Env `CIRCUIT_BREAKER_RESET_TIMEOUT_MS`. */
+  readonly resetTimeoutMs?: number
+  /** Cap of the exponential backoff (`resetTimeoutMs × 2^n`). Default 300 000 (or `resetTimeoutMs`, if larger). Env `CIRCUIT_BREAKER_MAX_RESET_TIMEOUT_MS`. */
+  readonly maxResetTimeoutMs?: number
+  /** Successful probes that close a half-open circuit. Default 1. Env `CIRCUIT_BREAKER_HALF_OPEN_SUCCESS_THRESHOLD`. */
+  readonly halfOpenSuccessThreshold?: number
+  /** Probes allowed at once across the whole fleet (1 to 16). Default 1. Env `CIRCUIT_BREAKER_HALF_OPEN_MAX_PROBES`. */
+  readonly halfOpenMaxProbes?: number
+  /** How long a probe's lease lasts before another environment may take its slot. Default `callTimeoutMs` + 1 000 when set, else `resetTimeoutMs`. Env `CIRCUIT_BREAKER_PROBE_LEASE_MS`. */
+  readonly probeLeaseMs?: number
+  /** Calls in flight at once on this breaker instance (`Infinity` for no limit). Default 10. Env `CIRCUIT_BREAKER_MAX_CONCURRENT`. */
+  readonly maxConcurrent?: number
+  /** Calls that may wait for a free slot beyond `maxConcurrent` (`Infinity` for no limit). Default 10. Env `CIRCUIT_BREAKER_MAX_QUEUED`. */
+  readonly maxQueued?: number
+  /** Aborts a call that runs longer and counts a timeout. Default: none. Env `CIRCUIT_BREAKER_CALL_TIMEOUT_MS`. */
+  readonly callTimeoutMs?: number
+  /** How long an environment trusts a CLOSED state it read without asking again (0 disables the cache). Default 5 000. Env `CIRCUIT_BREAKER_CACHE_TTL_MS`. */
+  readonly cacheTtlMs?: number
+  /** Deadline of every store call. Default 500. Env `CIRCUIT_BREAKER_STORE_TIMEOUT_MS`. */
+  readonly storeTimeoutMs?: number
+  /** What to do while the store cannot be reached. Default `'fail-open'`. Env `CIRCUIT_BREAKER_STORE_OUTAGE`. */
+  readonly storeOutage?: StoreOutagePolicy
+  /** After a store error, how long to apply the outage policy before asking the store again. Default 1 000. Env `CIRCUIT_BREAKER_STORE_RETRY_INTERVAL_MS`. */
+  readonly storeRetryIntervalMs?: number
+  /** Which thrown errors count as failures. Default {@link isServiceFailure}. */
+  readonly isFailure?: (error: unknown) => boolean
+  /** Which returned values count as failures. Default {@link isFailureResponse}. */
+  readonly isFailureResult?: (result: unknown) => boolean
+  /** Turns a rejection or a counted failure into a value; see {@link Fallback}. */
+  readonly fallback?: Fallback<TFallback>
+  /** The clock, in epoch milliseconds. Default `Date.now`. */
+  readonly now?: () => number
+  /** Where warnings go. Default {@link jsonConsoleLogger}. */
+  readonly logger?: Logger
+}
+
+/** Every option with its final value. */
+export interface ResolvedOptions {
+  readonly circuitId: string
+  readonly store: CircuitStore
+  readonly failureThreshold: number
+  readonly failureWindowMs: number
+  readonly resetTimeoutMs: number
+  readonly maxResetTimeoutMs: number
+  readonly halfOpenSuccessThreshold: number
+  readonly halfOpenMaxProbes: number
+  readonly probeLeaseMs: number
+  readonly maxConcurrent: number
+  readonly maxQueued: number
+  readonly callTimeoutMs: number | undefined
+  readonly cacheTtlMs: number
+  readonly storeTimeoutMs: number
+  readonly storeOutage: StoreOutagePolicy
+  readonly storeRetryIntervalMs: number
+  readonly isFailure: (error: unknown) => boolean
+  readonly isFailureResult: (result: unknown) => boolean
+  readonly now: () => number
+  readonly logger: Logger
+}
+
+/** The environment variable behind each numeric option. */
+export const ENVIRONMENT_VARIABLES = {
+  failureThreshold: 'CIRCUIT_BREAKER_FAILURE_THRESHOLD',
+  failureWindowMs: 'CIRCUIT_BREAKER_FAILURE_WINDOW_MS',
+  resetTimeoutMs: 'CIRCUIT_BREAKER_RESET_TIMEOUT_MS',
+  maxResetTimeoutMs: 'CIRCUIT_BREAKER_MAX_RESET_TIMEOUT_MS',
+  halfOpenSuccessThreshold: 'CIRCUIT_BREAKER_HALF_OPEN_SUCCESS_THRESHOLD',
+  halfOpenMaxProbes: 'CIRCUIT_BREAKER_HALF_OPEN_MAX_PROBES',
+  probeLeaseMs: 'CIRCUIT_BREAKER_PROBE_LEASE_MS',
+  maxConcurrent: 'CIRCUIT_BREAKER_MAX_CONCURRENT',
+  maxQueued: 'CIRCUIT_BREAKER_MAX_QUEUED',
+  callTimeoutMs: 'CIRCUIT_BREAKER_CALL_TIMEOUT_MS',
+  cacheTtlMs: 'CIRCUIT_BREAKER_CACHE_TTL_MS',
+  storeTimeoutMs: 'CIRCUIT_BREAKER_STORE_TIMEOUT_MS',
+  storeRetryIntervalMs: 'CIRCUIT_BREAKER_STORE_RETRY_INTERVAL_MS',
+} as const
+
+const STORE_OUTAGE_VARIABLE = 'CIRCUIT_BREAKER_STORE_OUTAGE'
+
+/** The defaults of the numeric options that have a fixed default. */
+export const DEFAULTS = {
+  failureThreshold: 3,
+  failureWindowMs: 60_000,
+  resetTimeoutMs: 10_000,
+  maxResetTimeoutMs: 300_000,
+  halfOpenSuccessThreshold: 1,
+  halfOpenMaxProbes: 1,
+  maxConcurrent: 10,
+  maxQueued: 10,
+  cacheTtlMs: 5_000,
+  storeTimeoutMs: 500,
+  storeRetryIntervalMs: 1_000,
+} as const
+
+/** Most probe slots a circuit can have; stores keep one small field pair per slot. */
+export const MAX_PROBE_SLOTS = 16
+
+/** Longest circuit id accepted (DynamoDB and Redis keys stay comfortably within their limits). */
+export const MAX_CIRCUIT_ID_LENGTH = 512
+
+type NumericOption = keyof typeof ENVIRONMENT_VARIABLES
+type Environment = Readonly<Record<string, string | undefined>>
+
+interface Range {
+  readonly min: number
+  readonly max?: number
+  readonly allowInfinity?: boolean
+}
+
+function describeRange(range: Range): string {
+  const upper = range.max === undefined ? 'or more' : `to ${range.max}`
+  const infinity = range.allowInfinity === true ? ' (or Infinity)' : ''
+  return `an integer of ${range.min} ${upper}${infinity}`
+}
+
+function checkNumber(name: string, value: unknown, range: Range): number {
+  const valid =
+    typeof value === 'number' &&
+    ((range.allowInfinity === true && value === Number.POSITIVE_INFINITY) ||
+      (Number.isInteger(value) && value >= range.min && (range.max === undefined || value <= range.max)))
+  if (!valid) throw new InvalidConfigurationError(name, value, describeRange(range))
+  return value
+}
+
+/**
+ * The value of a numeric option: explicit, else from its environment variable, else `undefined`.
+ * A variable that is set but does not parse is an error naming the variable.
+ */
+function numericOption(
+  options: CircuitBreakerOptions<unknown>,
+  env: Environment,
+  option: NumericOption,
+  range: Range,
+): number | undefined {
+  const explicit = options[option]
+  if (explicit !== undefined) return checkNumber(option, explicit, range)
+  const variable = ENVIRONMENT_VARIABLES[option]
+  const raw = env[variable]
+  if (raw === undefined || raw.trim() === '') return undefined
+  const parsed = raw.trim() === 'Infinity' ? Number.POSITIVE_INFINITY : /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN
+  if (Number.isNaN(parsed)) throw new InvalidConfigurationError(variable, raw, describeRange(range))
+  return checkNumber(variable, parsed, range)
+}
+
+function resolveCircuitId(options: CircuitBreakerOptions<unknown>, env: Environment): string {
+  const circuitId = options.circuitId ?? env.AWS_LAMBDA_FUNCTION_NAME
+  const name = options.circuitId === undefined ? 'circuitId (from AWS_LAMBDA_FUNCTION_NAME)' : 'circuitId'
+  if (typeof circuitId !== 'string' || circuitId.trim() === '' || circuitId.length > MAX_CIRCUIT_ID_LENGTH) {
+    throw new InvalidConfigurationError(
+      name,
+      circuitId,
+      `a non-blank string of at most ${MAX_CIRCUIT_ID_LENGTH} characters`,
+    )
+  }
+  return circuitId
+}
+
+function resolveStoreOutage(options: CircuitBreakerOptions<unknown>, env: Environment): StoreOutagePolicy {
+  const name = options.storeOutage === undefined ? STORE_OUTAGE_VARIABLE : 'storeOutage'
+  const value: unknown = options.storeOutage ?? env[STORE_OUTAGE_VARIABLE] ?? StoreOutagePolicy.FAIL_OPEN
+  if (value === StoreOutagePolicy.FAIL_OPEN || value === StoreOutagePolicy.FAIL_CLOSED) return value
+  throw new InvalidConfigurationError(
+    name,
+    value,
+    `"${StoreOutagePolicy.FAIL_OPEN}" or "${StoreOutagePolicy.FAIL_CLOSED}"`,
+  )
+}
+
+function checkFunction<T>(name: string, value: T | undefined, fallback: T): T {
+  if (value === undefined) return fallback
+  if (typeof value !== 'function') throw new InvalidConfigurationError(name, value, 'a function')
+  return value
+}
+
+function checkStore(store: unknown): CircuitStore {
+  const required = ['get', 'addFailure', 'transition', 'acquireProbe', 'completeProbe', 'setForced', 'reset'] as const
+  const valid =
+    typeof store === 'object' &&
+    store !== null &&
+    required.every((method) => typeof (store as Record<string, unknown>)[method] === 'function')
+  if (!valid)
+    throw new InvalidConfigurationError('store', store, 'a CircuitStore (MemoryStore, DynamoDBStore, RedisStore, ...)')
+  return store as CircuitStore
+}
+
+function checkLogger(logger: unknown): Logger {
+  if (logger === undefined) return jsonConsoleLogger
+  const valid =
+    typeof logger === 'object' &&
+    logger !== null &&
+    (['debug', 'info', 'warn', 'error'] as const).every(
+      (level) => typeof (logger as Record<string, unknown>)[level] === 'function',
+    )
+  if (!valid)
+    throw new InvalidConfigurationError('logger', logger, 'an object with debug, info, warn and error methods')
+  return logger as Logger
+}
+
+/**
+ * Validates options and fills in environment variables and defaults. Throws
+ * {@link InvalidConfigurationError} naming the first invalid option.
+ *
+ * @example
+ * ```ts
+ * resolveOptions({ circuitId: 'payment-api', store }, process.env).failureThreshold // 3, or CIRCUIT_BREAKER_FAILURE_THRESHOLD
+ * ```
+ */
+export function resolveOptions(
+  options: CircuitBreakerOptions<unknown>,
+  env: Environment = process.env,
+): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidConfigurationError('options', options, 'an object')
+  }
+  const positive: Range = { min: 1 }
+  const resetTimeoutMs = numericOption(options, env, 'resetTimeoutMs', positive) ?? DEFAULTS.resetTimeoutMs
+  const maxResetTimeoutMs =
+    numericOption(options, env, 'maxResetTimeoutMs', { min: resetTimeoutMs }) ??
+    Math.max(DEFAULTS.maxResetTimeoutMs, resetTimeoutMs)
+  const callTimeoutMs = numericOption(options, env, 'callTimeoutMs', positive)
+  const fallback: unknown = options.fallback
+  if (fallback !== undefined && typeof fallback !== 'function') {
+    throw new InvalidConfigurationError('fallback', fallback, 'a function')
+  }
+  return {
+    circuitId: resolveCircuitId(options, env),
+    store: checkStore(options.store),
+    failureThreshold: numericOption(options, env, 'failureThreshold', positive) ?? DEFAULTS.failureThreshold,
+    failureWindowMs: numericOption(options, env, 'failureWindowMs', positive) ?? DEFAULTS.failureWindowMs,
+    resetTimeoutMs,
+    maxResetTimeoutMs,
+    halfOpenSuccessThreshold:
+      numericOption(options, env, 'halfOpenSuccessThreshold', positive) ?? DEFAULTS.halfOpenSuccessThreshold,
+    halfOpenMaxProbes:
+      numericOption(options, env, 'halfOpenMaxProbes', { min: 1, max: MAX_PROBE_SLOTS }) ?? DEFAULTS.halfOpenMaxProbes,
+    probeLeaseMs:
+      numericOption(options, env, 'probeLeaseMs', positive) ??
+      (callTimeoutMs === undefined ? resetTimeoutMs : callTimeoutMs + 1_000),
+    maxConcurrent:
+      numericOption(options, env, 'maxConcurrent', { min: 1, allowInfinity: true }) ?? DEFAULTS.maxConcurrent,
+    maxQueued: numericOption(options, env, 'maxQueued', { min: 0, allowInfinity: true }) ?? DEFAULTS.maxQueued,
+    callTimeoutMs,
+    cacheTtlMs: numericOption(options, env, 'cacheTtlMs', { min: 0 }) ?? DEFAULTS.cacheTtlMs,
+    storeTimeoutMs: numericOption(options, env, 'storeTimeoutMs', positive) ?? DEFAULTS.storeTimeoutMs,
+    storeOutage: resolveStoreOutage(options, env),
+    storeRetryIntervalMs:
+      numericOption(options, env, 'storeRetryIntervalMs', { min: 0 }) ?? DEFAULTS.storeRetryIntervalMs,
+    isFailure: checkFunction('isFailure', options.isFailure, isServiceFailure),
+    isFailureResult: checkFunction('isFailureResult', options.isFailureResult, isFailureResponse),
+    now: checkFunction('now', options.now, Date.now),
+    logger: checkLogger(options.logger),
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The names of a circuit's states.
+ *
+ * @example
+ * ```ts
+ * import { CircuitState } from '@fleet-breaker/core'
+ * if ((await breaker.getState()).state === CircuitState.OPEN) console.log('payment-api is down')
+ * ```
+ */
+export const CircuitState = {
+  /** Calls flow; failures are counted. */
+  CLOSED: 'CLOSED',
+  /** Calls are rejected until the retry time. */
+  OPEN: 'OPEN',
+  /** A limited number of probe calls decide whether the circuit closes or reopens. */
+  HALF_OPEN: 'HALF_OPEN',
+} as const
+
+/** One of `'CLOSED'`, `'OPEN'` or `'HALF_OPEN'`. */
+export type CircuitState = (typeof CircuitState)[keyof typeof CircuitState]
+
+/** The states an operator can force a circuit into. */
+export type ForcedStateName = typeof CircuitState.OPEN | typeof CircuitState.CLOSED
+
+/**
+ * A manual override, kept in the store so that it applies to the whole fleet.
+ * While it is in force it wins over the automatic state, which is frozen underneath it.
+ */
+export interface ForcedState {
+  readonly state: ForcedStateName
+  /** Free text for operators, shown in errors and events. */
+  readonly reason?: string
+  /** When the override was set, in epoch milliseconds. */
+  readonly since: number
+  /** When the override lapses, in epoch milliseconds; absent means until cleared. */
+  readonly until?: number
+}
+
+/** A half-open probe's claim on one of the `halfOpenMaxProbes` slots. It lapses at `expiresAt`. */
+export interface ProbeLease {
+  readonly slot: number
+  readonly token: string
+  readonly expiresAt: number
+}
+
+interface CircuitRecordBase {
+  readonly circuitId: string
+  /**
+   * Incremented by every transition. A call remembers the generation it was admitted under and its
+   * outcome only counts while the generation is unchanged, so a result from before a transition
+   * never counts against the new state.
+   */
+  readonly generation: number
+  /** Opens since the circuit last closed; drives the exponential backoff. */
+  readonly openCount: number
+  /** When the current state began, in epoch milliseconds (0 for a circuit never written). */
+  readonly changedAt: number
+  readonly forced?: ForcedState
+}
+
+/** A closed circuit: calls flow and failures are counted. */
+export interface ClosedRecord extends CircuitRecordBase {
+  readonly state: typeof CircuitState.CLOSED
+  /** Failures counted in the current window. */
+  readonly failures: number
+  /** When the first failure of the current window was counted. */
+  readonly windowStartedAt?: number
+}
+
+/** An open circuit: calls are rejected until `retryAt`. */
+export interface OpenRecord extends CircuitRecordBase {
+  readonly state: typeof CircuitState.OPEN
+  /** When the first probe may be sent, set once by the transition that opened the circuit. */
+  readonly retryAt: number
+}
+
+/** A half-open circuit: probes holding a lease decide what happens next. */
+export interface HalfOpenRecord extends CircuitRecordBase {
+  readonly state: typeof CircuitState.HALF_OPEN
+  /** Successful probes counted in this half-open period. */
+  readonly successes: number
+  /** Leases held by probes in flight (expired ones may linger until a slot is reused). */
+  readonly probes: readonly ProbeLease[]
+}
+
+/**
+ * The shared state of one circuit: what stores persist and what events carry. Plain JSON.
+ *
+ * @example
+ * ```ts
+ * const record: CircuitRecord = { circuitId: 'payment-api', state: 'OPEN', generation: 1, openCount: 1, changedAt: 0, retryAt: 10_000 }
+ * ```
+ */
+export type CircuitRecord = ClosedRecord | OpenRecord | HalfOpenRecord
+
+/**
+ * The record of a circuit the store holds nothing for: closed, generation 0, nothing counted.
+ *
+ * @example
+ * ```ts
+ * const fresh = initialRecord('payment-api') // { state: 'CLOSED', generation: 0, failures: 0, ... }
+ * ```
+ */
+export function initialRecord(circuitId: string): ClosedRecord {
+  return { circuitId, state: CircuitState.CLOSED, generation: 0, openCount: 0, changedAt: 0, failures: 0 }
+}
+
+/** The override in force at `now`, if any. */
+export function activeOverride(record: CircuitRecord, now: number): ForcedState | undefined {
+  const forced = record.forced
+  if (forced === undefined) return undefined
+  return forced.until === undefined || forced.until > now ? forced : undefined
+}
+
+/**
+ * The state callers experience at `now`: a forced state in force wins over the automatic one.
+ *
+ * @example
+ * ```ts
+ * effectiveState(record, Date.now()) // 'OPEN' while an operator's forceOpen() is in force
+ * ```
+ */
+export function effectiveState(record: CircuitRecord, now: number): CircuitState {
+  return activeOverride(record, now)?.state ?? record.state
+}
+
+/** Probe leases that have not lapsed at `now`. */
+export function liveProbes(record: HalfOpenRecord, now: number): ProbeLease[] {
+  return record.probes.filter((lease) => lease.expiresAt > now)
+}

@@ -1,0 +1,151 @@
+import type { Logger } from './logger.js'
+import type { CircuitStore, StoreCallOptions } from './store/contract.js'
+
+/** The answer of a guarded store call: its value, or why there is none. */
+export type GuardedResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: unknown; readonly skipped: boolean }
+
+/** Thrown into a store call's signal when the breaker stops waiting for it. */
+export class StoreDeadlineError extends Error {
+  constructor(operation: string, timeoutMs: number) {
+    super(`store operation ${operation} did not answer within ${timeoutMs} ms`)
+    this.name = 'StoreDeadlineError'
+  }
+}
+
+/**
+ * What one store's outage looks like. It is shared by every breaker using the same store object,
+ * so an outage is logged once per environment, not once per circuit or per call.
+ */
+interface OutageState {
+  since: number | undefined
+  /** Until when calls skip the store and apply the outage policy straight away. */
+  skipUntil: number
+  failedCalls: number
+}
+
+const outages = new WeakMap<CircuitStore, OutageState>()
+
+function outageOf(store: CircuitStore): OutageState {
+  let outage = outages.get(store)
+  if (outage === undefined) {
+    outage = { since: undefined, skipUntil: 0, failedCalls: 0 }
+    outages.set(store, outage)
+  }
+  return outage
+}
+
+export interface StoreGuardOptions {
+  readonly store: CircuitStore
+  readonly timeoutMs: number
+  readonly retryIntervalMs: number
+  readonly policy: string
+  readonly now: () => number
+  readonly logger: Logger
+}
+
+/**
+ * Makes sure the store can never hurt a caller: every call is bounded by a deadline (and aborted
+ * through its signal when the deadline passes); after a failure, calls skip the store for
+ * `retryIntervalMs` instead of each waiting out the deadline again; the first failure of an outage
+ * is logged as one warning and the recovery as one info entry.
+ */
+export class StoreGuard {
+  readonly #options: StoreGuardOptions
+  readonly #outage: OutageState
+
+  constructor(options: StoreGuardOptions) {
+    this.#options = options
+    this.#outage = outageOf(options.store)
+  }
+
+  /** Runs `operation` against the store within the deadline; never throws. */
+  async call<T>(
+    name: string,
+    circuitId: string,
+    operation: (store: CircuitStore, options: StoreCallOptions) => Promise<T>,
+  ): Promise<GuardedResult<T>> {
+    const outage = this.#outage
+    const now = this.#options.now()
+    if (outage.since !== undefined && now < outage.skipUntil) {
+      outage.failedCalls++
+      return { ok: false, error: new Error('store skipped during an outage'), skipped: true }
+    }
+    try {
+      const value = await this.#withDeadline(name, operation)
+      if (outage.since !== undefined) this.#recovered(name, circuitId)
+      return { ok: true, value }
+    } catch (error) {
+      this.#failed(name, circuitId, error)
+      return { ok: false, error, skipped: false }
+    }
+  }
+
+  /** Like {@link call}, but rethrows the failure: for operator actions, which must not fail silently. */
+  async callOrThrow<T>(
+    name: string,
+    circuitId: string,
+    operation: (store: CircuitStore, options: StoreCallOptions) => Promise<T>,
+  ): Promise<T> {
+    const result = await this.call(name, circuitId, operation)
+    if (result.ok) return result.value
+    throw result.error
+  }
+
+  #withDeadline<T>(
+    name: string,
+    operation: (store: CircuitStore, options: StoreCallOptions) => Promise<T>,
+  ): Promise<T> {
+    const { store, timeoutMs } = this.#options
+    const controller = new AbortController()
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const error = new StoreDeadlineError(name, timeoutMs)
+        controller.abort(error)
+        reject(error)
+      }, timeoutMs)
+      timer.unref?.()
+      operation(store, { signal: controller.signal }).then(
+        (value) => {
+          clearTimeout(timer)
+          resolve(value)
+        },
+        (error: unknown) => {
+          clearTimeout(timer)
+          reject(error)
+        },
+      )
+    })
+  }
+
+  #failed(name: string, circuitId: string, error: unknown): void {
+    const outage = this.#outage
+    const now = this.#options.now()
+    outage.skipUntil = now + this.#options.retryIntervalMs
+    outage.failedCalls++
+    if (outage.since !== undefined) return
+    outage.since = now
+    this.#options.logger.warn('fleet-breaker: circuit store unavailable', {
+      circuitId,
+      operation: name,
+      policy: this.#options.policy,
+      retryIntervalMs: this.#options.retryIntervalMs,
+      error,
+    })
+  }
+
+  #recovered(name: string, circuitId: string): void {
+    const outage = this.#outage
+    const since = outage.since ?? this.#options.now()
+    this.#options.logger.info('fleet-breaker: circuit store available again', {
+      circuitId,
+      operation: name,
+      outageMs: this.#options.now() - since,
+      failedCalls: outage.failedCalls,
+    })
+    outage.since = undefined
+    outage.skipUntil = 0
+    outage.failedCalls = 0
+  }
+}

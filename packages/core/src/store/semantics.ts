@@ -1,0 +1,160 @@
+import {
+  type CircuitRecord,
+  CircuitState,
+  type ClosedRecord,
+  type ForcedState,
+  type HalfOpenRecord,
+  initialRecord,
+  type ProbeLease,
+} from '../state.js'
+import type {
+  AcquireProbeRequest,
+  AddFailureRequest,
+  CompleteProbeRequest,
+  OverrideRequest,
+  ProbeOutcome,
+  ResetFailuresRequest,
+  ResetRequest,
+  TransitionOutcome,
+  TransitionRequest,
+} from './contract.js'
+
+/*
+ * The meaning of every store operation, written once as pure functions from the current record to
+ * the next. MemoryStore applies them directly; the DynamoDB and Redis stores express the same rules
+ * as condition expressions and Lua, and the conformance suite holds them all to the same results.
+ * Each function returns the input record unchanged (same object) when its condition does not hold.
+ */
+
+function isClosedAt(record: CircuitRecord, generation: number): record is ClosedRecord {
+  return record.state === CircuitState.CLOSED && record.generation === generation
+}
+
+function isHalfOpenAt(record: CircuitRecord, generation: number): record is HalfOpenRecord {
+  return record.state === CircuitState.HALF_OPEN && record.generation === generation
+}
+
+/** Whether a failure at `now` still belongs to the window that `record` started. */
+export function windowIsOpen(record: ClosedRecord, now: number, windowMs: number): boolean {
+  return record.failures > 0 && record.windowStartedAt !== undefined && now - record.windowStartedAt < windowMs
+}
+
+/** {@link CircuitStore.addFailure} */
+export function applyAddFailure(record: CircuitRecord, request: AddFailureRequest): CircuitRecord {
+  if (!isClosedAt(record, request.generation)) return record
+  if (windowIsOpen(record, request.now, request.windowMs)) return { ...record, failures: record.failures + 1 }
+  return { ...record, failures: 1, windowStartedAt: request.now }
+}
+
+/** {@link CircuitStore.resetFailures} */
+export function applyResetFailures(record: CircuitRecord, request: ResetFailuresRequest): CircuitRecord {
+  if (!isClosedAt(record, request.generation) || record.failures === 0) return record
+  const { windowStartedAt: _dropped, ...rest } = record
+  return { ...rest, failures: 0 }
+}
+
+function guardHolds(record: CircuitRecord, request: TransitionRequest): boolean {
+  const guard = request.guard
+  if (guard === undefined) return true
+  if (
+    guard.minFailures !== undefined &&
+    (record.state !== CircuitState.CLOSED || record.failures < guard.minFailures)
+  ) {
+    return false
+  }
+  if (
+    guard.minSuccesses !== undefined &&
+    (record.state !== CircuitState.HALF_OPEN || record.successes < guard.minSuccesses)
+  ) {
+    return false
+  }
+  if (guard.retryDue === true && (record.state !== CircuitState.OPEN || record.retryAt > request.now)) return false
+  return true
+}
+
+function withForced(forced: ForcedState | undefined): { forced?: ForcedState } {
+  return forced === undefined ? {} : { forced }
+}
+
+/** {@link CircuitStore.transition} */
+export function applyTransition(record: CircuitRecord, request: TransitionRequest): TransitionOutcome {
+  const { from, to, now } = request
+  if (record.state !== from.state || record.generation !== from.generation || !guardHolds(record, request)) {
+    return { applied: false, record }
+  }
+  const base = {
+    circuitId: record.circuitId,
+    generation: record.generation + 1,
+    changedAt: now,
+    ...withForced(record.forced),
+  }
+  switch (to.state) {
+    case CircuitState.OPEN:
+      return {
+        applied: true,
+        record: { ...base, state: CircuitState.OPEN, openCount: to.openCount, retryAt: now + to.retryInMs },
+      }
+    case CircuitState.HALF_OPEN:
+      return {
+        applied: true,
+        record: {
+          ...base,
+          state: CircuitState.HALF_OPEN,
+          openCount: record.openCount,
+          successes: 0,
+          probes: [{ slot: 0, token: to.probe.token, expiresAt: now + to.probe.leaseMs }],
+        },
+      }
+    case CircuitState.CLOSED:
+      return { applied: true, record: { ...base, state: CircuitState.CLOSED, openCount: 0, failures: 0 } }
+  }
+}
+
+/** The lowest probe slot below `maxProbes` that is free or whose lease has lapsed at `now`. */
+export function freeProbeSlot(record: HalfOpenRecord, maxProbes: number, now: number): number | undefined {
+  for (let slot = 0; slot < maxProbes; slot++) {
+    const holder = record.probes.find((lease) => lease.slot === slot)
+    if (holder === undefined || holder.expiresAt <= now) return slot
+  }
+  return undefined
+}
+
+/** {@link CircuitStore.acquireProbe} */
+export function applyAcquireProbe(record: CircuitRecord, request: AcquireProbeRequest): ProbeOutcome {
+  if (!isHalfOpenAt(record, request.generation)) return { record }
+  const slot = freeProbeSlot(record, request.maxProbes, request.now)
+  if (slot === undefined) return { record }
+  const lease: ProbeLease = { slot, token: request.token, expiresAt: request.now + request.leaseMs }
+  const probes = [...record.probes.filter((held) => held.slot !== slot), lease].sort((a, b) => a.slot - b.slot)
+  return { lease, record: { ...record, probes } }
+}
+
+/** {@link CircuitStore.completeProbe} */
+export function applyCompleteProbe(record: CircuitRecord, request: CompleteProbeRequest): CircuitRecord {
+  if (!isHalfOpenAt(record, request.generation)) return record
+  const probes = record.probes.filter((lease) => lease.token !== request.token)
+  if (probes.length === record.probes.length && !request.success) return record
+  return { ...record, probes, successes: record.successes + (request.success ? 1 : 0) }
+}
+
+/** The override an {@link OverrideRequest} sets at `now`. */
+export function overrideAt(request: OverrideRequest, now: number): ForcedState {
+  return {
+    state: request.state,
+    since: now,
+    ...(request.reason === undefined ? {} : { reason: request.reason }),
+    ...(request.durationMs === undefined ? {} : { until: now + request.durationMs }),
+  }
+}
+
+/** {@link CircuitStore.setForced} */
+export function applySetForced(record: CircuitRecord, forced: OverrideRequest | undefined, now: number): CircuitRecord {
+  const { forced: _previous, ...rest } = record
+  const next = { ...rest, generation: record.generation + 1 }
+  return forced === undefined ? next : { ...next, forced: overrideAt(forced, now) }
+}
+
+/** {@link CircuitStore.reset} */
+export function applyReset(record: CircuitRecord, request: ResetRequest): CircuitRecord {
+  return { ...initialRecord(record.circuitId), generation: record.generation + 1, changedAt: request.now }
+}

@@ -1,0 +1,127 @@
+import type { CircuitRecord } from '../state.js'
+import type {
+  AcquireProbeRequest,
+  AddFailureRequest,
+  CircuitStore,
+  CompleteProbeRequest,
+  ProbeOutcome,
+  ResetFailuresRequest,
+  ResetRequest,
+  SetForcedRequest,
+  SetManyEntry,
+  SetManyRequest,
+  StoreCallOptions,
+  TransitionOutcome,
+  TransitionRequest,
+} from '../store/contract.js'
+
+/** The operations of {@link CircuitStore}, each counted separately. */
+export type StoreOperation = keyof CircuitStore
+
+const READS: ReadonlySet<StoreOperation> = new Set(['get', 'getMany'])
+
+/** How an {@link InstrumentedStore} behaves: pass calls through, fail them, or never answer. */
+export type StoreFault = 'none' | 'error' | 'hang'
+
+/**
+ * Wraps any store to count its operations and to inject faults. Each call is one round trip to
+ * the backend; reads are `get` and `getMany`, everything else is a write.
+ *
+ * @example
+ * ```ts
+ * const store = new InstrumentedStore(new MemoryStore())
+ * await breaker.execute(healthyCall)
+ * expect(store.writes).toBe(0)
+ * store.fault = 'hang' // every call now waits until the breaker's deadline aborts it
+ * ```
+ */
+export class InstrumentedStore implements CircuitStore {
+  readonly inner: CircuitStore
+  /** Calls per operation since construction or the last {@link resetCounts}. */
+  readonly calls = new Map<StoreOperation, number>()
+  fault: StoreFault = 'none'
+
+  constructor(inner: CircuitStore) {
+    this.inner = inner
+  }
+
+  /** Read round trips. */
+  get reads(): number {
+    return this.#sum((operation) => READS.has(operation))
+  }
+
+  /** Write round trips. */
+  get writes(): number {
+    return this.#sum((operation) => !READS.has(operation))
+  }
+
+  /** All round trips. */
+  get roundTrips(): number {
+    return this.#sum(() => true)
+  }
+
+  resetCounts(): void {
+    this.calls.clear()
+  }
+
+  #sum(include: (operation: StoreOperation) => boolean): number {
+    let total = 0
+    for (const [operation, count] of this.calls) if (include(operation)) total += count
+    return total
+  }
+
+  async #call<T>(operation: StoreOperation, options: StoreCallOptions | undefined, run: () => Promise<T>): Promise<T> {
+    this.calls.set(operation, (this.calls.get(operation) ?? 0) + 1)
+    if (this.fault === 'error') throw new Error(`injected store failure in ${operation}`)
+    if (this.fault === 'hang') {
+      return new Promise<T>((_resolve, reject) => {
+        options?.signal?.addEventListener('abort', () => reject(options.signal?.reason), { once: true })
+      })
+    }
+    return run()
+  }
+
+  get(circuitId: string, options?: StoreCallOptions): Promise<CircuitRecord | undefined> {
+    return this.#call('get', options, () => this.inner.get(circuitId, options))
+  }
+
+  getMany(circuitIds: readonly string[], options?: StoreCallOptions): Promise<ReadonlyMap<string, CircuitRecord>> {
+    return this.#call('getMany', options, () => this.inner.getMany(circuitIds, options))
+  }
+
+  addFailure(circuitId: string, request: AddFailureRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    return this.#call('addFailure', options, () => this.inner.addFailure(circuitId, request, options))
+  }
+
+  resetFailures(circuitId: string, request: ResetFailuresRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    return this.#call('resetFailures', options, () => this.inner.resetFailures(circuitId, request, options))
+  }
+
+  transition(circuitId: string, request: TransitionRequest, options?: StoreCallOptions): Promise<TransitionOutcome> {
+    return this.#call('transition', options, () => this.inner.transition(circuitId, request, options))
+  }
+
+  acquireProbe(circuitId: string, request: AcquireProbeRequest, options?: StoreCallOptions): Promise<ProbeOutcome> {
+    return this.#call('acquireProbe', options, () => this.inner.acquireProbe(circuitId, request, options))
+  }
+
+  completeProbe(circuitId: string, request: CompleteProbeRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    return this.#call('completeProbe', options, () => this.inner.completeProbe(circuitId, request, options))
+  }
+
+  setForced(circuitId: string, request: SetForcedRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    return this.#call('setForced', options, () => this.inner.setForced(circuitId, request, options))
+  }
+
+  reset(circuitId: string, request: ResetRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    return this.#call('reset', options, () => this.inner.reset(circuitId, request, options))
+  }
+
+  setMany(entries: readonly SetManyEntry[], request: SetManyRequest, options?: StoreCallOptions): Promise<void> {
+    return this.#call('setMany', options, () => this.inner.setMany(entries, request, options))
+  }
+
+  clearMany(circuitIds: readonly string[], options?: StoreCallOptions): Promise<void> {
+    return this.#call('clearMany', options, () => this.inner.clearMany(circuitIds, options))
+  }
+}

@@ -1,0 +1,2 @@
+// The middleware arrives with the Middy integration; see the package README.
+export {}

@@ -1,0 +1,2 @@
+// The stores arrive with the storage backends; see the package README.
+export {}
