@@ -1,0 +1,96 @@
+import { CircuitState, isCircuitOpenError } from '@fleet-breaker/core'
+import { describe, expect, it } from '@jest/globals'
+import { fails, fleet, rejectionOf, succeeds } from './support.js'
+
+describe('store cost of each path', () => {
+  it('makes no store writes for successful calls on a healthy circuit', async () => {
+    const { breaker, store, clock } = fleet(1, { cacheTtlMs: 1_000 })
+    for (let i = 0; i < 100; i++) {
+      await breaker.execute(succeeds)
+      clock.advance(50)
+    }
+    expect(store.writes).toBe(0)
+    // One read per cache period: 100 calls over 5 s with a 1 s cache.
+    expect(store.reads).toBe(5)
+  })
+
+  it('reads on every decision and still writes nothing when the cache is off', async () => {
+    const { breaker, store } = fleet(1, { cacheTtlMs: 0 })
+    for (let i = 0; i < 10; i++) await breaker.execute(succeeds)
+    expect(store.reads).toBe(10)
+    expect(store.writes).toBe(0)
+  })
+
+  it('writes once to clear failures after a success, then nothing', async () => {
+    const { breaker, store } = fleet(1, { failureThreshold: 5 })
+    await rejectionOf(breaker.execute(fails))
+    store.resetCounts()
+    await breaker.execute(succeeds)
+    await breaker.execute(succeeds)
+    expect(store.calls.get('resetFailures')).toBe(1)
+    expect(store.writes).toBe(1)
+  })
+
+  it('costs one write per failure below the threshold and two for the one that opens', async () => {
+    const { breaker, store } = fleet(1, { failureThreshold: 3 })
+    await breaker.getState()
+    store.resetCounts()
+    await rejectionOf(breaker.execute(fails))
+    expect(store.writes).toBe(1)
+    await rejectionOf(breaker.execute(fails))
+    await rejectionOf(breaker.execute(fails))
+    expect(store.calls.get('addFailure')).toBe(3)
+    expect(store.calls.get('transition')).toBe(1)
+  })
+
+  it('rejects from the cache while open, with no store call at all', async () => {
+    const { breaker, store, clock } = fleet(1, { failureThreshold: 1, resetTimeoutMs: 10_000, cacheTtlMs: 1_000 })
+    await rejectionOf(breaker.execute(fails))
+    store.resetCounts()
+    for (let i = 0; i < 50; i++) {
+      expect(isCircuitOpenError(await rejectionOf(breaker.execute(succeeds)))).toBe(true)
+      clock.advance(150) // well past the 1 s TTL: a cached OPEN holds until its retry time
+    }
+    expect(store.roundTrips).toBe(0)
+  })
+})
+
+describe('the local state cache', () => {
+  it('learns of a fleet-wide open from the answer to its first failure', async () => {
+    const { breakers } = fleet(2, { failureThreshold: 2, cacheTtlMs: 60_000 })
+    const [a, b] = breakers as [(typeof breakers)[0], (typeof breakers)[0]]
+    await b.execute(succeeds) // b caches CLOSED for a minute
+    await rejectionOf(a.execute(fails))
+    await rejectionOf(a.execute(fails)) // a opens the circuit
+    let downstreamCalls = 0
+    const downstream = async () => {
+      downstreamCalls++
+      throw Object.assign(new Error('timeout'), { name: 'TimeoutError' })
+    }
+    await rejectionOf(b.execute(downstream)) // b still trusts its cache: one call leaks...
+    const error = await rejectionOf(b.execute(downstream)) // ...and its failure told it the circuit is open
+    expect(downstreamCalls).toBe(1)
+    expect(isCircuitOpenError(error)).toBe(true)
+  })
+
+  it('trusts a cached CLOSED state for at most cacheTtlMs', async () => {
+    const { breakers, clock } = fleet(2, { failureThreshold: 1, cacheTtlMs: 2_000 })
+    const [a, b] = breakers as [(typeof breakers)[0], (typeof breakers)[0]]
+    await b.execute(succeeds)
+    await rejectionOf(a.execute(fails))
+    clock.advance(1_999)
+    await expect(b.execute(succeeds)).resolves.toBe('ok')
+    clock.advance(1)
+    expect(isCircuitOpenError(await rejectionOf(b.execute(succeeds)))).toBe(true)
+  })
+
+  it('goes to the store when a cached OPEN reaches its retry time', async () => {
+    const { breakers, clock } = fleet(2, { failureThreshold: 1, resetTimeoutMs: 1_000 })
+    const [a, b] = breakers as [(typeof breakers)[0], (typeof breakers)[0]]
+    await rejectionOf(a.execute(fails))
+    await rejectionOf(b.execute(succeeds)) // b caches OPEN
+    clock.advance(1_000)
+    await expect(b.execute(succeeds)).resolves.toBe('ok') // b's probe closes it
+    expect((await a.getState()).state).toBe(CircuitState.CLOSED)
+  })
+})

@@ -1,0 +1,172 @@
+import {
+  CallTimeoutError,
+  CircuitBreaker,
+  CircuitOpenError,
+  CircuitState,
+  ConcurrencyLimitError,
+  type FallbackContext,
+  isCallTimeoutError,
+  isConcurrencyLimitError,
+  MemoryStore,
+} from '@fleet-breaker/core'
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals'
+import { BadRequest, fails, fleet, rejectionOf, ServiceUnavailable, succeeds } from './support.js'
+
+describe('callTimeoutMs', () => {
+  beforeEach(() => {
+    jest.useFakeTimers()
+  })
+  afterEach(() => {
+    jest.useRealTimers()
+  })
+
+  it('aborts the call through its signal, rejects with CallTimeoutError and counts a failure', async () => {
+    const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 1 })
+    let seen: AbortSignal | undefined
+    const call = rejectionOf(
+      breaker.execute((signal) => {
+        seen = signal
+        return new Promise<string>(() => {})
+      }),
+    )
+    await jest.advanceTimersByTimeAsync(1_000)
+    const error = await call
+    expect(error).toBeInstanceOf(CallTimeoutError)
+    expect(isCallTimeoutError(error)).toBe(true)
+    expect(seen?.aborted).toBe(true)
+    expect(seen?.reason).toBe(error)
+    expect((await breaker.getState()).state).toBe(CircuitState.OPEN)
+  })
+
+  it('lets a call that finishes in time through untouched', async () => {
+    const { breaker } = fleet(1, { callTimeoutMs: 1_000 })
+    const call = breaker.execute(() => new Promise<string>((resolve) => setTimeout(() => resolve('in time'), 999)))
+    await jest.advanceTimersByTimeAsync(999)
+    await expect(call).resolves.toBe('in time')
+  })
+
+  it('does not count a call the caller cancelled', async () => {
+    const { breaker } = fleet(1, { failureThreshold: 1 })
+    const controller = new AbortController()
+    const call = rejectionOf(
+      breaker.execute(
+        (signal) =>
+          new Promise<string>((_resolve, reject) => {
+            signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })))
+          }),
+        { signal: controller.signal },
+      ),
+    )
+    controller.abort()
+    await call
+    expect((await breaker.getState()).state).toBe(CircuitState.CLOSED)
+  })
+})
+
+describe('maxConcurrent', () => {
+  it('queues up to maxQueued calls beyond the limit, then rejects without counting a failure', async () => {
+    const { breaker } = fleet(1, { maxConcurrent: 2, maxQueued: 1, failureThreshold: 1 })
+    let started = 0
+    let release: () => void = () => {}
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const slow = async () => {
+      started++
+      await gate
+      return 'slow'
+    }
+    const running = [breaker.execute(slow), breaker.execute(slow), breaker.execute(slow)]
+    const rejected = await rejectionOf(breaker.execute(slow))
+    expect(rejected).toBeInstanceOf(ConcurrencyLimitError)
+    expect(isConcurrencyLimitError(rejected)).toBe(true)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(started).toBe(2)
+    release()
+    await expect(Promise.all(running)).resolves.toEqual(['slow', 'slow', 'slow'])
+    expect(started).toBe(3)
+    expect((await breaker.getState()).state).toBe(CircuitState.CLOSED)
+  })
+
+  it('frees the slot of a rejected call', async () => {
+    const { breaker } = fleet(1, { maxConcurrent: 1, maxQueued: 0, failureThreshold: 1 })
+    await rejectionOf(breaker.execute(fails)) // opens the circuit
+    for (let i = 0; i < 5; i++) await rejectionOf(breaker.execute(succeeds))
+    await breaker.reset()
+    await expect(breaker.execute(succeeds)).resolves.toBe('ok')
+  })
+})
+
+describe('fallback', () => {
+  it('replaces a rejection, telling the fallback the call was never made', async () => {
+    const fallback = jest.fn((_error: unknown, _context: FallbackContext) => 'cached quote')
+    const breaker = new CircuitBreaker({ circuitId: 'quotes', store: new MemoryStore(), failureThreshold: 1, fallback })
+    await expect(breaker.execute(fails)).resolves.toBe('cached quote')
+    await expect(breaker.execute(succeeds)).resolves.toBe('cached quote')
+    expect(fallback.mock.calls.map(([error, context]) => [(error as Error).constructor, context.kind])).toEqual([
+      [ServiceUnavailable, 'failed'],
+      [CircuitOpenError, 'rejected'],
+    ])
+  })
+
+  it('is not used for errors that do not count, which reach the caller unchanged', async () => {
+    const fallback = jest.fn(() => 'fallback')
+    const breaker = new CircuitBreaker({ circuitId: 'quotes', store: new MemoryStore(), fallback })
+    const badRequest = new BadRequest()
+    expect(await rejectionOf(breaker.execute(() => Promise.reject(badRequest)))).toBe(badRequest)
+    expect(fallback).not.toHaveBeenCalled()
+  })
+
+  it('passes on what the fallback throws', async () => {
+    const breaker = new CircuitBreaker({
+      circuitId: 'quotes',
+      store: new MemoryStore(),
+      fallback: () => {
+        throw new Error('no fallback data either')
+      },
+    })
+    await expect(breaker.execute(fails)).rejects.toThrow('no fallback data either')
+  })
+
+  it('types the result as the function’s value or the fallback’s', async () => {
+    const breaker = new CircuitBreaker({ circuitId: 'quotes', store: new MemoryStore(), fallback: () => 0 })
+    const value: string | number = await breaker.execute(succeeds)
+    expect(value).toBe('ok')
+  })
+})
+
+describe('wrap', () => {
+  it('keeps the signature and protects every call', async () => {
+    const { breaker } = fleet(1, { failureThreshold: 2 })
+    const charge = jest.fn(async (amount: number, currency: string) => {
+      if (amount < 0) throw new ServiceUnavailable()
+      return `${amount} ${currency}`
+    })
+    const protectedCharge = breaker.wrap(charge)
+    await expect(protectedCharge(10, 'EUR')).resolves.toBe('10 EUR')
+    await rejectionOf(protectedCharge(-1, 'EUR'))
+    await rejectionOf(protectedCharge(-1, 'EUR'))
+    await rejectionOf(protectedCharge(10, 'EUR'))
+    expect(charge).toHaveBeenCalledTimes(3)
+  })
+})
+
+describe('admit and permits', () => {
+  it('counts only the first outcome recorded on a permit', async () => {
+    const { breaker } = fleet(1, { failureThreshold: 2 })
+    const admission = await breaker.admit()
+    if (!admission.admitted) throw new Error('expected admission')
+    expect(await admission.permit.recordError(new ServiceUnavailable())).toBe('failure')
+    expect(await admission.permit.recordError(new ServiceUnavailable())).toBe('ignored')
+    expect((await breaker.getState()).failures).toBe(1)
+  })
+
+  it('treats a classifier that throws as "not a failure" and logs it', async () => {
+    const { breaker, logger } = fleet(1, {
+      isFailure: () => {
+        throw new Error('classifier bug')
+      },
+    })
+    await rejectionOf(breaker.execute(fails))
+    expect((await breaker.getState()).failures).toBe(0)
+    expect(logger.entries.some((entry) => entry.level === 'error' && /isFailure/.test(entry.message))).toBe(true)
+  })
+})
