@@ -20,6 +20,8 @@ const config: Config = {
   },
   testMatch: ['<rootDir>/packages/*/tests/**/*.test.ts', '<rootDir>/examples/**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  globalSetup: '<rootDir>/test-support/redis-setup.ts',
+  globalTeardown: '<rootDir>/test-support/global-teardown.ts',
 }
 
 export default config

@@ -264,7 +264,9 @@ export class CircuitBreaker<TFallback = never> {
    */
   async getState(): Promise<CircuitSnapshot> {
     const now = this.#options.now()
-    const read = await this.#guard.call('get', this.circuitId, (store, options) => store.get(this.circuitId, options))
+    const read = await this.#guard.call('get', this.circuitId, (store, options) =>
+      store.get(this.circuitId, { ...options, now }),
+    )
     if (!read.ok) return toSnapshot(this.#cache.latest ?? initialRecord(this.circuitId), now, 'cache', this.#options)
     const record = read.value ?? initialRecord(this.circuitId)
     this.#learn(record, now, { fromRead: true })
@@ -363,7 +365,9 @@ export class CircuitBreaker<TFallback = never> {
     const now = this.#options.now()
     let record = this.#cache.fresh(now)
     if (record === undefined) {
-      const read = await this.#guard.call('get', this.circuitId, (store, options) => store.get(this.circuitId, options))
+      const read = await this.#guard.call('get', this.circuitId, (store, options) =>
+        store.get(this.circuitId, { ...options, now }),
+      )
       if (!read.ok) return this.#storeUnavailable(read.error, signal)
       record = read.value ?? initialRecord(this.circuitId)
       this.#learn(record, now, { fromRead: true })

@@ -78,6 +78,18 @@ export type {
   TransitionRequest,
   TransitionTarget,
 } from './store/contract.js'
+export {
+  type DecodedRecord,
+  decodeFlatRecord,
+  encodeFlatRecord,
+  FlatField,
+  type FlatFields,
+  PROBE_FIELDS,
+  probeExpiresField,
+  probeTokenField,
+  repairGeneration,
+  STATE_COUNTER,
+} from './store/flat-record.js'
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js'
 export {
   applyAcquireProbe,

@@ -74,6 +74,12 @@ export interface CircuitStore {
 export interface StoreCallOptions {
   /** Aborted when the breaker stops waiting for the store (its `storeTimeoutMs` deadline). */
   readonly signal?: AbortSignal
+  /**
+   * The caller's clock when it makes a read (writes carry `now` in their request). A store that
+   * decides with its own clock uses it to express the times it returns in the caller's clock.
+   * Default `Date.now()`.
+   */
+  readonly now?: number
 }
 
 /** See {@link CircuitStore.addFailure}. */

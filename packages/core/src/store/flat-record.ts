@@ -1,0 +1,204 @@
+import { MAX_PROBE_SLOTS } from '../options.js'
+import { type CircuitRecord, CircuitState, type ForcedState, type ProbeLease } from '../state.js'
+
+/*
+ * Key-value stores (a DynamoDB item, a Redis hash) keep a record as flat fields. The names, the
+ * encoding and the rules for telling a valid record from a foreign or corrupt one are written
+ * once here, so every backend agrees on them.
+ */
+
+/** The field names of a flat record. Probe slot `i` uses `probe{i}Token` and `probe{i}ExpiresAt`. */
+export const FlatField = {
+  STATE: 'state',
+  GENERATION: 'generation',
+  OPEN_COUNT: 'openCount',
+  CHANGED_AT: 'changedAt',
+  FAILURES: 'failures',
+  WINDOW_STARTED_AT: 'windowStartedAt',
+  RETRY_AT: 'retryAt',
+  SUCCESSES: 'successes',
+  FORCED_STATE: 'forcedState',
+  FORCED_REASON: 'forcedReason',
+  FORCED_SINCE: 'forcedSince',
+  FORCED_UNTIL: 'forcedUntil',
+} as const
+
+/** The field holding the token of probe slot `slot`. */
+export function probeTokenField(slot: number): string {
+  return `probe${slot}Token`
+}
+
+/** The field holding the lease expiry of probe slot `slot`. */
+export function probeExpiresField(slot: number): string {
+  return `probe${slot}ExpiresAt`
+}
+
+/** Every probe field a record may hold, for backends that clear them on a transition. */
+export const PROBE_FIELDS: readonly string[] = Array.from({ length: MAX_PROBE_SLOTS }, (_, slot) => [
+  probeTokenField(slot),
+  probeExpiresField(slot),
+]).flat()
+
+/** The counter that each state requires besides the common fields. */
+export const STATE_COUNTER: Readonly<Record<CircuitState, string>> = {
+  [CircuitState.CLOSED]: FlatField.FAILURES,
+  [CircuitState.OPEN]: FlatField.RETRY_AT,
+  [CircuitState.HALF_OPEN]: FlatField.SUCCESSES,
+}
+
+/** A flat record's fields as a backend hands them over: numbers must already be numbers. */
+export type FlatFields = Readonly<Record<string, unknown>>
+
+/** The outcome of decoding: a record, or why the fields are not one. */
+export type DecodedRecord =
+  | { readonly valid: true; readonly record: CircuitRecord }
+  | { readonly valid: false; readonly reason: string; readonly record: CircuitRecord }
+
+const STATES: ReadonlySet<unknown> = new Set(Object.values(CircuitState))
+
+function isNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value)
+}
+
+function decodeProbes(fields: FlatFields): ProbeLease[] {
+  const probes: ProbeLease[] = []
+  for (let slot = 0; slot < MAX_PROBE_SLOTS; slot++) {
+    const token = fields[probeTokenField(slot)]
+    const expiresAt = fields[probeExpiresField(slot)]
+    // A half-written slot holds no lease: it is free for the next probe.
+    if (typeof token === 'string' && isNumber(expiresAt)) probes.push({ slot, token, expiresAt })
+  }
+  return probes
+}
+
+function decodeForced(fields: FlatFields): ForcedState | undefined {
+  const state = fields[FlatField.FORCED_STATE]
+  const since = fields[FlatField.FORCED_SINCE]
+  if ((state !== CircuitState.OPEN && state !== CircuitState.CLOSED) || !isNumber(since)) return undefined
+  const reason = fields[FlatField.FORCED_REASON]
+  const until = fields[FlatField.FORCED_UNTIL]
+  return {
+    state,
+    since,
+    ...(typeof reason === 'string' ? { reason } : {}),
+    ...(isNumber(until) ? { until } : {}),
+  }
+}
+
+/**
+ * The generation a store restarts a corrupt record at: its own, if that much is readable.
+ * Decoding and repairing both use it, so a write aimed at the repaired record matches it.
+ */
+export function repairGeneration(fields: FlatFields): number {
+  const generation = fields[FlatField.GENERATION]
+  return isNumber(generation) && Number.isInteger(generation) && generation >= 0 ? generation : 0
+}
+
+/**
+ * Reads flat fields as a record. Fields a store did not write (an unknown state, a missing or
+ * non-numeric common field or state counter) make the record invalid: it then reads as a fresh
+ * CLOSED circuit at {@link repairGeneration}, which the store's next write replaces. A malformed
+ * probe slot or override is ignored rather than invalidating the record.
+ *
+ * @example
+ * ```ts
+ * decodeFlatRecord('payment-api', { state: 'OPEN', generation: 3, openCount: 1, changedAt: 1, retryAt: 9 }).valid // true
+ * ```
+ */
+export function decodeFlatRecord(circuitId: string, fields: FlatFields): DecodedRecord {
+  const state = fields[FlatField.STATE]
+  const invalid = (reason: string): DecodedRecord => ({
+    valid: false,
+    reason,
+    record: {
+      circuitId,
+      state: CircuitState.CLOSED,
+      generation: repairGeneration(fields),
+      openCount: 0,
+      changedAt: 0,
+      failures: 0,
+    },
+  })
+  if (!STATES.has(state)) return invalid(`unknown state ${JSON.stringify(state)}`)
+  const circuitState = state as CircuitState
+  const required = [FlatField.GENERATION, FlatField.OPEN_COUNT, FlatField.CHANGED_AT, STATE_COUNTER[circuitState]]
+  const missing = required.filter((field) => !isNumber(fields[field]))
+  if (missing.length > 0) return invalid(`missing or non-numeric ${missing.join(', ')}`)
+  const forced = decodeForced(fields)
+  const base = {
+    circuitId,
+    generation: fields[FlatField.GENERATION] as number,
+    openCount: fields[FlatField.OPEN_COUNT] as number,
+    changedAt: fields[FlatField.CHANGED_AT] as number,
+    ...(forced === undefined ? {} : { forced }),
+  }
+  switch (circuitState) {
+    case CircuitState.CLOSED: {
+      const windowStartedAt = fields[FlatField.WINDOW_STARTED_AT]
+      return {
+        valid: true,
+        record: {
+          ...base,
+          state: CircuitState.CLOSED,
+          failures: fields[FlatField.FAILURES] as number,
+          ...(isNumber(windowStartedAt) ? { windowStartedAt } : {}),
+        },
+      }
+    }
+    case CircuitState.OPEN:
+      return {
+        valid: true,
+        record: { ...base, state: CircuitState.OPEN, retryAt: fields[FlatField.RETRY_AT] as number },
+      }
+    case CircuitState.HALF_OPEN:
+      return {
+        valid: true,
+        record: {
+          ...base,
+          state: CircuitState.HALF_OPEN,
+          successes: fields[FlatField.SUCCESSES] as number,
+          probes: decodeProbes(fields),
+        },
+      }
+  }
+}
+
+/**
+ * Writes a record as flat fields (absent optional fields are left out).
+ *
+ * @example
+ * ```ts
+ * encodeFlatRecord(initialRecord('payment-api')) // { state: 'CLOSED', generation: 0, openCount: 0, changedAt: 0, failures: 0 }
+ * ```
+ */
+export function encodeFlatRecord(record: CircuitRecord): Record<string, string | number> {
+  const fields: Record<string, string | number> = {
+    [FlatField.STATE]: record.state,
+    [FlatField.GENERATION]: record.generation,
+    [FlatField.OPEN_COUNT]: record.openCount,
+    [FlatField.CHANGED_AT]: record.changedAt,
+  }
+  switch (record.state) {
+    case CircuitState.CLOSED:
+      fields[FlatField.FAILURES] = record.failures
+      if (record.windowStartedAt !== undefined) fields[FlatField.WINDOW_STARTED_AT] = record.windowStartedAt
+      break
+    case CircuitState.OPEN:
+      fields[FlatField.RETRY_AT] = record.retryAt
+      break
+    case CircuitState.HALF_OPEN:
+      fields[FlatField.SUCCESSES] = record.successes
+      for (const lease of record.probes) {
+        fields[probeTokenField(lease.slot)] = lease.token
+        fields[probeExpiresField(lease.slot)] = lease.expiresAt
+      }
+      break
+  }
+  if (record.forced !== undefined) {
+    fields[FlatField.FORCED_STATE] = record.forced.state
+    fields[FlatField.FORCED_SINCE] = record.forced.since
+    if (record.forced.reason !== undefined) fields[FlatField.FORCED_REASON] = record.forced.reason
+    if (record.forced.until !== undefined) fields[FlatField.FORCED_UNTIL] = record.forced.until
+  }
+  return fields
+}
