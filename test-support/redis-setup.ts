@@ -60,7 +60,7 @@ export async function startPrivateRedis(port?: number): Promise<PrivateRedis> {
         url,
         port: chosen,
         async stop() {
-          if (child.exitCode !== null) return
+          if (child.exitCode !== null || child.signalCode !== null) return
           child.kill('SIGKILL')
           await once(child, 'exit')
         },

@@ -363,7 +363,7 @@ export class CircuitBreaker<TFallback = never> {
 
   async #decide(signal: AbortSignal | undefined): Promise<Decision> {
     const now = this.#options.now()
-    let record = this.#cache.fresh(now)
+    let record = this.#cache.fresh(now) ?? this.#cache.dueForProbe(now)
     if (record === undefined) {
       const read = await this.#guard.call('get', this.circuitId, (store, options) =>
         store.get(this.circuitId, { ...options, now }),

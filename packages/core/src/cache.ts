@@ -31,6 +31,18 @@ export class StateCache {
     return this.#record !== undefined && now < this.#trustedUntil ? this.#record : undefined
   }
 
+  /**
+   * The last record, if it is an open circuit whose retry time has come (and no override holds
+   * it). The decision then goes straight to contending for the probe: that write is conditional on
+   * the record's generation, so a stale view costs a failed write, which returns the current
+   * record, instead of a read before every probe.
+   */
+  dueForProbe(now: number): CircuitRecord | undefined {
+    const record = this.#record
+    if (this.#ttlMs === 0 || record?.state !== CircuitState.OPEN || record.retryAt > now) return undefined
+    return activeOverride(record, now) === undefined ? record : undefined
+  }
+
   /** Replaces the view with a record the store returned at `now`. */
   store(record: CircuitRecord, now: number): void {
     this.#record = record

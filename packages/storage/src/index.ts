@@ -1,2 +1,7 @@
-// The stores arrive with the storage backends; see the package README.
-export {}
+export {
+  closeStoresFromEnvironment,
+  createStoreFromEnvironment,
+  STORE_ENVIRONMENT_VARIABLES,
+  type StoreFromEnvironmentOptions,
+  StoreKind,
+} from './from-environment.js'

@@ -43,6 +43,30 @@ describe('store cost of each path', () => {
     expect(store.calls.get('transition')).toBe(1)
   })
 
+  it('sends a probe from a cached OPEN view without reading first: one write enters half-open', async () => {
+    const { breaker, store, clock } = fleet(1, { failureThreshold: 1, resetTimeoutMs: 1_000 })
+    await rejectionOf(breaker.execute(fails))
+    clock.advance(1_000)
+    store.resetCounts()
+    const admission = await breaker.admit()
+    expect(admission.admitted && admission.permit.isProbe).toBe(true)
+    expect(store.reads).toBe(0)
+    expect(store.calls.get('transition')).toBe(1)
+  })
+
+  it('recovers from a stale cached OPEN view with the answer to its failed write', async () => {
+    const { breakers, clock, store } = fleet(2, { failureThreshold: 1, resetTimeoutMs: 1_000 })
+    const [a, b] = breakers as [(typeof breakers)[0], (typeof breakers)[0]]
+    await rejectionOf(a.execute(fails))
+    await rejectionOf(b.execute(succeeds)) // b caches OPEN
+    clock.advance(1_000)
+    await a.execute(succeeds) // a probes and closes the circuit
+    store.resetCounts()
+    await expect(b.execute(succeeds)).resolves.toBe('ok') // b's stale view costs one failed write, no read
+    expect(store.reads).toBe(0)
+    expect(store.writes).toBe(1)
+  })
+
   it('rejects from the cache while open, with no store call at all', async () => {
     const { breaker, store, clock } = fleet(1, { failureThreshold: 1, resetTimeoutMs: 10_000, cacheTtlMs: 1_000 })
     await rejectionOf(breaker.execute(fails))

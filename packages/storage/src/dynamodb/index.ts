@@ -1,1 +1,9 @@
-export {}
+export {
+  DEFAULT_CLIENT_CONFIG,
+  DEFAULT_TTL_SECONDS,
+  type DynamoDBCommandSender,
+  type DynamoDBStoreOptions,
+  type SortKey,
+} from './options.js'
+export { DynamoDBStore } from './store.js'
+export { type CircuitTableOptions, circuitTableDefinition } from './table.js'

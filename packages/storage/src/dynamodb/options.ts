@@ -1,0 +1,139 @@
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb'
+import { InvalidConfigurationError, jsonConsoleLogger, type Logger } from '@fleet-breaker/core'
+
+/**
+ * Anything that sends DynamoDB commands: a `DynamoDBClient`, or a `DynamoDBDocumentClient` (the
+ * store sends it low-level commands, which it passes through unchanged).
+ */
+export interface DynamoDBCommandSender {
+  send(command: never, options?: { abortSignal?: AbortSignal }): Promise<unknown>
+}
+
+/** The sort key of single-table mode: its attribute name and the value every circuit item uses. */
+export interface SortKey {
+  readonly name: string
+  readonly value: string
+}
+
+interface DynamoDBStoreCommonOptions {
+  /** The table. Default: the `CIRCUIT_BREAKER_TABLE` environment variable. */
+  readonly tableName?: string
+  /** The partition key attribute (a string). Default `'id'`. */
+  readonly partitionKey?: string
+  /** Single-table mode: the sort key attribute and the constant value circuit items use. */
+  readonly sortKey?: SortKey
+  /** Put before the circuit id in the partition key, e.g. `'CIRCUIT#'`. Default `''`. */
+  readonly keyPrefix?: string
+  /** The attribute the table's TTL is enabled on, or `false` for none. Default `'expiresAt'`. */
+  readonly ttlAttribute?: string | false
+  /** How long after its last write an abandoned circuit expires. Default 604 800 (7 days). */
+  readonly ttlSeconds?: number
+  /** Strongly consistent reads (twice the read cost, never a stale view). Default `true`. */
+  readonly consistentReads?: boolean
+  /** Where unreadable items are reported. Default: JSON lines on the console. */
+  readonly logger?: Logger
+}
+
+/**
+ * Options of {@link DynamoDBStore}: a `client` you built, or a `clientConfig` for the store to
+ * build one from; never both.
+ *
+ * @example
+ * ```ts
+ * const store = new DynamoDBStore({ tableName: 'circuit-breakers', clientConfig: { region: 'eu-west-1' } })
+ * ```
+ */
+export type DynamoDBStoreOptions = DynamoDBStoreCommonOptions &
+  (
+    | { readonly client: DynamoDBCommandSender; readonly clientConfig?: never }
+    | { readonly client?: never; readonly clientConfig?: DynamoDBClientConfig }
+  )
+
+/**
+ * The client settings the store uses when it builds the client, tuned for a call on the hot path:
+ * a black-holed endpoint costs at most a connection timeout, and one retry instead of the SDK's
+ * default two with backoff. Anything in `clientConfig` wins.
+ */
+export const DEFAULT_CLIENT_CONFIG = {
+  maxAttempts: 2,
+  requestHandler: { connectionTimeout: 250, requestTimeout: 500 },
+} as const satisfies DynamoDBClientConfig
+
+export const DEFAULT_TTL_SECONDS = 604_800
+
+/** Options with every default filled in. */
+export interface ResolvedDynamoDBStoreOptions {
+  readonly client: DynamoDBCommandSender
+  readonly tableName: string
+  readonly partitionKey: string
+  readonly sortKey: SortKey | undefined
+  readonly keyPrefix: string
+  readonly ttlAttribute: string | undefined
+  readonly ttlSeconds: number
+  readonly consistentReads: boolean
+  readonly logger: Logger
+}
+
+function nonBlank(option: string, value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new InvalidConfigurationError(option, value, 'a non-blank string')
+  }
+  return value
+}
+
+function resolveClient(options: DynamoDBStoreOptions): DynamoDBCommandSender {
+  if (options.client !== undefined && options.clientConfig !== undefined) {
+    throw new InvalidConfigurationError(
+      'client',
+      'both client and clientConfig',
+      'either a client or a clientConfig, not both',
+    )
+  }
+  if (options.client !== undefined) {
+    const send: unknown = (options.client as { send?: unknown }).send
+    if (typeof send !== 'function') {
+      throw new InvalidConfigurationError('client', options.client, 'a DynamoDBClient or DynamoDBDocumentClient')
+    }
+    return options.client
+  }
+  const config = options.clientConfig ?? {}
+  return new DynamoDBClient({
+    ...DEFAULT_CLIENT_CONFIG,
+    ...config,
+    requestHandler: config.requestHandler ?? DEFAULT_CLIENT_CONFIG.requestHandler,
+  })
+}
+
+/** Validates the options and fills in the defaults. */
+export function resolveDynamoDBStoreOptions(
+  options: DynamoDBStoreOptions,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ResolvedDynamoDBStoreOptions {
+  const tableName = options.tableName ?? env.CIRCUIT_BREAKER_TABLE
+  const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
+    throw new InvalidConfigurationError('ttlSeconds', ttlSeconds, 'an integer of 1 or more')
+  }
+  const ttlAttribute = options.ttlAttribute ?? 'expiresAt'
+  const sortKey = options.sortKey
+  if (sortKey !== undefined) {
+    nonBlank('sortKey.name', sortKey.name)
+    nonBlank('sortKey.value', sortKey.value)
+  }
+  const keyPrefix = options.keyPrefix ?? ''
+  if (typeof keyPrefix !== 'string') throw new InvalidConfigurationError('keyPrefix', keyPrefix, 'a string')
+  return {
+    client: resolveClient(options),
+    tableName: nonBlank(
+      options.tableName === undefined ? 'tableName (from CIRCUIT_BREAKER_TABLE)' : 'tableName',
+      tableName,
+    ),
+    partitionKey: nonBlank('partitionKey', options.partitionKey ?? 'id'),
+    sortKey,
+    keyPrefix,
+    ttlAttribute: ttlAttribute === false ? undefined : nonBlank('ttlAttribute', ttlAttribute),
+    ttlSeconds,
+    consistentReads: options.consistentReads ?? true,
+    logger: options.logger ?? jsonConsoleLogger,
+  }
+}

@@ -1,0 +1,341 @@
+import {
+  type AcquireProbeRequest,
+  type AddFailureRequest,
+  type CircuitRecord,
+  CircuitState,
+  type CircuitStore,
+  type CompleteProbeRequest,
+  InvalidConfigurationError,
+  jsonConsoleLogger,
+  type Logger,
+  type OverrideRequest,
+  type ProbeOutcome,
+  type ResetFailuresRequest,
+  type ResetRequest,
+  type SetForcedRequest,
+  type SetManyEntry,
+  type SetManyRequest,
+  type StoreCallOptions,
+  type TransitionOutcome,
+  type TransitionRequest,
+} from '@fleet-breaker/core'
+import { InvalidRecordReporter } from '../invalid-records.js'
+import { adaptClient, type RedisClientLike, type ScriptClient } from './client.js'
+import { readAnswer, type ScriptAnswer } from './reply.js'
+import { runScript } from './script-runner.js'
+import { type LuaScript, Scripts } from './scripts.js'
+
+/**
+ * Options of {@link RedisStore}.
+ *
+ * @example
+ * ```ts
+ * const options: RedisStoreOptions = { client, keyPrefix: 'checkout:breaker:', ttlSeconds: 86_400 }
+ * const store = new RedisStore(options)
+ * ```
+ */
+export interface RedisStoreOptions {
+  /**
+   * A connected ioredis (`Redis` or `Cluster`) or node-redis (`createClient()` or `createCluster()`)
+   * client, created once per execution environment. Give it timeouts of its own (see
+   * {@link RedisStore}): the breaker stops waiting at its `storeTimeoutMs`, but only the client can
+   * stop a command from queueing or hanging on a dead connection.
+   */
+  readonly client: RedisClientLike
+  /** Put before every key; the circuit id follows it in braces. Default `'fleet-breaker:'`. */
+  readonly keyPrefix?: string
+  /**
+   * How long the record of a circuit nobody writes to is kept, in whole seconds; every write starts
+   * the period again. Default 604 800 (7 days). A circuit forced without an end is never expired.
+   */
+  readonly ttlSeconds?: number
+  /** Where a warning about an unreadable record goes. Default `jsonConsoleLogger` from core. */
+  readonly logger?: Logger
+}
+
+const DEFAULT_KEY_PREFIX = 'fleet-breaker:'
+const DEFAULT_TTL_SECONDS = 7 * 24 * 60 * 60
+
+function validKeyPrefix(keyPrefix: unknown): string {
+  // A brace in the prefix would take over the hash tag and put every circuit in one cluster slot.
+  if (typeof keyPrefix !== 'string' || /[{}]/.test(keyPrefix)) {
+    throw new InvalidConfigurationError('keyPrefix', keyPrefix, 'a string without braces')
+  }
+  return keyPrefix
+}
+
+function validTtlSeconds(ttlSeconds: unknown): number {
+  // Whole seconds, and few enough that the milliseconds PEXPIRE takes are still exact.
+  if (
+    typeof ttlSeconds !== 'number' ||
+    !Number.isInteger(ttlSeconds) ||
+    ttlSeconds < 1 ||
+    !Number.isSafeInteger(ttlSeconds * 1_000)
+  ) {
+    throw new InvalidConfigurationError('ttlSeconds', ttlSeconds, 'a whole number of seconds, 1 or more')
+  }
+  return ttlSeconds
+}
+
+function validLogger(logger: unknown): Logger {
+  if (typeof logger !== 'object' || logger === null || typeof Reflect.get(logger, 'warn') !== 'function') {
+    throw new InvalidConfigurationError('logger', logger, 'a logger with debug, info, warn and error methods')
+  }
+  return logger as Logger
+}
+
+/** Rejects a non-finite number here: in a script it would only surface as an obscure Lua error. */
+function finite(name: string, value: number): number {
+  if (!Number.isFinite(value)) throw new TypeError(`${name} must be a finite number; received ${value}`)
+  return value
+}
+
+function numberArg(name: string, value: number): string {
+  return String(finite(name, value))
+}
+
+function optionalNumberArg(name: string, value: number | undefined): string {
+  return value === undefined ? '' : numberArg(name, value)
+}
+
+function flag(value: boolean): string {
+  return value ? '1' : '0'
+}
+
+/**
+ * A {@link CircuitStore} keeping each circuit in one Redis hash, shared by every execution
+ * environment connected to the same server. Each operation is one Lua script, run atomically by the
+ * server and called by its SHA1: one round trip per operation.
+ *
+ * **Keys.** Circuit `payment-api` lives at `fleet-breaker:{payment-api}` (with the default prefix).
+ * The braces make the circuit id the hash tag, and every operation touches one key only, so the
+ * store works unchanged on Redis Cluster. The hash holds core's flat record fields.
+ *
+ * **Clock.** The scripts decide with the Redis server's clock (`TIME`), not the caller's: whether a
+ * failure window has lapsed, whether the retry time has come, whether a probe lease has run out.
+ * Durations in requests are added to the server's time and times are stored in it. Every record
+ * the store returns is moved into the caller's clock (by the difference between the caller's `now`
+ * and the server's time at that call), so environments whose clocks disagree still agree on when
+ * an open circuit may be retried. A difference under 100 ms is taken as agreement and left
+ * uncorrected, because one call's measurement of it includes that call's latency: this way
+ * concurrent callers see identical times. The DynamoDB store, having no server clock to use,
+ * decides with the caller's clock instead.
+ *
+ * **Expiry.** Every write gives the key an expiry of `ttlSeconds` (counted from the last time the
+ * record still relies on, such as its retry time or the end of an override), so circuits that are no
+ * longer used do not accumulate. A circuit forced with no end never expires.
+ *
+ * **Unreadable data.** A key of another type, or a hash that is not a valid record, reads as a
+ * fresh CLOSED circuit (logged once per circuit) and is replaced whole by the next write to it.
+ *
+ * **Timeouts.** The breaker bounds every store call with `storeTimeoutMs` and an `AbortSignal`; the
+ * store rejects as soon as the signal aborts, but the command itself is the client's to bound.
+ * Configure the client so an unreachable server fails fast instead of queueing commands: for
+ * ioredis `commandTimeout`, `connectTimeout`, `maxRetriesPerRequest: 1` and
+ * `enableOfflineQueue: false`; for node-redis `socket.connectTimeout` and `disableOfflineQueue: true`
+ * (and `socket.socketTimeout` in versions that have it).
+ *
+ * Needs Redis 5 or later (or a compatible server such as Valkey), which replicates scripts by effect.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from '@fleet-breaker/core'
+ * import { RedisStore } from '@fleet-breaker/storage/redis'
+ * import { Redis } from 'ioredis'
+ *
+ * // Once per execution environment, outside the handler.
+ * const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
+ *   commandTimeout: 300,
+ *   maxRetriesPerRequest: 1,
+ *   enableOfflineQueue: false,
+ * })
+ * const breaker = new CircuitBreaker({ circuitId: 'payment-api', store: new RedisStore({ client }) })
+ * ```
+ */
+export class RedisStore implements CircuitStore {
+  readonly #client: ScriptClient
+  readonly #keyPrefix: string
+  readonly #ttlMs: string
+  readonly #invalidRecords: InvalidRecordReporter
+
+  constructor(options: RedisStoreOptions) {
+    this.#client = adaptClient(options.client)
+    // Only an absent option takes its default; anything else, null included, must be valid.
+    const { keyPrefix = DEFAULT_KEY_PREFIX, ttlSeconds = DEFAULT_TTL_SECONDS, logger = jsonConsoleLogger } = options
+    this.#keyPrefix = validKeyPrefix(keyPrefix)
+    this.#ttlMs = String(validTtlSeconds(ttlSeconds) * 1_000)
+    this.#invalidRecords = new InvalidRecordReporter(validLogger(logger), 'redis')
+  }
+
+  /**
+   * The Redis key holding a circuit's hash: the prefix, then the circuit id as the hash tag.
+   *
+   * @example
+   * ```ts
+   * new RedisStore({ client }).keyFor('payment-api') // 'fleet-breaker:{payment-api}'
+   * ```
+   */
+  keyFor(circuitId: string): string {
+    return `${this.#keyPrefix}{${circuitId}}`
+  }
+
+  /** Runs a script on a circuit's key and reads its reply in the caller's clock. */
+  async #run<Arg extends string>(
+    script: LuaScript<Arg>,
+    circuitId: string,
+    args: Readonly<Record<Arg, string>>,
+    callerNow: number,
+    options: StoreCallOptions | undefined,
+  ): Promise<ScriptAnswer> {
+    const reply = await runScript(this.#client, script, this.keyFor(circuitId), args, options?.signal)
+    const answer = readAnswer(circuitId, reply, callerNow)
+    if (answer.problem !== undefined) this.#invalidRecords.report(circuitId, answer.problem)
+    return answer
+  }
+
+  /** Runs a write script, which always answers with a record. */
+  async #write<Arg extends string>(
+    script: LuaScript<Arg | 'ttlMs'>,
+    circuitId: string,
+    args: Readonly<Record<Exclude<Arg, 'ttlMs'>, string>>,
+    now: number,
+    options: StoreCallOptions | undefined,
+  ): Promise<{ record: CircuitRecord; outcome: string }> {
+    const allArgs = { ...args, ttlMs: this.#ttlMs } as Readonly<Record<Arg | 'ttlMs', string>>
+    const { record, outcome } = await this.#run(script, circuitId, allArgs, finite('now', now), options)
+    if (record === undefined) throw new Error(`fleet-breaker: the Redis ${script.name} script returned no record`)
+    return { record, outcome }
+  }
+
+  async get(circuitId: string, options?: StoreCallOptions): Promise<CircuitRecord | undefined> {
+    const answer = await this.#run(Scripts.get, circuitId, {}, options?.now ?? Date.now(), options)
+    return answer.record
+  }
+
+  /** Reads each circuit with its own call, in parallel: in a cluster the keys live in different slots. */
+  async getMany(
+    circuitIds: readonly string[],
+    options?: StoreCallOptions,
+  ): Promise<ReadonlyMap<string, CircuitRecord>> {
+    const now = options?.now ?? Date.now()
+    const unique = [...new Set(circuitIds)]
+    const records = await Promise.all(unique.map((circuitId) => this.get(circuitId, { ...options, now })))
+    const found = new Map<string, CircuitRecord>()
+    unique.forEach((circuitId, index) => {
+      const record = records[index]
+      if (record !== undefined) found.set(circuitId, record)
+    })
+    return found
+  }
+
+  async addFailure(circuitId: string, request: AddFailureRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    const args = {
+      generation: numberArg('generation', request.generation),
+      windowMs: numberArg('windowMs', request.windowMs),
+    }
+    return (await this.#write(Scripts.addFailure, circuitId, args, request.now, options)).record
+  }
+
+  async resetFailures(
+    circuitId: string,
+    request: ResetFailuresRequest,
+    options?: StoreCallOptions,
+  ): Promise<CircuitRecord> {
+    const args = { generation: numberArg('generation', request.generation) }
+    return (await this.#write(Scripts.resetFailures, circuitId, args, request.now, options)).record
+  }
+
+  async transition(
+    circuitId: string,
+    request: TransitionRequest,
+    options?: StoreCallOptions,
+  ): Promise<TransitionOutcome> {
+    const { from, guard, to } = request
+    const args = {
+      fromState: from.state,
+      fromGeneration: numberArg('from.generation', from.generation),
+      minFailures: optionalNumberArg('guard.minFailures', guard?.minFailures),
+      minSuccesses: optionalNumberArg('guard.minSuccesses', guard?.minSuccesses),
+      retryDue: flag(guard?.retryDue === true),
+      toState: to.state,
+      openCount: to.state === CircuitState.OPEN ? numberArg('to.openCount', to.openCount) : '',
+      retryInMs: to.state === CircuitState.OPEN ? numberArg('to.retryInMs', to.retryInMs) : '',
+      probeToken: to.state === CircuitState.HALF_OPEN ? to.probe.token : '',
+      leaseMs: to.state === CircuitState.HALF_OPEN ? numberArg('to.probe.leaseMs', to.probe.leaseMs) : '',
+    }
+    const { record, outcome } = await this.#write(Scripts.transition, circuitId, args, request.now, options)
+    return { applied: outcome === '1', record }
+  }
+
+  async acquireProbe(
+    circuitId: string,
+    request: AcquireProbeRequest,
+    options?: StoreCallOptions,
+  ): Promise<ProbeOutcome> {
+    const args = {
+      generation: numberArg('generation', request.generation),
+      maxProbes: numberArg('maxProbes', request.maxProbes),
+      token: request.token,
+      leaseMs: numberArg('leaseMs', request.leaseMs),
+    }
+    const { record, outcome } = await this.#write(Scripts.acquireProbe, circuitId, args, request.now, options)
+    if (outcome === '') return { record }
+    const slot = Number(outcome)
+    const lease = record.state === CircuitState.HALF_OPEN ? record.probes.find((held) => held.slot === slot) : undefined
+    if (lease === undefined) {
+      throw new Error(`fleet-breaker: the Redis acquireProbe script took slot ${outcome} but holds no lease there`)
+    }
+    return { lease, record }
+  }
+
+  async completeProbe(
+    circuitId: string,
+    request: CompleteProbeRequest,
+    options?: StoreCallOptions,
+  ): Promise<CircuitRecord> {
+    const args = {
+      generation: numberArg('generation', request.generation),
+      token: request.token,
+      success: flag(request.success),
+    }
+    return (await this.#write(Scripts.completeProbe, circuitId, args, request.now, options)).record
+  }
+
+  async setForced(circuitId: string, request: SetForcedRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    return (await this.#write(Scripts.setForced, circuitId, overrideArgs(request.forced), request.now, options)).record
+  }
+
+  async reset(circuitId: string, request: ResetRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    return (await this.#write(Scripts.reset, circuitId, {}, request.now, options)).record
+  }
+
+  /** Sets each override with its own atomic call, in parallel (keys may live in different cluster slots). */
+  async setMany(entries: readonly SetManyEntry[], request: SetManyRequest, options?: StoreCallOptions): Promise<void> {
+    await Promise.all(
+      entries.map(({ circuitId, forced }) =>
+        this.setForced(circuitId, forced === undefined ? { now: request.now } : { forced, now: request.now }, options),
+      ),
+    )
+  }
+
+  /** Deletes each circuit's key with its own call, in parallel (keys may live in different cluster slots). */
+  async clearMany(circuitIds: readonly string[], options?: StoreCallOptions): Promise<void> {
+    await Promise.all(
+      [...new Set(circuitIds)].map((circuitId) =>
+        runScript(this.#client, Scripts.clear, this.keyFor(circuitId), {}, options?.signal),
+      ),
+    )
+  }
+}
+
+function overrideArgs(
+  forced: OverrideRequest | undefined,
+): Record<Exclude<(typeof Scripts.setForced.args)[number], 'ttlMs'>, string> {
+  return {
+    forcedState: forced?.state ?? '',
+    // An empty reason is still a reason, so presence travels apart from the text.
+    hasReason: flag(forced?.reason !== undefined),
+    reason: forced?.reason ?? '',
+    durationMs: optionalNumberArg('forced.durationMs', forced?.durationMs),
+  }
+}

@@ -1,0 +1,102 @@
+import {
+  type CircuitRecord,
+  decodeFlatRecord,
+  FlatField,
+  MAX_PROBE_SLOTS,
+  probeExpiresField,
+} from '@fleet-breaker/core'
+
+/*
+ * Turns a script's reply (see scripts.ts) into a record in the caller's clock. The scripts store
+ * and decide with the server's clock; every time they hand back is moved by the difference between
+ * the caller's clock and the server's at that call, so a caller can compare it with its own `now`.
+ */
+
+/**
+ * Below this, a difference between the caller's clock and the server's is taken as agreement and
+ * not corrected. The difference measured on one call includes that call's own latency, which varies
+ * from call to call; correcting by it would have concurrent callers (and successive calls of one
+ * caller) see the same stored time a few milliseconds apart. Real skew, such as a clock minutes
+ * off, is well above it. Skew below it is harmless: the server's clock decides every transition,
+ * so at worst an environment asks for a probe a moment early and is told the circuit is still open.
+ */
+export const CLOCK_AGREEMENT_MS = 100
+
+/** What a script answered, with the record already expressed in the caller's clock. */
+export interface ScriptAnswer {
+  /** The record after the operation; absent only when a read found no record. */
+  readonly record: CircuitRecord | undefined
+  /** Why the stored data was unreadable, or `undefined` when it was fine. */
+  readonly problem: string | undefined
+  /** The operation's own answer ('' when it has none). */
+  readonly outcome: string
+}
+
+/** Fields holding times. `changedAt` is handled apart: 0 there means "never changed", not a time. */
+const TIME_FIELDS: readonly string[] = [
+  FlatField.WINDOW_STARTED_AT,
+  FlatField.RETRY_AT,
+  FlatField.FORCED_SINCE,
+  FlatField.FORCED_UNTIL,
+  ...Array.from({ length: MAX_PROBE_SLOTS }, (_, slot) => probeExpiresField(slot)),
+]
+
+/** Fields holding numbers; every other field (state names, reason, probe tokens) stays a string. */
+const NUMERIC_FIELDS: ReadonlySet<string> = new Set([
+  FlatField.GENERATION,
+  FlatField.OPEN_COUNT,
+  FlatField.CHANGED_AT,
+  FlatField.FAILURES,
+  FlatField.SUCCESSES,
+  ...TIME_FIELDS,
+])
+
+/** The strings the Lua side accepts as numbers too (scripts.ts `number_of`), and no others. */
+const NUMERIC = /^-?\d+\.?\d*(?:[eE][+-]?\d+)?$/
+
+function numberOf(value: string): number | undefined {
+  if (!NUMERIC.test(value)) return undefined
+  const number = Number(value)
+  return Number.isFinite(number) ? number : undefined
+}
+
+function isStringArray(value: unknown): value is readonly string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string')
+}
+
+/**
+ * Reads a script's reply for `circuitId`. `callerNow` is the caller's clock at the call, used to
+ * move the server's times into it. Throws when the reply does not have the shape every script
+ * produces (a different script answering under the same SHA, say), rather than guessing.
+ */
+export function readAnswer(circuitId: string, reply: unknown, callerNow: number): ScriptAnswer {
+  if (!isStringArray(reply) || reply.length < 3 || reply.length % 2 === 0) {
+    throw new Error(`fleet-breaker: unexpected reply from a Redis store script: ${JSON.stringify(reply)}`)
+  }
+  const [serverNowText = '', problem = '', outcome = ''] = reply
+  const serverNow = numberOf(serverNowText)
+  if (serverNow === undefined) throw new Error(`fleet-breaker: unexpected server time in a reply: ${serverNowText}`)
+  const answer = { problem: problem === '' ? undefined : problem, outcome }
+  if (reply.length === 3) return { ...answer, record: undefined }
+
+  const measured = callerNow - serverNow
+  const shift = Math.abs(measured) < CLOCK_AGREEMENT_MS ? 0 : measured
+  const fields: Record<string, string | number> = {}
+  for (let index = 3; index < reply.length; index += 2) {
+    const field = reply[index] ?? ''
+    const text = reply[index + 1] ?? ''
+    fields[field] = NUMERIC_FIELDS.has(field) ? (numberOf(text) ?? text) : text
+  }
+  for (const field of TIME_FIELDS) {
+    const time = fields[field]
+    if (typeof time === 'number') fields[field] = time + shift
+  }
+  const changedAt = fields[FlatField.CHANGED_AT]
+  if (typeof changedAt === 'number' && changedAt !== 0) fields[FlatField.CHANGED_AT] = changedAt + shift
+
+  const decoded = decodeFlatRecord(circuitId, fields)
+  // The scripts only hand back records they validated, so a failure here is a script defect.
+  return decoded.valid
+    ? { ...answer, record: decoded.record }
+    : { ...answer, record: decoded.record, problem: answer.problem ?? `reply: ${decoded.reason}` }
+}

@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  CircuitState,
+  type CircuitStore,
+  type Logger,
+  type StateChange,
+} from '@fleet-breaker/core'
+import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
+import { RedisStore } from '@fleet-breaker/storage/redis'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { Redis } from 'ioredis'
+import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dynalite.js'
+import { testRedisUrl } from '../../../../test-support/redis.js'
+
+/*
+ * Fleet scenarios on the real shared stores: every simulated execution environment has its own
+ * breaker and its own client (its own connections), and they all run at once.
+ */
+
+const TABLE = 'fleet-scenarios'
+let dynamo: LocalDynamoDB
+const redisClients: Redis[] = []
+
+beforeAll(async () => {
+  dynamo = await startDynalite()
+  await dynamo.createTable(TABLE)
+})
+
+afterAll(async () => {
+  await Promise.all(redisClients.map((client) => client.quit()))
+  await dynamo.stop()
+})
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} }
+
+interface Backend {
+  readonly name: string
+  /** A store with its own client, as one execution environment would have. */
+  environmentStore(): CircuitStore
+}
+
+const backends: Backend[] = [
+  {
+    name: 'DynamoDB',
+    environmentStore: () => new DynamoDBStore({ tableName: TABLE, client: dynamo.client() }),
+  },
+  {
+    name: 'Redis',
+    environmentStore: () => {
+      const client = new Redis(testRedisUrl())
+      redisClients.push(client)
+      return new RedisStore({ client, keyPrefix: 'fleet-scenarios:' })
+    },
+  },
+]
+
+function fleet(backend: Backend, size: number, options: Omit<CircuitBreakerOptions, 'store' | 'circuitId'>) {
+  const circuitId = `fleet-${randomUUID()}`
+  const changes: StateChange[] = []
+  const breakers = Array.from({ length: size }, () => {
+    const breaker = new CircuitBreaker({ circuitId, store: backend.environmentStore(), logger: silent, ...options })
+    breaker.onStateChange((change) => {
+      changes.push(change)
+    })
+    return breaker
+  })
+  return { breakers, changes, first: breakers[0] as CircuitBreaker }
+}
+
+const unavailable = () => Object.assign(new Error('service unavailable'), { statusCode: 503 })
+
+describe.each(backends)('a fleet sharing $name', (backend) => {
+  it('counts 20 environments each recording one failure at once exactly', async () => {
+    const { breakers, first } = fleet(backend, 20, { failureThreshold: 1_000 })
+    await Promise.all(
+      breakers.map((breaker) => breaker.execute(async () => Promise.reject(unavailable())).catch(() => undefined)),
+    )
+    expect((await first.getState()).failures).toBe(20)
+  })
+
+  it('opens for 50 environments failing together with at most threshold + 50 downstream calls, and one local transition', async () => {
+    const threshold = 5
+    const { breakers, changes, first } = fleet(backend, 50, { failureThreshold: threshold, resetTimeoutMs: 60_000 })
+    let downstreamCalls = 0
+    const dead = async (): Promise<never> => {
+      downstreamCalls++
+      throw unavailable()
+    }
+    // Each environment is invoked again and again, as traffic keeps arriving.
+    await Promise.all(
+      breakers.map(async (breaker) => {
+        for (let invocation = 0; invocation < 6; invocation++) await breaker.execute(dead).catch(() => undefined)
+      }),
+    )
+    expect((await first.getState()).state).toBe(CircuitState.OPEN)
+    expect(downstreamCalls).toBeLessThanOrEqual(threshold + 50)
+    const opened = changes.filter((change) => change.origin === 'local' && change.to === CircuitState.OPEN)
+    expect(opened).toHaveLength(1)
+  })
+
+  it('sends exactly one probe when 8 environments race at the retry time', async () => {
+    const { breakers, first } = fleet(backend, 8, { failureThreshold: 1, resetTimeoutMs: 300 })
+    await first.execute(async () => Promise.reject(unavailable())).catch(() => undefined)
+    // Every environment caches the OPEN state, then all reach the retry time together.
+    await Promise.all(breakers.map((breaker) => breaker.execute(async () => 'too early').catch(() => undefined)))
+    await sleep(350)
+    let probes = 0
+    const results = await Promise.allSettled(
+      breakers.map((breaker) =>
+        breaker.execute(async () => {
+          probes++
+          await sleep(30)
+          return 'recovered'
+        }),
+      ),
+    )
+    expect(probes).toBe(1)
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1)
+    expect((await first.getState()).state).toBe(CircuitState.CLOSED)
+  })
+
+  it('under 50 % random failures never takes an open circuit back to CLOSED without a probe', async () => {
+    const { breakers, changes } = fleet(backend, 10, { failureThreshold: 3, resetTimeoutMs: 100, cacheTtlMs: 50 })
+    let seed = 42
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    const probes: boolean[] = []
+    const stopAt = Date.now() + 1_500
+    await Promise.all(
+      breakers.map(async (breaker) => {
+        while (Date.now() < stopAt) {
+          const fails = random() < 0.5
+          const admission = await breaker.admit()
+          if (admission.admitted) {
+            if (admission.permit.isProbe) probes.push(!fails)
+            await sleep(5)
+            if (fails) await admission.permit.recordError(unavailable())
+            else await admission.permit.recordResult('ok')
+          } else {
+            await sleep(10)
+          }
+        }
+      }),
+    )
+    const local = changes.filter((change) => change.origin === 'local')
+    expect(local.some((change) => change.to === CircuitState.OPEN)).toBe(true)
+    for (const change of local) {
+      if (change.from === CircuitState.OPEN) expect(change.to).toBe(CircuitState.HALF_OPEN)
+      if (change.to === CircuitState.CLOSED) expect(change.reason).toBe('probe-succeeded')
+    }
+    const closes = local.filter((change) => change.to === CircuitState.CLOSED).length
+    expect(probes.filter((succeeded) => succeeded).length).toBeGreaterThanOrEqual(closes)
+  })
+})

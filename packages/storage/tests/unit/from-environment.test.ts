@@ -1,0 +1,62 @@
+import { InvalidConfigurationError, type Logger, MemoryStore } from '@fleet-breaker/core'
+import { closeStoresFromEnvironment, createStoreFromEnvironment } from '@fleet-breaker/storage'
+import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
+import { RedisStore } from '@fleet-breaker/storage/redis'
+import { afterAll, describe, expect, it } from '@jest/globals'
+import { testRedisUrl } from '../../../../test-support/redis.js'
+
+function recordingLogger(): Logger & { warnings: string[] } {
+  const warnings: string[] = []
+  return { warnings, debug() {}, info() {}, error() {}, warn: (message) => warnings.push(message) }
+}
+
+afterAll(() => closeStoresFromEnvironment())
+
+describe('createStoreFromEnvironment', () => {
+  it('builds a DynamoDB store on CIRCUIT_BREAKER_TABLE by default', async () => {
+    const store = await createStoreFromEnvironment({ env: { CIRCUIT_BREAKER_TABLE: 'breakers-a' } })
+    expect(store).toBeInstanceOf(DynamoDBStore)
+    expect((store as DynamoDBStore).tableName).toBe('breakers-a')
+  })
+
+  it('gives the same store for the same configuration, so clients are made once', async () => {
+    const env = { CIRCUIT_BREAKER_STORE: 'dynamodb', CIRCUIT_BREAKER_TABLE: 'breakers-b' }
+    expect(await createStoreFromEnvironment({ env })).toBe(await createStoreFromEnvironment({ env: { ...env } }))
+  })
+
+  it('builds an in-memory store, warning when it runs on Lambda', async () => {
+    const logger = recordingLogger()
+    const store = await createStoreFromEnvironment({
+      env: { CIRCUIT_BREAKER_STORE: 'memory', AWS_LAMBDA_FUNCTION_NAME: 'checkout' },
+      logger,
+    })
+    expect(store).toBeInstanceOf(MemoryStore)
+    expect(logger.warnings).toHaveLength(1)
+  })
+
+  it('builds a Redis store on CIRCUIT_BREAKER_REDIS_URL', async () => {
+    const url = testRedisUrl()
+    const store = await createStoreFromEnvironment({
+      env: { CIRCUIT_BREAKER_STORE: 'redis', CIRCUIT_BREAKER_REDIS_URL: url, CIRCUIT_BREAKER_KEY_PREFIX: 'from-env:' },
+    })
+    expect(store).toBeInstanceOf(RedisStore)
+    await store.addFailure('env-circuit', { generation: 0, now: Date.now(), windowMs: 1_000 })
+    await store.clearMany(['env-circuit'])
+  })
+
+  it.each([
+    [
+      { CIRCUIT_BREAKER_STORE: 'postgres' },
+      /CIRCUIT_BREAKER_STORE must be "dynamodb", "redis" or "memory"; received "postgres"/,
+    ],
+    [{ CIRCUIT_BREAKER_STORE: 'dynamodb' }, /CIRCUIT_BREAKER_TABLE must be the name of the DynamoDB table/],
+    [
+      { CIRCUIT_BREAKER_STORE: 'redis', CIRCUIT_BREAKER_REDIS_URL: 'localhost:6379' },
+      /CIRCUIT_BREAKER_REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/,
+    ],
+  ])('rejects %j with a typed error naming the variable', async (env, message) => {
+    const attempt = (async () => createStoreFromEnvironment({ env }))()
+    await expect(attempt).rejects.toThrow(InvalidConfigurationError)
+    await expect((async () => createStoreFromEnvironment({ env }))()).rejects.toThrow(message)
+  })
+})
