@@ -75,6 +75,10 @@ export interface CallPermit {
   recordResult(result: unknown): Promise<Verdict>
   /** Records a thrown error, a failure if `isFailure` says so (a `CallTimeoutError` always is). */
   recordError(error: unknown): Promise<Verdict>
+  /** Records a success, for adapters that classify outcomes themselves. */
+  recordSuccess(): Promise<Verdict>
+  /** Records a failure, for adapters that classify outcomes themselves. */
+  recordFailure(): Promise<Verdict>
   /** Gives the permit back without counting anything (the call was not the downstream's doing). */
   release(): Promise<void>
 }
@@ -499,6 +503,8 @@ export class CircuitBreaker<TFallback = never> {
       isProbe: state.mode === PermitMode.PROBE,
       recordResult: (result) => settle(this.#classifyResult(result)),
       recordError: (error) => settle(this.#classifyError(error, state.signal)),
+      recordSuccess: () => settle('success'),
+      recordFailure: () => settle('failure'),
       release: async () => {
         await settle('ignored')
       },
@@ -509,11 +515,25 @@ export class CircuitBreaker<TFallback = never> {
     return this.#safely('isFailureResult', () => this.#options.isFailureResult(result)) ? 'failure' : 'success'
   }
 
+  /**
+   * Whether this breaker counts `error` as a failure of the downstream: its own call timeouts
+   * always, anything else as `isFailure` says. Useful to decide what to do next with an error
+   * `execute()` passed through, as the failover helper does.
+   *
+   * @example
+   * ```ts
+   * catch (error) { if (!breaker.countsAsFailure(error)) throw error } // a 4xx: trying elsewhere won't help
+   * ```
+   */
+  countsAsFailure(error: unknown): boolean {
+    if (isCallTimeoutError(error) && error.circuitId === this.circuitId) return true
+    return this.#safely('isFailure', () => this.#options.isFailure(error))
+  }
+
   #classifyError(error: unknown, signal: AbortSignal | undefined): Verdict {
-    if (isCallTimeoutError(error) && error.circuitId === this.circuitId) return 'failure'
     // The caller gave up; that says nothing about the downstream.
-    if (signal?.aborted === true) return 'ignored'
-    return this.#safely('isFailure', () => this.#options.isFailure(error)) ? 'failure' : 'ignored'
+    if (signal?.aborted === true && !isCallTimeoutError(error)) return 'ignored'
+    return this.countsAsFailure(error) ? 'failure' : 'ignored'
   }
 
   /** Runs a user classifier; one that throws counts as "not a failure" and is logged. */

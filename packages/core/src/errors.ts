@@ -14,6 +14,7 @@ export const CircuitBreakerErrorName = {
   CALL_TIMEOUT: 'CallTimeoutError',
   STORE_UNAVAILABLE: 'StoreUnavailableError',
   INVALID_CONFIGURATION: 'InvalidConfigurationError',
+  FAILOVER_EXHAUSTED: 'FailoverExhaustedError',
 } as const
 export type CircuitBreakerErrorName = (typeof CircuitBreakerErrorName)[keyof typeof CircuitBreakerErrorName]
 
@@ -180,6 +181,34 @@ export class InvalidConfigurationError extends CircuitBreakerError {
   }
 }
 
+/** What happened when the failover helper tried one provider. */
+export interface FailoverAttempt {
+  readonly provider: string
+  /** `'rejected'`: its circuit did not let the call through; `'failed'`: the call failed in a way that counts. */
+  readonly outcome: 'rejected' | 'failed'
+  readonly error: unknown
+}
+
+/**
+ * Thrown by `failover()` when every provider was rejected by its circuit or failed. `attempts`
+ * says what happened with each, in order; `cause` is the last error.
+ *
+ * @example
+ * ```ts
+ * catch (error) { if (isFailoverExhaustedError(error)) logger.error('no email provider available', { attempts: error.attempts }) }
+ * ```
+ */
+export class FailoverExhaustedError extends CircuitBreakerError {
+  readonly attempts: readonly FailoverAttempt[]
+
+  constructor(attempts: readonly FailoverAttempt[]) {
+    const summary = attempts.map((attempt) => `${attempt.provider} ${attempt.outcome}`).join(', ')
+    super(`Every provider was unavailable (${summary})`, { cause: attempts.at(-1)?.error })
+    this.brand(CircuitBreakerErrorName.FAILOVER_EXHAUSTED)
+    this.attempts = attempts
+  }
+}
+
 function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value)
   if (typeof value === 'function') return 'a function'
@@ -263,4 +292,16 @@ export function isStoreUnavailableError(error: unknown): error is StoreUnavailab
  */
 export function isInvalidConfigurationError(error: unknown): error is InvalidConfigurationError {
   return hasBrand(error, CircuitBreakerErrorName.INVALID_CONFIGURATION)
+}
+
+/**
+ * Whether `error` is a {@link FailoverExhaustedError}.
+ *
+ * @example
+ * ```ts
+ * if (isFailoverExhaustedError(error)) return { statusCode: 503 }
+ * ```
+ */
+export function isFailoverExhaustedError(error: unknown): error is FailoverExhaustedError {
+  return hasBrand(error, CircuitBreakerErrorName.FAILOVER_EXHAUSTED)
 }

@@ -14,11 +14,14 @@ export {
   CircuitBreakerErrorName,
   CircuitOpenError,
   ConcurrencyLimitError,
+  type FailoverAttempt,
+  FailoverExhaustedError,
   InvalidConfigurationError,
   isCallTimeoutError,
   isCircuitBreakerError,
   isCircuitOpenError,
   isConcurrencyLimitError,
+  isFailoverExhaustedError,
   isInvalidConfigurationError,
   isStoreUnavailableError,
   RejectionReason,
@@ -30,6 +33,7 @@ export {
   type StateChangeListener,
   TransitionReason,
 } from './events.js'
+export { type FailoverProvider, type FailoverResult, failover } from './failover.js'
 export { jsonConsoleLogger, type Logger } from './logger.js'
 export {
   type CircuitBreakerOptions,
@@ -44,6 +48,7 @@ export {
   resolveOptions,
   StoreOutagePolicy,
 } from './options.js'
+export { BreakerRegistry, type BreakerRegistryOptions, type DownstreamOptions } from './registry.js'
 export type { CircuitSnapshot } from './snapshot.js'
 export {
   activeOverride,

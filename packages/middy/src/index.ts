@@ -1,2 +1,7 @@
-// The middleware arrives with the Middy integration; see the package README.
-export {}
+export { EventSource, eventSourceOf, rejectionResponse, retryAfterSeconds } from './event-sources.js'
+export {
+  type CircuitBreakerMiddlewareOptions,
+  circuitBreaker,
+  isServerErrorResponse,
+} from './middleware.js'
+export type { LambdaContextLike, MiddyHook, MiddyMiddleware, MiddyRequest } from './middy-types.js'
