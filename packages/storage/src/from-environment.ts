@@ -40,8 +40,8 @@ const REDIS_CONNECT_TIMEOUT_MS = 1_000
 const REDIS_COMMAND_TIMEOUT_MS = 500
 
 const stores = new Map<string, Promise<CircuitStore>>()
-/** Clients the factory created (and so owns), for {@link closeStoresFromEnvironment}. */
-const ownedClients = new Set<{ quit?: () => Promise<unknown>; close?: () => Promise<unknown> }>()
+/** Connections the factory opened (and so owns), for {@link closeStoresFromEnvironment}. */
+const ownedClients = new Set<{ quit?: () => unknown; close?: () => unknown }>()
 
 /**
  * Builds the store the environment asks for, so switching backends is a configuration change:
@@ -100,7 +100,9 @@ async function dynamoDBStore(table: string | undefined, keyPrefix: string | unde
     throw new InvalidConfigurationError(STORE_ENVIRONMENT_VARIABLES.TABLE, table, 'the name of the DynamoDB table')
   }
   const { DynamoDBStore } = await import('./dynamodb/index.js')
-  return new DynamoDBStore({ tableName: table, logger, ...(keyPrefix === undefined ? {} : { keyPrefix }) })
+  const store = new DynamoDBStore({ tableName: table, logger, ...(keyPrefix === undefined ? {} : { keyPrefix }) })
+  ownedClients.add(store)
+  return store
 }
 
 async function redisStore(url: string | undefined, keyPrefix: string | undefined, logger: Logger) {

@@ -64,6 +64,8 @@ export const DEFAULT_TTL_SECONDS = 604_800
 /** Options with every default filled in. */
 export interface ResolvedDynamoDBStoreOptions {
   readonly client: DynamoDBCommandSender
+  /** Whether the store built the client, and so may destroy it. */
+  readonly ownsClient: boolean
   readonly tableName: string
   readonly partitionKey: string
   readonly sortKey: SortKey | undefined
@@ -124,6 +126,7 @@ export function resolveDynamoDBStoreOptions(
   if (typeof keyPrefix !== 'string') throw new InvalidConfigurationError('keyPrefix', keyPrefix, 'a string')
   return {
     client: resolveClient(options),
+    ownsClient: options.client === undefined,
     tableName: nonBlank(
       options.tableName === undefined ? 'tableName (from CIRCUIT_BREAKER_TABLE)' : 'tableName',
       tableName,

@@ -112,6 +112,19 @@ export class DynamoDBStore implements CircuitStore {
     this.#invalid = new InvalidRecordReporter(this.#options.logger, 'dynamodb')
   }
 
+  /**
+   * Closes the connections of the client the store built from `clientConfig`. A client you passed
+   * in stays yours to close. A Lambda function never needs to call this.
+   *
+   * @example
+   * ```ts
+   * afterAll(() => store.close())
+   * ```
+   */
+  close(): void {
+    if (this.#options.ownsClient) (this.#options.client as unknown as Pick<DynamoDBClient, 'destroy'>).destroy()
+  }
+
   /** The table this store uses. */
   get tableName(): string {
     return this.#options.tableName
