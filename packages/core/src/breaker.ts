@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { retryDelayMs } from './backoff.js'
 import { StateCache } from './cache.js'
-import { callWithDeadline } from './call-deadline.js'
+import { callWithDeadline, NEVER_ABORTED } from './call-deadline.js'
 import {
   CallTimeoutError,
   type CircuitBreakerError,
@@ -151,6 +151,8 @@ export class CircuitBreaker<TFallback = never> {
   readonly #cache: StateCache
   readonly #events: StateChangeEmitter
   readonly #limiter: ConcurrencyLimiter
+  /** The permit of the cached view's admissions, while that view is unchanged (the hot path). */
+  #reusable: { readonly record: CircuitRecord; readonly permit: PermitState } | undefined
   /** The state callers experienced when this instance last looked, for telling observed changes. */
   #known: { readonly state: CircuitState; readonly generation: number; readonly forced: boolean } | undefined
 
@@ -191,18 +193,27 @@ export class CircuitBreaker<TFallback = never> {
    * ```
    */
   async execute<T>(fn: (signal: AbortSignal) => T | Promise<T>, options: ExecuteOptions = {}): Promise<T | TFallback> {
-    const admission = await this.admit(options)
-    if (!admission.admitted) return this.#fallbackOr(admission.error, 'rejected')
-    const { permit } = admission
+    // The common case, a closed circuit in a fresh cache with a free slot, decides synchronously.
+    let permit = this.#admitFromCache(options.signal)
+    if (permit === undefined) {
+      const decision = await this.#admitState(options)
+      if (!decision.admitted) return this.#fallbackOr(decision.error, 'rejected')
+      permit = decision.permit
+    }
     let value: T
     try {
-      value = await callWithDeadline(fn, this.#options.callTimeoutMs, options.signal, () => this.#timeoutError())
+      value =
+        this.#options.callTimeoutMs === undefined && options.signal === undefined
+          ? await fn(NEVER_ABORTED)
+          : await callWithDeadline(fn, this.#options.callTimeoutMs, options.signal, () => this.#timeoutError())
     } catch (error) {
-      const verdict = await permit.recordError(error)
+      const verdict = this.#classifyError(error, options.signal)
+      await this.#settle(permit, verdict)
       if (verdict === 'failure') return this.#fallbackOr(error, 'failed')
       throw error
     }
-    await permit.recordResult(value)
+    const recording = this.#settle(permit, this.#classifyResult(value))
+    if (recording !== undefined) await recording
     return value
   }
 
@@ -232,29 +243,10 @@ export class CircuitBreaker<TFallback = never> {
    * ```
    */
   async admit(options: ExecuteOptions = {}): Promise<Admission> {
-    if (!this.#limiter.tryTake()) {
-      if (!this.#limiter.canQueue()) {
-        const { maxConcurrent, maxQueued } = this.#options
-        return {
-          admitted: false,
-          error: new ConcurrencyLimitError({ circuitId: this.circuitId, maxConcurrent, maxQueued }),
-        }
-      }
-      options.signal?.throwIfAborted()
-      await this.#limiter.wait(options.signal)
-    }
-    let decision: Decision
-    try {
-      decision = await this.#decide(options.signal)
-    } catch (error) {
-      this.#limiter.release()
-      throw error
-    }
-    if (!decision.admitted) {
-      this.#limiter.release()
-      return decision
-    }
-    return { admitted: true, permit: this.#permit(decision.permit) }
+    const permit = this.#admitFromCache(options.signal)
+    if (permit !== undefined) return { admitted: true, permit: this.#permit(permit) }
+    const decision = await this.#admitState(options)
+    return decision.admitted ? { admitted: true, permit: this.#permit(decision.permit) } : decision
   }
 
   /**
@@ -364,6 +356,51 @@ export class CircuitBreaker<TFallback = never> {
   }
 
   // ---- deciding -------------------------------------------------------------------------------
+
+  /**
+   * Admits a call without waiting when the cached view alone allows it (a fresh CLOSED or
+   * forced-closed view) and a concurrency slot is free; `undefined` when the decision needs more.
+   */
+  #admitFromCache(signal: AbortSignal | undefined): PermitState | undefined {
+    const now = this.#options.now()
+    const record = this.#cache.fresh(now)
+    if (record === undefined) return undefined
+    let permit: PermitState
+    if (signal === undefined && this.#reusable?.record === record) {
+      permit = this.#reusable.permit
+    } else {
+      const evaluation = this.#evaluate(record, now, signal)
+      if (!('admitted' in evaluation) || !evaluation.admitted) return undefined
+      permit = evaluation.permit
+      // A permit of a closed circuit carries nothing of its own: calls share it until the view changes.
+      if (signal === undefined && permit.mode !== PermitMode.PROBE) this.#reusable = { record, permit }
+    }
+    return this.#limiter.tryTake() ? permit : undefined
+  }
+
+  /** The full decision: a concurrency slot (waiting in the queue if need be), then the circuit. */
+  async #admitState(options: ExecuteOptions): Promise<Decision> {
+    if (!this.#limiter.tryTake()) {
+      if (!this.#limiter.canQueue()) {
+        const { maxConcurrent, maxQueued } = this.#options
+        return {
+          admitted: false,
+          error: new ConcurrencyLimitError({ circuitId: this.circuitId, maxConcurrent, maxQueued }),
+        }
+      }
+      options.signal?.throwIfAborted()
+      await this.#limiter.wait(options.signal)
+    }
+    let decision: Decision
+    try {
+      decision = await this.#decide(options.signal)
+    } catch (error) {
+      this.#limiter.release()
+      throw error
+    }
+    if (!decision.admitted) this.#limiter.release()
+    return decision
+  }
 
   async #decide(signal: AbortSignal | undefined): Promise<Decision> {
     const now = this.#options.now()
@@ -486,16 +523,13 @@ export class CircuitBreaker<TFallback = never> {
 
   // ---- recording ------------------------------------------------------------------------------
 
+  /** Wraps a permit for adapters: its outcome is recorded once, whatever is called. */
   #permit(state: PermitState): CallPermit {
     let settled = false
     const settle = async (verdict: Verdict): Promise<Verdict> => {
       if (settled) return 'ignored'
       settled = true
-      try {
-        await this.#record(state, verdict)
-      } finally {
-        this.#limiter.release()
-      }
+      await this.#settle(state, verdict)
       return verdict
     }
     return {
@@ -511,8 +545,41 @@ export class CircuitBreaker<TFallback = never> {
     }
   }
 
+  /**
+   * Records an outcome and gives the concurrency slot back. Returns `undefined`, having done
+   * everything synchronously, when there is nothing to write: the healthy path costs no promise.
+   */
+  #settle(permit: PermitState, verdict: Verdict): Promise<void> | undefined {
+    if (!this.#needsWrite(permit, verdict)) {
+      this.#limiter.release()
+      return undefined
+    }
+    return this.#record(permit, verdict).finally(() => this.#limiter.release())
+  }
+
+  /** Whether recording `verdict` takes a store write; a success in CLOSED with nothing to clear does not. */
+  #needsWrite(permit: PermitState, verdict: Verdict): boolean {
+    switch (permit.mode) {
+      case PermitMode.UNCOUNTED:
+        return false
+      case PermitMode.PROBE:
+        return true
+      case PermitMode.COUNTED: {
+        if (verdict === 'failure') return true
+        if (verdict === 'ignored') return false
+        const latest = this.#cache.latest
+        return latest?.state === CircuitState.CLOSED && latest.generation === permit.generation && latest.failures > 0
+      }
+    }
+  }
+
   #classifyResult(result: unknown): Verdict {
-    return this.#safely('isFailureResult', () => this.#options.isFailureResult(result)) ? 'failure' : 'success'
+    try {
+      return this.#options.isFailureResult(result) === true ? 'failure' : 'success'
+    } catch (error) {
+      this.#classifierFailed('isFailureResult', error)
+      return 'success'
+    }
   }
 
   /**
@@ -527,7 +594,12 @@ export class CircuitBreaker<TFallback = never> {
    */
   countsAsFailure(error: unknown): boolean {
     if (isCallTimeoutError(error) && error.circuitId === this.circuitId) return true
-    return this.#safely('isFailure', () => this.#options.isFailure(error))
+    try {
+      return this.#options.isFailure(error) === true
+    } catch (classifierError) {
+      this.#classifierFailed('isFailure', classifierError)
+      return false
+    }
   }
 
   #classifyError(error: unknown, signal: AbortSignal | undefined): Verdict {
@@ -536,17 +608,12 @@ export class CircuitBreaker<TFallback = never> {
     return this.countsAsFailure(error) ? 'failure' : 'ignored'
   }
 
-  /** Runs a user classifier; one that throws counts as "not a failure" and is logged. */
-  #safely(name: string, classify: () => boolean): boolean {
-    try {
-      return classify() === true
-    } catch (error) {
-      this.#options.logger.error(`fleet-breaker: the ${name} classifier threw; the outcome is not counted`, {
-        circuitId: this.circuitId,
-        error,
-      })
-      return false
-    }
+  /** A user classifier that throws counts its outcome as "not a failure"; the bug is logged. */
+  #classifierFailed(name: string, error: unknown): void {
+    this.#options.logger.error(`fleet-breaker: the ${name} classifier threw; the outcome is not counted`, {
+      circuitId: this.circuitId,
+      error,
+    })
   }
 
   async #record(permit: PermitState, verdict: Verdict): Promise<void> {
@@ -581,11 +648,8 @@ export class CircuitBreaker<TFallback = never> {
     )
   }
 
-  /** A success in CLOSED writes only when this environment knows of failures to clear. */
+  /** Clears the failures this environment knows of (only called when there are some, see #needsWrite). */
   async #recordSuccess(permit: PermitState): Promise<void> {
-    const latest = this.#cache.latest
-    if (latest?.state !== CircuitState.CLOSED || latest.generation !== permit.generation || latest.failures === 0)
-      return
     const now = this.#options.now()
     const result = await this.#guard.call('resetFailures', this.circuitId, (store, options) =>
       store.resetFailures(this.circuitId, { generation: permit.generation, now }, options),

@@ -1,5 +1,5 @@
 /** Handed to calls that can never be aborted, so the common case allocates nothing per call. */
-const NEVER_ABORTED: AbortSignal = new AbortController().signal
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal
 
 /**
  * Runs `fn` with an `AbortSignal` that is aborted when `timeoutMs` passes (with the error
