@@ -748,7 +748,7 @@ export class CircuitBreaker<TFallback = never> {
       return
     }
     if (known === undefined || known.state === state) return
-    const reason = inferReason(known.state, state, record, now, known.forced)
+    const reason = inferReason(known.state, state, record, now, known.forced, record.generation - known.generation)
     this.#events.emit({
       circuitId: this.circuitId,
       from: known.state,

@@ -5,11 +5,19 @@ import { activeOverride, type CircuitRecord, CircuitState, liveProbes } from './
  * store again. A CLOSED view is trusted for `ttlMs`; an OPEN one until its retry time, because
  * nothing but the retry time can move an open circuit forward (an operator's reset reaches the
  * environment at the latest then); a HALF_OPEN one while every probe slot is taken, for at most
- * `ttlMs`. With `ttlMs` 0 nothing is trusted and every decision reads the store.
+ * {@link HALF_OPEN_TRUST_MS} (and `ttlMs`). With `ttlMs` 0 nothing is trusted and every decision
+ * reads the store.
  *
  * Every record the store returns, from reads and writes alike, refreshes the view, so an
  * environment learns of a fleet-wide change on its next store call at the latest.
  */
+/**
+ * How long a half-open view with every probe slot taken is trusted. A probe usually answers well
+ * within it, and environments then learn of the close a moment later instead of at the lease's
+ * end; during the short half-open period it costs at most a few reads a second per environment.
+ */
+export const HALF_OPEN_TRUST_MS = 250
+
 export class StateCache {
   readonly #ttlMs: number
   readonly #maxProbes: number
@@ -66,7 +74,7 @@ export class StateCache {
       case CircuitState.HALF_OPEN: {
         const leases = liveProbes(record, now)
         if (leases.length < this.#maxProbes) return now
-        return Math.min(ttlEnd, ...leases.map((lease) => lease.expiresAt))
+        return Math.min(ttlEnd, now + HALF_OPEN_TRUST_MS, ...leases.map((lease) => lease.expiresAt))
       }
     }
   }

@@ -56,7 +56,8 @@ export type StateChangeListener = (change: StateChange) => void | Promise<void>
 
 /**
  * The most likely reason for a change this instance observed rather than made, from the state it
- * knew before (`from`, and whether an override was in force then) and the record it learned.
+ * knew before (`from`, whether an override was in force then, how many generations ago) and the
+ * record it learned.
  */
 export function inferReason(
   from: CircuitState,
@@ -64,6 +65,7 @@ export function inferReason(
   record: CircuitRecord,
   now: number,
   wasForced: boolean,
+  generationsPassed: number,
 ): TransitionReason {
   const forced = activeOverride(record, now)
   if (forced !== undefined) {
@@ -74,7 +76,9 @@ export function inferReason(
   if (to === CircuitState.OPEN) {
     return from === CircuitState.HALF_OPEN ? TransitionReason.PROBE_FAILED : TransitionReason.FAILURE_THRESHOLD
   }
-  return from === CircuitState.HALF_OPEN ? TransitionReason.PROBE_SUCCEEDED : TransitionReason.RESET
+  // OPEN to CLOSED in two generations went through HALF_OPEN unseen; in one, it was a reset.
+  const probed = from === CircuitState.HALF_OPEN || (from === CircuitState.OPEN && generationsPassed >= 2)
+  return probed ? TransitionReason.PROBE_SUCCEEDED : TransitionReason.RESET
 }
 
 /** Delivers state changes to listeners; a listener that throws or rejects is logged, never propagated. */

@@ -108,6 +108,21 @@ describe('the local state cache', () => {
     expect(isCircuitOpenError(await rejectionOf(b.execute(succeeds)))).toBe(true)
   })
 
+  it('learns of a successful probe within 250 ms while it sees every probe slot taken', async () => {
+    const { breakers, clock } = fleet(2, { failureThreshold: 1, resetTimeoutMs: 1_000, probeLeaseMs: 10_000 })
+    const [a, b] = breakers as [(typeof breakers)[0], (typeof breakers)[0]]
+    await rejectionOf(a.execute(fails))
+    clock.advance(1_000)
+    const probe = await a.admit()
+    expect(await rejectionOf(b.execute(succeeds))).toMatchObject({ reason: 'probes-busy' }) // b caches the busy view
+    if (!probe.admitted) throw new Error('expected the probe')
+    await probe.permit.recordSuccess()
+    clock.advance(249)
+    expect(await rejectionOf(b.execute(succeeds))).toMatchObject({ reason: 'probes-busy' })
+    clock.advance(1)
+    await expect(b.execute(succeeds)).resolves.toBe('ok')
+  })
+
   it('goes to the store when a cached OPEN reaches its retry time', async () => {
     const { breakers, clock } = fleet(2, { failureThreshold: 1, resetTimeoutMs: 1_000 })
     const [a, b] = breakers as [(typeof breakers)[0], (typeof breakers)[0]]

@@ -20,6 +20,29 @@ describe('state change events', () => {
     })
   })
 
+  it('tells an unseen probe-and-close from a reset when it observes OPEN become CLOSED', async () => {
+    const { breakers, clock } = fleet(3, { failureThreshold: 1, resetTimeoutMs: 1_000, cacheTtlMs: 0 })
+    const [a, b, operator] = breakers as [(typeof breakers)[0], (typeof breakers)[0], (typeof breakers)[0]]
+    const seenByB = jest.fn<StateChangeListener>()
+    b.onStateChange(seenByB)
+    await b.execute(succeeds) // b sees CLOSED
+    await rejectionOf(a.execute(fails))
+    await rejectionOf(b.execute(succeeds)) // b sees OPEN
+    clock.advance(1_000)
+    await a.execute(succeeds) // a probes and closes
+    await b.execute(succeeds) // b sees CLOSED, two generations on
+    await rejectionOf(a.execute(fails))
+    await rejectionOf(b.execute(succeeds)) // OPEN again
+    await operator.reset()
+    await b.execute(succeeds)
+    expect(seenByB.mock.calls.map(([change]) => `${change.from}->${change.to} ${change.reason}`)).toEqual([
+      'CLOSED->OPEN failure-threshold',
+      'OPEN->CLOSED probe-succeeded',
+      'CLOSED->OPEN failure-threshold',
+      'OPEN->CLOSED reset',
+    ])
+  })
+
   it('stops calling a listener once unsubscribed', async () => {
     const { breaker } = fleet(1, { failureThreshold: 1 })
     const listener = jest.fn<StateChangeListener>()
