@@ -1,0 +1,109 @@
+/**
+ * `pnpm bench`: runs every benchmark suite and writes BENCHMARKS.md (with raw figures in
+ * bench/results/). `pnpm bench --quick` runs each suite briefly, as CI does, so the benchmarks
+ * cannot rot; it writes bench/results/quick/ and leaves the published figures alone. Only a suite
+ * that fails to run makes the command fail: targets are reported, never enforced, because timings
+ * depend on the machine.
+ *
+ * `--only hot-path,fleet` runs some suites.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describeMachine, packageVersion } from './lib/machine.js'
+import { checklist, table } from './lib/markdown.js'
+import type { Suite, SuiteResult } from './lib/suite.js'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+
+const SUITES: Record<string, () => Promise<Suite>> = {
+  'hot-path': async () => (await import('./suites/hot-path.js')).hotPath,
+  'store-cost': async () => (await import('./suites/store-cost.js')).storeCost,
+  fleet: async () => (await import('./suites/fleet.js')).fleetProtection,
+  'cold-start': async () => (await import('./suites/cold-start.js')).coldStart,
+}
+
+function parseArgs(argv: readonly string[]): { quick: boolean; only: string[] } {
+  const args = argv.filter((arg) => arg !== '--')
+  const quick = args.includes('--quick')
+  const onlyIndex = args.indexOf('--only')
+  const only = onlyIndex >= 0 ? (args[onlyIndex + 1] ?? '').split(',').filter(Boolean) : Object.keys(SUITES)
+  for (const id of only) {
+    if (!(id in SUITES)) throw new Error(`unknown suite "${id}"; suites: ${Object.keys(SUITES).join(', ')}`)
+  }
+  return { quick, only }
+}
+
+function report(results: readonly SuiteResult[], quick: boolean): string {
+  const machine = describeMachine()
+  const versions: Array<[string, string]> = [
+    ['@fleet-breaker/core', packageVersion('@fleet-breaker/core')],
+    ['cockatiel', packageVersion('cockatiel')],
+    ['opossum', packageVersion('opossum')],
+    ['@aws-sdk/client-dynamodb', packageVersion('@aws-sdk/client-dynamodb')],
+    ['dynalite', packageVersion('dynalite')],
+    ['ioredis', packageVersion('ioredis')],
+    ['esbuild', packageVersion('esbuild')],
+  ]
+  const headlines = results.flatMap((result) => result.headlines ?? [])
+  const sections = results.map(
+    (result) => `## ${result.title}\n\n${result.markdown}\n\n### Targets\n\n${checklist(result.checks)}`,
+  )
+  return [
+    '# Benchmarks',
+    '',
+    `Measured by \`pnpm bench${quick ? ' --quick' : ''}\` on ${new Date().toISOString().slice(0, 10)}. ` +
+      'Reproduce with `pnpm install && pnpm bench` (a Redis server at `REDIS_URL` or 127.0.0.1:6379 ' +
+      'for the Redis rows; `pnpm bench --quick` for a short run). Figures are medians over repeated ' +
+      'runs, with the spread (min–max) in brackets; every contender runs in the same process, ' +
+      'interleaved, so they share the machine\'s noise.',
+    '',
+    '## Machine and versions',
+    '',
+    table(['', ''], [...Object.entries(machine), ...versions]),
+    '',
+    '## Headlines',
+    '',
+    headlines.map((line) => `- ${line}`).join('\n'),
+    '',
+    sections.join('\n\n'),
+    '',
+  ].join('\n')
+}
+
+async function main(): Promise<void> {
+  const { quick, only } = parseArgs(process.argv.slice(2))
+  const results: SuiteResult[] = []
+  let failed = false
+  for (const id of only) {
+    const load = SUITES[id]
+    if (load === undefined) continue
+    console.log(`\n=== ${id}${quick ? ' (quick)' : ''}`)
+    try {
+      const suite = await load()
+      const result = await suite({ quick, log: (line) => console.log(`  ${line}`) })
+      results.push(result)
+      for (const check of result.checks) console.log(`  ${check.met ? 'met' : 'NOT MET'}: ${check.target} (${check.detail})`)
+    } catch (error) {
+      failed = true
+      console.error(`  suite ${id} failed:`, error)
+    }
+  }
+  const output = quick ? join(root, 'bench/results/quick') : join(root, 'bench/results')
+  mkdirSync(output, { recursive: true })
+  for (const result of results) {
+    writeFileSync(join(output, `${result.id}.json`), `${JSON.stringify(result.data, null, 2)}\n`)
+    for (const file of result.files ?? []) {
+      const path = quick ? join(output, file.path.split('/').at(-1) ?? file.path) : join(root, file.path)
+      mkdirSync(dirname(path), { recursive: true })
+      writeFileSync(path, file.content)
+    }
+  }
+  const markdown = report(results, quick)
+  const reportPath = quick ? join(output, 'BENCHMARKS.md') : join(root, 'BENCHMARKS.md')
+  writeFileSync(reportPath, markdown)
+  console.log(`\nwrote ${reportPath}`)
+  if (failed) process.exitCode = 1
+}
+
+await main()
