@@ -51,12 +51,8 @@ export const handler = middy<Event, Result>(getQuote)
       // While the circuit is open: the last quote this environment saw, marked stale.
       fallback: (error, request) => {
         const symbol = request.event.pathParameters?.symbol ?? 'AMZN'
-        const retryAfter = 'retryAfterMs' in error ? Math.ceil(Number(error.retryAfterMs) / 1_000) : 1
-        return json(
-          200,
-          { symbol, quote: lastQuotes.get(symbol) ?? null, stale: true },
-          { 'Retry-After': String(retryAfter) },
-        )
+        const headers = { 'Retry-After': String(retryAfterSeconds(error)) }
+        return json(200, { symbol, quote: lastQuotes.get(symbol) ?? null, stale: true }, headers)
       },
     }),
   )

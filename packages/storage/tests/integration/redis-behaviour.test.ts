@@ -1,14 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { CircuitBreaker, CircuitState, isCircuitOpenError, type Logger } from '@fleet-breaker/core'
-import { InstrumentedStore } from '@fleet-breaker/core/testing'
-import {
-  type IoRedisClientLike,
-  type NodeRedisClientLike,
-  type RedisClientLike,
-  RedisStore,
-  type RedisStoreOptions,
-} from '@fleet-breaker/storage/redis'
+import { CircuitState, type Logger } from '@fleet-breaker/core'
+import { type RedisClientLike, RedisStore, type RedisStoreOptions } from '@fleet-breaker/storage/redis'
 import { afterAll, afterEach, describe, expect, it, jest } from '@jest/globals'
 import { Redis } from 'ioredis'
 import { createClient } from 'redis'
