@@ -56,7 +56,7 @@ function report(results: readonly SuiteResult[], quick: boolean): string {
       'Reproduce with `pnpm install && pnpm bench` (a Redis server at `REDIS_URL` or 127.0.0.1:6379 ' +
       'for the Redis rows; `pnpm bench --quick` for a short run). Figures are medians over repeated ' +
       'runs, with the spread (min–max) in brackets; every contender runs in the same process, ' +
-      'interleaved, so they share the machine\'s noise.',
+      "interleaved, so they share the machine's noise.",
     '',
     '## Machine and versions',
     '',
@@ -83,7 +83,8 @@ async function main(): Promise<void> {
       const suite = await load()
       const result = await suite({ quick, log: (line) => console.log(`  ${line}`) })
       results.push(result)
-      for (const check of result.checks) console.log(`  ${check.met ? 'met' : 'NOT MET'}: ${check.target} (${check.detail})`)
+      for (const check of result.checks)
+        console.log(`  ${check.met ? 'met' : 'NOT MET'}: ${check.target} (${check.detail})`)
     } catch (error) {
       failed = true
       console.error(`  suite ${id} failed:`, error)

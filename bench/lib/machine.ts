@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
-import { cpus, freemem, platform, release, totalmem } from 'node:os'
 import { createRequire } from 'node:module'
+import { cpus, freemem, platform, release, totalmem } from 'node:os'
 
 const require = createRequire(import.meta.url)
 

@@ -61,7 +61,16 @@ function fleet(backend: Backend, size: number, options: Omit<CircuitBreakerOptio
   const circuitId = `fleet-${randomUUID()}`
   const changes: StateChange[] = []
   const breakers = Array.from({ length: size }, () => {
-    const breaker = new CircuitBreaker({ circuitId, store: backend.environmentStore(), logger: silent, ...options })
+    // dynalite applies writes to one item one at a time; under a loaded test run, 50 concurrent
+    // conditional writes can take longer than the default store deadline, and the breaker would
+    // then (rightly) fail open. The deadline is raised so the scenarios test the store's semantics.
+    const breaker = new CircuitBreaker({
+      circuitId,
+      store: backend.environmentStore(),
+      logger: silent,
+      storeTimeoutMs: 5_000,
+      ...options,
+    })
     breaker.onStateChange((change) => {
       changes.push(change)
     })
