@@ -1,11 +1,8 @@
-import {
-  CircuitBreaker,
-  type CircuitBreakerOptions,
-  type Logger,
-  MemoryStore,
-  type StateChange,
-} from '@fleet-breaker/core'
+import { CircuitBreaker, type CircuitBreakerOptions, MemoryStore, type StateChange } from '@fleet-breaker/core'
 import { InstrumentedStore, ManualClock } from '@fleet-breaker/core/testing'
+import { recordingLogger } from '../../../../test-support/logger.js'
+
+export { recordingLogger }
 
 /** An error the default classifier counts: the downstream answered 503. */
 export class ServiceUnavailable extends Error {
@@ -29,17 +26,6 @@ export const fails = async (): Promise<never> => {
   throw new ServiceUnavailable()
 }
 export const succeeds = async (): Promise<string> => 'ok'
-
-/** A logger that keeps what it is given. */
-export function recordingLogger(): Logger & {
-  entries: Array<{ level: string; message: string; details?: Record<string, unknown> }>
-} {
-  const entries: Array<{ level: string; message: string; details?: Record<string, unknown> }> = []
-  const log = (level: string) => (message: string, details?: Record<string, unknown>) => {
-    entries.push(details === undefined ? { level, message } : { level, message, details })
-  }
-  return { entries, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') }
-}
 
 type FleetOptions = Omit<CircuitBreakerOptions<never>, 'store' | 'now'>
 

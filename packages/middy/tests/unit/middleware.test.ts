@@ -4,7 +4,6 @@ import {
   CircuitState,
   InvalidConfigurationError,
   isCircuitOpenError,
-  type Logger,
   MemoryStore,
 } from '@fleet-breaker/core'
 import { InstrumentedStore, ManualClock } from '@fleet-breaker/core/testing'
@@ -14,6 +13,7 @@ import middy7 from '@middy/core'
 import httpErrorHandler from '@middy/http-error-handler'
 import middy5 from 'middy-core-5'
 import middy6 from 'middy-core-6'
+import { silentLogger } from '../../../../test-support/logger.js'
 
 /*
  * The middleware in real Middy chains, on every Middy major it supports. A chain is built around
@@ -27,7 +27,6 @@ const versions: Array<[string, Middy]> = [
   ['Middy 7', middy7],
 ]
 
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 const context = { getRemainingTimeInMillis: () => 30_000 } as never
 
 const httpEvent = {
@@ -60,7 +59,7 @@ function setup(options: { failureThreshold?: number; maxConcurrent?: number } = 
     circuitId: 'quote-api',
     store,
     now: clock.now,
-    logger: silent,
+    logger: silentLogger,
     failureThreshold: options.failureThreshold ?? 2,
     resetTimeoutMs: 10_000,
     ...(options.maxConcurrent === undefined ? {} : { maxConcurrent: options.maxConcurrent, maxQueued: 0 }),
@@ -267,7 +266,9 @@ describe.each(versions)('circuitBreaker on %s', (_version, middy) => {
 describe('circuitBreaker options', () => {
   it('creates the breaker from options, once', async () => {
     const store = new MemoryStore()
-    const guard = circuitBreaker({ breaker: { circuitId: 'from-options', store, failureThreshold: 1, logger: silent } })
+    const guard = circuitBreaker({
+      breaker: { circuitId: 'from-options', store, failureThreshold: 1, logger: silentLogger },
+    })
     const handler = middy7(async () => Promise.reject(serverError())).use(guard)
     await expect(handler(eventBridgeEvent, context)).rejects.toThrow('downstream failed')
     expect(isCircuitOpenError(await handler(eventBridgeEvent, context).catch((error: unknown) => error))).toBe(true)

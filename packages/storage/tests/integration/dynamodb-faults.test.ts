@@ -14,6 +14,7 @@ import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals'
 import { mockClient } from 'aws-sdk-client-mock'
 import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dynalite.js'
+import { recordingLogger } from '../../../../test-support/logger.js'
 import { freePort } from '../../../../test-support/redis-setup.js'
 import { startTcpProxy, type TcpProxy } from '../../../../test-support/tcp-proxy.js'
 
@@ -37,19 +38,6 @@ afterEach(() => {
   proxy.mode = 'forward'
 })
 
-function quietLogger(): Logger & { warnings: string[]; infos: string[] } {
-  const warnings: string[] = []
-  const infos: string[] = []
-  return {
-    warnings,
-    infos,
-    debug() {},
-    error() {},
-    warn: (message) => warnings.push(message),
-    info: (message) => infos.push(message),
-  }
-}
-
 const serviceDown = async (): Promise<never> => {
   throw Object.assign(new Error('downstream unavailable'), { statusCode: 503 })
 }
@@ -66,7 +54,7 @@ function breakerThrough(
     storeRetryIntervalMs: 100,
     cacheTtlMs: 0,
     failureThreshold: 2,
-    logger: options.logger ?? quietLogger(),
+    logger: options.logger ?? recordingLogger(),
     ...(options.storeOutage === undefined ? {} : { storeOutage: options.storeOutage }),
   })
 }
@@ -74,11 +62,11 @@ function breakerThrough(
 describe('a DynamoDB endpoint that cannot be reached', () => {
   it('refusing connections: the caller gets its own results, and nothing is counted', async () => {
     const closedPort = await freePort()
-    const logger = quietLogger()
+    const logger = recordingLogger()
     const breaker = breakerThrough(`http://127.0.0.1:${closedPort}`, { logger })
     await expect(breaker.execute(async () => 'own result')).resolves.toBe('own result')
     await expect(breaker.execute(serviceDown)).rejects.toThrow('downstream unavailable')
-    expect(logger.warnings).toHaveLength(1)
+    expect(logger.at('warn')).toHaveLength(1)
   })
 
   it('accepting connections and never answering: the breaker stops waiting at its deadline and aborts the request', async () => {
@@ -98,7 +86,7 @@ describe('a DynamoDB endpoint that cannot be reached', () => {
   })
 
   it('recovers when the store comes back: counts again and opens the circuit fleet-wide', async () => {
-    const logger = quietLogger()
+    const logger = recordingLogger()
     const breaker = breakerThrough(`http://127.0.0.1:${proxy.port}`, { logger })
     proxy.mode = 'black-hole'
     await expect(breaker.execute(serviceDown)).rejects.toThrow('downstream unavailable')
@@ -110,13 +98,13 @@ describe('a DynamoDB endpoint that cannot be reached', () => {
     await expect(breaker.execute(serviceDown)).rejects.toThrow('downstream unavailable')
     const snapshot = await breaker.getState()
     expect(snapshot).toMatchObject({ state: CircuitState.OPEN, source: 'store' })
-    expect(logger.warnings).toHaveLength(1)
-    expect(logger.infos.some((message) => /available again/.test(message))).toBe(true)
+    expect(logger.at('warn')).toHaveLength(1)
+    expect(logger.at('info').some((entry) => /available again/.test(entry.message))).toBe(true)
   })
 })
 
 describe('DynamoDB faults a local server cannot produce', () => {
-  function mockedStore(logger: Logger = quietLogger()) {
+  function mockedStore(logger: Logger = recordingLogger()) {
     const client = new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } })
     const mock = mockClient(client)
     return { mock, store: new DynamoDBStore({ tableName: TABLE, client, logger }) }
@@ -140,14 +128,14 @@ describe('DynamoDB faults a local server cannot produce', () => {
     ['throttling', throttled],
     ['an internal server error', internal],
   ])('treats %s as a store outage: the call goes through, one warning is logged', async (_kind, fault) => {
-    const logger = quietLogger()
+    const logger = recordingLogger()
     const { mock, store } = mockedStore()
     mock.on(GetItemCommand).rejects(fault())
     mock.on(UpdateItemCommand).rejects(fault())
     const breaker = new CircuitBreaker({ circuitId: 'mocked', store, logger, cacheTtlMs: 0, storeRetryIntervalMs: 0 })
     for (let i = 0; i < 3; i++) await expect(breaker.execute(async () => i)).resolves.toBe(i)
     await expect(breaker.execute(serviceDown)).rejects.toThrow('downstream unavailable')
-    expect(logger.warnings).toHaveLength(1)
+    expect(logger.at('warn')).toHaveLength(1)
   })
 
   it('uses the item returned with a failed condition instead of reading it again', async () => {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import { type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb'
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
-import { CircuitBreaker, CircuitState, InvalidConfigurationError, type Logger } from '@fleet-breaker/core'
+import { CircuitBreaker, CircuitState, InvalidConfigurationError } from '@fleet-breaker/core'
 import { type ConformanceHarness, ManualClock, storeConformanceCases } from '@fleet-breaker/core/testing'
 import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dynalite.js'
+import { recordingLogger } from '../../../../test-support/logger.js'
 
 let dynamo: LocalDynamoDB
 const TABLE = 'circuit-breakers'
@@ -20,11 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await dynamo.stop()
 })
-
-function recordingLogger(): Logger & { warnings: Array<Record<string, unknown> | undefined> } {
-  const warnings: Array<Record<string, unknown> | undefined> = []
-  return { warnings, debug() {}, info() {}, error() {}, warn: (_message, details) => warnings.push(details) }
-}
 
 describe('DynamoDBStore conformance (dynalite, one client per environment)', () => {
   const layouts = [
@@ -149,8 +145,8 @@ describe('DynamoDBStore', () => {
         const first = await store.get(circuitId)
         await store.get(circuitId)
         expect(first).toMatchObject({ state: CircuitState.CLOSED, failures: 0 })
-        expect(logger.warnings).toHaveLength(1)
-        expect(logger.warnings[0]).toMatchObject({ store: 'dynamodb', circuitId })
+        expect(logger.at('warn')).toHaveLength(1)
+        expect(logger.at('warn')[0]?.details).toMatchObject({ store: 'dynamodb', circuitId })
         const generation = first?.generation ?? -1
         const counted = await store.addFailure(circuitId, { generation, now: 1_000, windowMs: 60_000 })
         expect(counted).toMatchObject({ state: CircuitState.CLOSED, failures: 1, generation })

@@ -5,7 +5,6 @@ import {
   type CircuitBreakerOptions,
   CircuitState,
   type CircuitStore,
-  type Logger,
   type StateChange,
 } from '@fleet-breaker/core'
 import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
@@ -13,6 +12,7 @@ import { RedisStore } from '@fleet-breaker/storage/redis'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { Redis } from 'ioredis'
 import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dynalite.js'
+import { silentLogger } from '../../../../test-support/logger.js'
 import { testRedisUrl } from '../../../../test-support/redis.js'
 
 /*
@@ -33,8 +33,6 @@ afterAll(async () => {
   await Promise.all(redisClients.map((client) => client.quit()))
   await dynamo.stop()
 })
-
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 
 interface Backend {
   readonly name: string
@@ -67,7 +65,7 @@ function fleet(backend: Backend, size: number, options: Omit<CircuitBreakerOptio
     const breaker = new CircuitBreaker({
       circuitId,
       store: backend.environmentStore(),
-      logger: silent,
+      logger: silentLogger,
       storeTimeoutMs: 5_000,
       ...options,
     })

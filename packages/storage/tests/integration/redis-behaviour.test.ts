@@ -1,11 +1,17 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { CircuitState, type Logger } from '@fleet-breaker/core'
+import { CircuitState } from '@fleet-breaker/core'
 import { type RedisClientLike, RedisStore, type RedisStoreOptions } from '@fleet-breaker/storage/redis'
 import { afterAll, afterEach, describe, expect, it, jest } from '@jest/globals'
 import { Redis } from 'ioredis'
-import { createClient } from 'redis'
+import { recordingLogger } from '../../../../test-support/logger.js'
 import { testRedisUrl } from '../../../../test-support/redis.js'
+import {
+  connectRedis,
+  REDIS_CLIENT_KINDS,
+  type RedisClientKind,
+  type RedisConnection,
+} from '../support/redis-clients.js'
 
 /*
  * What is particular to the Redis store, checked against a real server: the keys it writes, their
@@ -13,34 +19,10 @@ import { testRedisUrl } from '../../../../test-support/redis.js'
  * server's clock while answering in each caller's.
  */
 
-interface Connection {
-  readonly client: RedisClientLike
-  close(): Promise<void>
-}
-
-const connectors = {
-  ioredis: async (url: string): Promise<Connection> => {
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
-    await client.connect()
-    return {
-      client,
-      close: async () => {
-        await client.quit()
-      },
-    }
-  },
-  'node-redis': async (url: string): Promise<Connection> => {
-    const client = createClient({ url })
-    await client.connect()
-    return { client, close: () => client.close() }
-  },
-} as const
-
-type ClientKind = keyof typeof connectors
-const kinds: readonly ClientKind[] = ['ioredis', 'node-redis']
+const kinds = REDIS_CLIENT_KINDS
 
 const RUN_PREFIX = `fleet-breaker-test:behaviour:${randomUUID()}:`
-const open: Connection[] = []
+const open: RedisConnection[] = []
 let adminClient: Redis | undefined
 
 /** A plain ioredis connection for looking at (and tampering with) what the store wrote. */
@@ -49,29 +31,16 @@ async function admin(): Promise<Redis> {
   return adminClient
 }
 
-async function connect(kind: ClientKind = 'ioredis'): Promise<Connection> {
-  const connection = await connectors[kind](testRedisUrl())
+async function connect(kind: RedisClientKind = 'ioredis'): Promise<RedisConnection> {
+  const connection = await connectRedis(kind, testRedisUrl())
   open.push(connection)
   return connection
-}
-
-function recordingLogger(): Logger & { warnings: Array<{ message: string; details?: Record<string, unknown> }> } {
-  const warnings: Array<{ message: string; details?: Record<string, unknown> }> = []
-  return {
-    warnings,
-    debug() {},
-    info() {},
-    error() {},
-    warn: (message, details) => {
-      warnings.push(details === undefined ? { message } : { message, details })
-    },
-  }
 }
 
 /** A store on a connection of its own, under a key prefix no other test uses. */
 async function newStore(
   options: Omit<RedisStoreOptions, 'client'> = {},
-  kind: ClientKind = 'ioredis',
+  kind: RedisClientKind = 'ioredis',
 ): Promise<{ store: RedisStore; client: RedisClientLike }> {
   const { client } = await connect(kind)
   const keyPrefix = options.keyPrefix ?? `${RUN_PREFIX}${randomUUID()}:`
@@ -249,9 +218,9 @@ describe('unreadable data under a circuit key', () => {
       failures: 0,
     })
     expect((await store.getMany(['orders'])).get('orders')).toEqual(read)
-    expect(logger.warnings).toHaveLength(1)
-    expect(logger.warnings[0]?.details).toMatchObject({ store: 'redis', circuitId: 'orders' })
-    expect(String(logger.warnings[0]?.details?.reason)).toMatch(tampering.reason)
+    expect(logger.at('warn')).toHaveLength(1)
+    expect(logger.at('warn')[0]?.details).toMatchObject({ store: 'redis', circuitId: 'orders' })
+    expect(String(logger.at('warn')[0]?.details?.reason)).toMatch(tampering.reason)
 
     const counted = await store.addFailure('orders', {
       generation: tampering.generation,
@@ -262,7 +231,7 @@ describe('unreadable data under a circuit key', () => {
     expect(await redis.type(key)).toBe('hash')
     expect(await redis.hget(key, 'failures')).toBe('1')
     expect(await store.get('orders')).toMatchObject({ failures: 1 })
-    expect(logger.warnings).toHaveLength(1)
+    expect(logger.at('warn')).toHaveLength(1)
   })
 
   it('leaves foreign data alone when a write addressed to another generation changes nothing', async () => {
@@ -304,7 +273,7 @@ describe('unreadable data under a circuit key', () => {
     expect(record).toMatchObject({ state: CircuitState.HALF_OPEN, generation: 6, successes: 1 })
     expect(record?.forced).toBeUndefined()
     expect(record?.state === CircuitState.HALF_OPEN && record.probes.map((lease) => lease.token)).toEqual(['kept'])
-    expect(logger.warnings).toHaveLength(0)
+    expect(logger.at('warn')).toHaveLength(0)
     // The lowest free slot is 1: the half-written one holds no lease.
     const probe = await store.acquireProbe('orders', {
       generation: 6,

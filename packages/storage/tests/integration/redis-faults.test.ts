@@ -4,6 +4,7 @@ import { CircuitBreaker, CircuitState, isStoreUnavailableError, type Logger } fr
 import { RedisStore } from '@fleet-breaker/storage/redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals'
 import { Redis } from 'ioredis'
+import { recordingLogger } from '../../../../test-support/logger.js'
 import { testRedisUrl } from '../../../../test-support/redis.js'
 import { freePort } from '../../../../test-support/redis-setup.js'
 import { startTcpProxy, type TcpProxy } from '../../../../test-support/tcp-proxy.js'
@@ -30,19 +31,6 @@ afterAll(async () => {
   for (const client of clients) client.disconnect()
   await proxy.stop()
 })
-
-function quietLogger(): Logger & { warnings: string[]; infos: string[] } {
-  const warnings: string[] = []
-  const infos: string[] = []
-  return {
-    warnings,
-    infos,
-    debug() {},
-    error() {},
-    warn: (message) => warnings.push(message),
-    info: (message) => infos.push(message),
-  }
-}
 
 const serviceDown = async (): Promise<never> => {
   throw Object.assign(new Error('downstream unavailable'), { statusCode: 503 })
@@ -71,18 +59,18 @@ function breakerOn(port: number, options: { storeOutage?: 'fail-open' | 'fail-cl
     storeRetryIntervalMs: 100,
     cacheTtlMs: 0,
     failureThreshold: 2,
-    logger: options.logger ?? quietLogger(),
+    logger: options.logger ?? recordingLogger(),
     ...(options.storeOutage === undefined ? {} : { storeOutage: options.storeOutage }),
   })
 }
 
 describe('a Redis server that cannot be reached', () => {
   it('refusing connections: the caller gets its own results, and one warning is logged', async () => {
-    const logger = quietLogger()
+    const logger = recordingLogger()
     const breaker = breakerOn(await freePort(), { logger })
     await expect(breaker.execute(async () => 'own result')).resolves.toBe('own result')
     await expect(breaker.execute(serviceDown)).rejects.toThrow('downstream unavailable')
-    expect(logger.warnings).toHaveLength(1)
+    expect(logger.at('warn')).toHaveLength(1)
   })
 
   it('accepting connections and never answering: the breaker stops waiting at its deadline', async () => {
@@ -101,7 +89,7 @@ describe('a Redis server that cannot be reached', () => {
   })
 
   it('recovers when the server answers again: counts again and opens the circuit', async () => {
-    const logger = quietLogger()
+    const logger = recordingLogger()
     const breaker = breakerOn(proxy.port, { logger })
     await breaker.getState()
     proxy.mode = 'black-hole'
@@ -115,7 +103,7 @@ describe('a Redis server that cannot be reached', () => {
     await expect(breaker.execute(serviceDown)).rejects.toThrow('downstream unavailable')
     await expect(breaker.execute(serviceDown)).rejects.toThrow('downstream unavailable')
     expect(await breaker.getState()).toMatchObject({ state: CircuitState.OPEN, source: 'store' })
-    expect(logger.warnings).toHaveLength(1)
-    expect(logger.infos.some((message) => /available again/.test(message))).toBe(true)
+    expect(logger.at('warn')).toHaveLength(1)
+    expect(logger.at('info').some((entry) => /available again/.test(entry.message))).toBe(true)
   })
 })

@@ -1,11 +1,16 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type ConformanceHarness, storeConformanceCases } from '@fleet-breaker/core/testing'
-import { type RedisClientLike, RedisStore } from '@fleet-breaker/storage/redis'
+import { RedisStore } from '@fleet-breaker/storage/redis'
 import { afterAll, afterEach, describe, it } from '@jest/globals'
 import { Redis } from 'ioredis'
-import { createClient } from 'redis'
 import { testRedisUrl } from '../../../../test-support/redis.js'
+import {
+  connectRedis,
+  REDIS_CLIENT_KINDS,
+  type RedisClientKind,
+  type RedisConnection,
+} from '../support/redis-clients.js'
 
 /*
  * The store conformance suite against a real Redis, through both client libraries. Every store a
@@ -13,38 +18,13 @@ import { testRedisUrl } from '../../../../test-support/redis.js'
  * the one server and a key prefix of their own per test.
  */
 
-interface Connection {
-  readonly client: RedisClientLike
-  close(): Promise<void>
-}
-
-const connectors = {
-  ioredis: async (url: string): Promise<Connection> => {
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
-    await client.connect()
-    return {
-      client,
-      close: async () => {
-        await client.quit()
-      },
-    }
-  },
-  'node-redis': async (url: string): Promise<Connection> => {
-    const client = createClient({ url })
-    await client.connect()
-    return { client, close: () => client.close() }
-  },
-} as const
-
-type ClientKind = keyof typeof connectors
-
 /** Keys of this file's run start with this, so they can be removed together afterwards. */
 const RUN_PREFIX = `fleet-breaker-test:conformance:${randomUUID()}:`
 
-const open: Connection[] = []
+const open: RedisConnection[] = []
 
-async function connect(kind: ClientKind): Promise<Connection> {
-  const connection = await connectors[kind](testRedisUrl())
+async function connect(kind: RedisClientKind): Promise<RedisConnection> {
+  const connection = await connectRedis(kind, testRedisUrl())
   open.push(connection)
   return connection
 }
@@ -67,7 +47,7 @@ afterAll(async () => {
   }
 })
 
-function harnessFor(kind: ClientKind): ConformanceHarness {
+function harnessFor(kind: RedisClientKind): ConformanceHarness {
   const keyPrefix = `${RUN_PREFIX}${randomUUID()}:`
   return {
     createStore: async () => new RedisStore({ client: (await connect(kind)).client, keyPrefix, ttlSeconds: 600 }),
@@ -78,7 +58,7 @@ function harnessFor(kind: ClientKind): ConformanceHarness {
   }
 }
 
-const kinds: readonly ClientKind[] = ['ioredis', 'node-redis']
+const kinds = REDIS_CLIENT_KINDS
 const table = kinds.flatMap((kind) => storeConformanceCases.map((conformanceCase) => ({ kind, conformanceCase })))
 
 describe('RedisStore conformance', () => {

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { CircuitBreaker, CircuitState, type CircuitStore, type Logger } from '@fleet-breaker/core'
+import { CircuitBreaker, CircuitState, type CircuitStore } from '@fleet-breaker/core'
 import { InstrumentedStore } from '@fleet-breaker/core/testing'
 import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
 import { RedisStore } from '@fleet-breaker/storage/redis'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { Redis } from 'ioredis'
 import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dynalite.js'
+import { silentLogger } from '../../../../test-support/logger.js'
 import { testRedisUrl } from '../../../../test-support/redis.js'
 
 /*
@@ -28,8 +29,6 @@ afterAll(async () => {
   await Promise.all(redisClients.map((client) => client.quit()))
   await dynamo.stop()
 })
-
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 
 interface CountedBackend {
   readonly name: string
@@ -104,7 +103,7 @@ describe.each(backends)('requests per path on $name', (backend) => {
     const breaker = new CircuitBreaker({
       circuitId: `cost-${randomUUID()}`,
       store,
-      logger: silent,
+      logger: silentLogger,
       failureThreshold: 2,
       resetTimeoutMs: 200,
       ...options,

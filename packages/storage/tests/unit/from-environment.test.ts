@@ -1,14 +1,10 @@
-import { InvalidConfigurationError, type Logger, MemoryStore } from '@fleet-breaker/core'
+import { InvalidConfigurationError, MemoryStore } from '@fleet-breaker/core'
 import { closeStoresFromEnvironment, createStoreFromEnvironment } from '@fleet-breaker/storage'
 import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
 import { RedisStore } from '@fleet-breaker/storage/redis'
 import { afterAll, describe, expect, it } from '@jest/globals'
+import { recordingLogger } from '../../../../test-support/logger.js'
 import { testRedisUrl } from '../../../../test-support/redis.js'
-
-function recordingLogger(): Logger & { warnings: string[] } {
-  const warnings: string[] = []
-  return { warnings, debug() {}, info() {}, error() {}, warn: (message) => warnings.push(message) }
-}
 
 afterAll(() => closeStoresFromEnvironment())
 
@@ -31,7 +27,7 @@ describe('createStoreFromEnvironment', () => {
       logger,
     })
     expect(store).toBeInstanceOf(MemoryStore)
-    expect(logger.warnings).toHaveLength(1)
+    expect(logger.at('warn')).toHaveLength(1)
   })
 
   it('builds a Redis store on CIRCUIT_BREAKER_REDIS_URL', async () => {

@@ -1,6 +1,7 @@
-import { CircuitState, isInvalidConfigurationError, type Logger } from '@fleet-breaker/core'
+import { CircuitState, isInvalidConfigurationError } from '@fleet-breaker/core'
 import { type IoRedisClientLike, type NodeRedisClientLike, RedisStore } from '@fleet-breaker/storage/redis'
 import { describe, expect, it, jest } from '@jest/globals'
+import { recordingLogger } from '../../../../test-support/logger.js'
 
 /*
  * The store's own logic with stand-in clients: configuration, how each library is called, the
@@ -41,11 +42,6 @@ function nodeRedisClient(answer: () => Promise<unknown>) {
       return reply(CLOSED_WITH_ONE_FAILURE)
     }),
   } satisfies NodeRedisClientLike
-}
-
-function recordingLogger(): Logger & { warnings: Array<Record<string, unknown> | undefined> } {
-  const warnings: Array<Record<string, unknown> | undefined> = []
-  return { warnings, debug() {}, info() {}, error() {}, warn: (_message, details) => warnings.push(details) }
 }
 
 function thrown(construct: () => unknown): unknown {
@@ -330,7 +326,7 @@ describe('reading replies', () => {
     await store.get('orders')
     await store.get('orders')
     await store.getMany(['orders', 'payments'])
-    expect(logger.warnings).toEqual([
+    expect(logger.at('warn').map((entry) => entry.details)).toEqual([
       { store: 'redis', circuitId: 'orders', reason: 'the key holds a string, not a hash' },
       { store: 'redis', circuitId: 'payments', reason: 'the key holds a string, not a hash' },
     ])
