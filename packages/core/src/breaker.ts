@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { retryDelayMs } from './backoff.js'
 import { StateCache } from './cache.js'
-import { callWithDeadline, NEVER_ABORTED } from './call-deadline.js'
+import { callWithDeadline, DeadlineScheduler, NEVER_ABORTED } from './call-deadline.js'
 import {
   CallTimeoutError,
   type CircuitBreakerError,
@@ -151,6 +151,8 @@ export class CircuitBreaker<TFallback = never> {
   readonly #cache: StateCache
   readonly #events: StateChangeEmitter
   readonly #limiter: ConcurrencyLimiter
+  /** Deadlines of calls under `callTimeoutMs`, if set. */
+  readonly #deadlines: DeadlineScheduler | undefined
   /** The permit of the cached view's admissions, while that view is unchanged (the hot path). */
   #reusable: { readonly record: CircuitRecord; readonly permit: PermitState } | undefined
   /** The state callers experienced when this instance last looked, for telling observed changes. */
@@ -172,6 +174,9 @@ export class CircuitBreaker<TFallback = never> {
     this.#cache = new StateCache(this.#options.cacheTtlMs, this.#options.halfOpenMaxProbes)
     this.#events = new StateChangeEmitter(logger)
     this.#limiter = new ConcurrencyLimiter(this.#options.maxConcurrent, this.#options.maxQueued)
+    const { callTimeoutMs } = this.#options
+    this.#deadlines =
+      callTimeoutMs === undefined ? undefined : new DeadlineScheduler(callTimeoutMs, () => this.#timeoutError())
   }
 
   /** The options in force, after environment variables and defaults. */
@@ -202,10 +207,13 @@ export class CircuitBreaker<TFallback = never> {
     }
     let value: T
     try {
-      value =
-        this.#options.callTimeoutMs === undefined && options.signal === undefined
-          ? await fn(NEVER_ABORTED)
-          : await callWithDeadline(fn, this.#options.callTimeoutMs, options.signal, () => this.#timeoutError())
+      if (options.signal !== undefined) {
+        value = await callWithDeadline(fn, this.#options.callTimeoutMs, options.signal, () => this.#timeoutError())
+      } else if (this.#deadlines !== undefined) {
+        value = await this.#deadlines.run(fn)
+      } else {
+        value = await fn(NEVER_ABORTED)
+      }
     } catch (error) {
       const verdict = this.#classifyError(error, options.signal)
       await this.#settle(permit, verdict)

@@ -45,6 +45,31 @@ describe('callTimeoutMs', () => {
     await expect(call).resolves.toBe('in time')
   })
 
+  it('gives each call its own deadline, counted from when it started', async () => {
+    const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 10, maxConcurrent: 5 })
+    const never = () => new Promise<string>(() => {})
+    const settled: string[] = []
+    const first = breaker.execute(never).catch(() => settled.push('first'))
+    await jest.advanceTimersByTimeAsync(500)
+    const second = breaker.execute(never).catch(() => settled.push('second'))
+    await jest.advanceTimersByTimeAsync(500)
+    expect(settled).toEqual(['first'])
+    await jest.advanceTimersByTimeAsync(500)
+    expect(settled).toEqual(['first', 'second'])
+    await Promise.all([first, second])
+  })
+
+  it('passes on a synchronous throw and a synchronous value under a deadline', async () => {
+    const { breaker } = fleet(1, { callTimeoutMs: 1_000 })
+    const thrown = new ServiceUnavailable()
+    await expect(
+      breaker.execute(() => {
+        throw thrown
+      }),
+    ).rejects.toBe(thrown)
+    await expect(breaker.execute(() => 'at once')).resolves.toBe('at once')
+  })
+
   it('does not count a call the caller cancelled', async () => {
     const { breaker } = fleet(1, { failureThreshold: 1 })
     const controller = new AbortController()
