@@ -666,11 +666,27 @@ export class CircuitBreaker<TFallback = never> {
   }
 
   async #recordProbe(permit: PermitState, verdict: Verdict): Promise<void> {
+    const from = { state: CircuitState.HALF_OPEN, generation: permit.generation } as const
+    const { halfOpenSuccessThreshold } = this.#options
     if (verdict === 'failure') {
-      const from = { state: CircuitState.HALF_OPEN, generation: permit.generation } as const
       await this.#transition(from, this.#openTarget(permit.openCount + 1), undefined, TransitionReason.PROBE_FAILED)
       return
     }
+    if (verdict === 'success') {
+      // The success that completes the threshold closes the circuit in the same write, still
+      // holding its lease: giving the lease back first would let another environment send a
+      // second probe in between.
+      const closing = await this.#transition(
+        from,
+        { state: CircuitState.CLOSED },
+        halfOpenSuccessThreshold > 1 ? { minSuccesses: halfOpenSuccessThreshold - 1 } : undefined,
+        TransitionReason.PROBE_SUCCEEDED,
+      )
+      if (!closing.ok || closing.value.applied) return
+      const current = closing.value.record
+      if (current.state !== CircuitState.HALF_OPEN || current.generation !== permit.generation) return
+    }
+    // Not the closing success (or no verdict): count it and give the lease back for the next probe.
     const now = this.#options.now()
     const request = { generation: permit.generation, token: permit.token, success: verdict === 'success', now }
     const result = await this.#guard.call('completeProbe', this.circuitId, (store, options) =>
@@ -679,8 +695,8 @@ export class CircuitBreaker<TFallback = never> {
     if (!result.ok) return
     const record = result.value
     this.#learn(record, now)
-    const { halfOpenSuccessThreshold } = this.#options
     if (record.state !== CircuitState.HALF_OPEN || record.generation !== permit.generation) return
+    // Probes running side by side: the last of them to report may have completed the threshold.
     if (record.successes < halfOpenSuccessThreshold) return
     await this.#transition(
       record,

@@ -67,6 +67,16 @@ describe('store cost of each path', () => {
     expect(store.writes).toBe(1)
   })
 
+  it('closes with the probe’s own write, never giving its lease back first', async () => {
+    const { breaker, store, clock } = fleet(1, { failureThreshold: 1, resetTimeoutMs: 1_000 })
+    await rejectionOf(breaker.execute(fails))
+    clock.advance(1_000)
+    store.resetCounts()
+    await breaker.execute(succeeds)
+    expect(Object.fromEntries(store.calls)).toEqual({ transition: 2 })
+    expect((await breaker.getState()).state).toBe('CLOSED')
+  })
+
   it('rejects from the cache while open, with no store call at all', async () => {
     const { breaker, store, clock } = fleet(1, { failureThreshold: 1, resetTimeoutMs: 10_000, cacheTtlMs: 1_000 })
     await rejectionOf(breaker.execute(fails))
