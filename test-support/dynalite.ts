@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import { CreateTableCommand, DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb'
+import { circuitTableDefinition } from '@fleet-breaker/storage/dynamodb'
 import dynalite from 'dynalite'
 
 /** A DynamoDB-compatible server in this process, for integration tests. */
@@ -32,19 +33,15 @@ export async function startDynalite(): Promise<LocalDynamoDB> {
     endpoint,
     client,
     async createTable(tableName, keys = {}) {
-      const partitionKey = keys.partitionKey ?? 'id'
-      const schema = [
-        { AttributeName: partitionKey, KeyType: 'HASH' as const },
-        ...(keys.sortKey === undefined ? [] : [{ AttributeName: keys.sortKey, KeyType: 'RANGE' as const }]),
-      ]
       const admin = client()
       await admin.send(
-        new CreateTableCommand({
-          TableName: tableName,
-          BillingMode: 'PAY_PER_REQUEST',
-          KeySchema: schema,
-          AttributeDefinitions: schema.map(({ AttributeName }) => ({ AttributeName, AttributeType: 'S' })),
-        }),
+        new CreateTableCommand(
+          circuitTableDefinition({
+            tableName,
+            ...(keys.partitionKey === undefined ? {} : { partitionKey: keys.partitionKey }),
+            ...(keys.sortKey === undefined ? {} : { sortKeyName: keys.sortKey }),
+          }),
+        ),
       )
     },
     async stop() {

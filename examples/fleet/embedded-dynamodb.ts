@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import { CreateTableCommand, DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb'
+import { circuitTableDefinition } from '@fleet-breaker/storage/dynamodb'
 
 /**
  * Runs in the worker: starts dynalite on a free loopback port, reports the port, and stops when
@@ -72,14 +73,7 @@ export async function startEmbeddedDynamoDB(): Promise<EmbeddedDynamoDB> {
     endpoint,
     client,
     async createTable(tableName) {
-      await client().send(
-        new CreateTableCommand({
-          TableName: tableName,
-          BillingMode: 'PAY_PER_REQUEST',
-          KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-          AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-        }),
-      )
+      await client().send(new CreateTableCommand(circuitTableDefinition({ tableName })))
     },
     async stop() {
       for (const created of clients.splice(0)) created.destroy()

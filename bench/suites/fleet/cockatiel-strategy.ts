@@ -7,7 +7,7 @@ import {
   isBrokenCircuitError,
 } from 'cockatiel'
 import type { FleetStrategy } from '../../../examples/fleet/strategy.js'
-import { callDownstream, ReportedState } from './environment-state.js'
+import { callDownstream, DownstreamFailure, ReportedState } from './environment-state.js'
 
 /** cockatiel's states under the names the simulator reports. */
 const STATE_NAMES: Readonly<Record<CockatielState, CircuitState | undefined>> = {
@@ -22,10 +22,6 @@ const REASONS: Readonly<Record<CircuitState, (from: CircuitState) => string>> = 
   OPEN: (from) => (from === 'HALF_OPEN' ? 'probe-failed' : 'failure-threshold'),
   HALF_OPEN: () => 'retry-due',
   CLOSED: () => 'probe-succeeded',
-}
-
-class DownstreamFailure extends Error {
-  override readonly name = 'DownstreamFailure'
 }
 
 /**

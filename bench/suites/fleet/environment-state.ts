@@ -1,6 +1,11 @@
 import type { CircuitState } from '@fleet-breaker/core'
 import type { DownstreamCall, EnvironmentContext } from '../../../examples/fleet/strategy.js'
 
+/** What a per-environment library sees when the downstream answers with a failure. */
+export class DownstreamFailure extends Error {
+  override readonly name = 'DownstreamFailure'
+}
+
 /**
  * Calls the downstream with the run's deadline and says whether it answered 200. Resolves for every
  * outcome: a 503, a refused connection and a timeout all resolve `false`.

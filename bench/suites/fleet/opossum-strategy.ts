@@ -1,6 +1,6 @@
 import CircuitBreaker from 'opossum'
 import type { FleetStrategy } from '../../../examples/fleet/strategy.js'
-import { callDownstream, ReportedState } from './environment-state.js'
+import { callDownstream, DownstreamFailure, ReportedState } from './environment-state.js'
 
 /**
  * opossum counts failures in a rolling window, as a share of the calls in it; it has no count of
@@ -14,10 +14,6 @@ import { callDownstream, ReportedState } from './environment-state.js'
 export const OPOSSUM_WINDOW_MS = 1_000
 const OPOSSUM_WINDOW_BUCKETS = 10
 export const OPOSSUM_ERROR_PERCENTAGE = 99
-
-class DownstreamFailure extends Error {
-  override readonly name = 'DownstreamFailure'
-}
 
 /**
  * opossum, one breaker per environment, each with its state in its own memory: what opossum gives
