@@ -241,8 +241,8 @@ export class CircuitBreaker<TFallback = never> {
 
   /**
    * Asks whether a call may be made now, without making it. The permit must then be settled with
-   * the call's outcome. `execute()` is built on this; adapters such as the Middy middleware use it
-   * directly.
+   * the call's outcome. It makes the same decision as `execute()`, for adapters that cannot wrap
+   * the call in one function, such as the Middy middleware.
    *
    * @example
    * ```ts

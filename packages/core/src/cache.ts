@@ -57,11 +57,6 @@ export class StateCache {
     this.#trustedUntil = this.#ttlMs === 0 ? 0 : this.#trustUntil(record, now)
   }
 
-  /** Forgets how long the view may be trusted, so the next decision reads the store. */
-  invalidate(): void {
-    this.#trustedUntil = 0
-  }
-
   #trustUntil(record: CircuitRecord, now: number): number {
     const ttlEnd = now + this.#ttlMs
     const forced = activeOverride(record, now)

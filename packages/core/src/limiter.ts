@@ -51,8 +51,4 @@ export class ConcurrencyLimiter {
     if (next === undefined) this.#active--
     else next()
   }
-
-  get active(): number {
-    return this.#active
-  }
 }
