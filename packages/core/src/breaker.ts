@@ -328,7 +328,7 @@ export class CircuitBreaker<TFallback = never> {
   async clearOverride(): Promise<CircuitSnapshot> {
     const now = this.#options.now()
     const record = await this.#guard.callOrThrow('setForced', this.circuitId, (store, options) =>
-      store.setForced(this.circuitId, { now }, options),
+      store.setForced(this.circuitId, { opId: randomUUID(), now }, options),
     )
     this.#learn(record, now, { reason: TransitionReason.OVERRIDE_ENDED })
     return toSnapshot(record, now, 'store', this.#options)
@@ -346,7 +346,7 @@ export class CircuitBreaker<TFallback = never> {
   async reset(): Promise<CircuitSnapshot> {
     const now = this.#options.now()
     const record = await this.#guard.callOrThrow('reset', this.circuitId, (store, options) =>
-      store.reset(this.circuitId, { now }, options),
+      store.reset(this.circuitId, { opId: randomUUID(), now }, options),
     )
     this.#learn(record, now, { reason: TransitionReason.RESET })
     return toSnapshot(record, now, 'store', this.#options)
@@ -356,7 +356,7 @@ export class CircuitBreaker<TFallback = never> {
     const forced = checkOverride(state, options)
     const now = this.#options.now()
     const record = await this.#guard.callOrThrow('setForced', this.circuitId, (store, callOptions) =>
-      store.setForced(this.circuitId, { forced, now }, callOptions),
+      store.setForced(this.circuitId, { opId: randomUUID(), forced, now }, callOptions),
     )
     const reason = state === CircuitState.OPEN ? TransitionReason.FORCED_OPEN : TransitionReason.FORCED_CLOSED
     this.#learn(record, now, { reason })
@@ -470,7 +470,11 @@ export class CircuitBreaker<TFallback = never> {
     const now = this.#options.now()
     const { halfOpenMaxProbes: maxProbes, probeLeaseMs: leaseMs } = this.#options
     const result = await this.#guard.call('acquireProbe', this.circuitId, (store, options) =>
-      store.acquireProbe(this.circuitId, { generation: record.generation, maxProbes, token, leaseMs, now }, options),
+      store.acquireProbe(
+        this.circuitId,
+        { opId: token, generation: record.generation, maxProbes, token, leaseMs, now },
+        options,
+      ),
     )
     if (!result.ok) return this.#storeUnavailable(result.error, signal)
     this.#learn(result.value.record, now)
@@ -638,7 +642,7 @@ export class CircuitBreaker<TFallback = never> {
 
   async #recordFailure(permit: PermitState): Promise<void> {
     const now = this.#options.now()
-    const request = { generation: permit.generation, now, windowMs: this.#options.failureWindowMs }
+    const request = { opId: randomUUID(), generation: permit.generation, now, windowMs: this.#options.failureWindowMs }
     const result = await this.#guard.call('addFailure', this.circuitId, (store, options) =>
       store.addFailure(this.circuitId, request, options),
     )
@@ -660,7 +664,7 @@ export class CircuitBreaker<TFallback = never> {
   async #recordSuccess(permit: PermitState): Promise<void> {
     const now = this.#options.now()
     const result = await this.#guard.call('resetFailures', this.circuitId, (store, options) =>
-      store.resetFailures(this.circuitId, { generation: permit.generation, now }, options),
+      store.resetFailures(this.circuitId, { opId: randomUUID(), generation: permit.generation, now }, options),
     )
     if (result.ok) this.#learn(result.value, now)
   }
@@ -688,7 +692,13 @@ export class CircuitBreaker<TFallback = never> {
     }
     // Not the closing success (or no verdict): count it and give the lease back for the next probe.
     const now = this.#options.now()
-    const request = { generation: permit.generation, token: permit.token, success: verdict === 'success', now }
+    const request = {
+      opId: randomUUID(),
+      generation: permit.generation,
+      token: permit.token,
+      success: verdict === 'success',
+      now,
+    }
     const result = await this.#guard.call('completeProbe', this.circuitId, (store, options) =>
       store.completeProbe(this.circuitId, request, options),
     )
@@ -724,6 +734,7 @@ export class CircuitBreaker<TFallback = never> {
   ): Promise<GuardedResult<TransitionOutcome>> {
     const now = this.#options.now()
     const request = {
+      opId: randomUUID(),
       from: { state: from.state, generation: from.generation },
       to,
       now,

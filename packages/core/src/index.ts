@@ -61,6 +61,7 @@ export {
   type HalfOpenRecord,
   initialRecord,
   liveProbes,
+  MAX_RECENT_OPS,
   type OpenRecord,
   type ProbeLease,
 } from './state.js'
@@ -82,6 +83,7 @@ export type {
   TransitionOutcome,
   TransitionRequest,
   TransitionTarget,
+  WriteRequest,
 } from './store/contract.js'
 export {
   type DecodedRecord,
@@ -89,6 +91,7 @@ export {
   encodeFlatRecord,
   FlatField,
   type FlatFields,
+  isOpId,
   PROBE_FIELDS,
   probeExpiresField,
   probeTokenField,
@@ -105,6 +108,9 @@ export {
   applySetForced,
   applyTransition,
   freeProbeSlot,
+  hasApplied,
+  holdsLease,
   overrideAt,
   windowIsOpen,
+  withRecentOp,
 } from './store/semantics.js'

@@ -43,8 +43,33 @@ export interface ProbeLease {
   readonly expiresAt: number
 }
 
+/**
+ * How many op ids a record remembers (see {@link CircuitRecordBase.recentOps}). A write retried
+ * after this many later counting writes to the same circuit, at the same generation, is no longer
+ * recognised; retries by SDKs and clients come within seconds, long before that.
+ */
+export const MAX_RECENT_OPS = 32
+
 interface CircuitRecordBase {
   readonly circuitId: string
+  /**
+   * Names this life of the record: the op id of the write that created it, `''` for a circuit the
+   * store holds nothing for. A record lost and created again (a Redis restart without persistence,
+   * an expired item, `clearMany`) has a new incarnation, so an environment tells "an older
+   * generation" from "a new record after data loss".
+   */
+  readonly incarnation: string
+  /**
+   * The op id of the write that started the current generation (a transition, an override, a
+   * reset). A writer whose answer was lost learns from any later answer that its write won.
+   */
+  readonly changedBy?: string
+  /**
+   * The op ids of the counting writes applied at this generation (failures, resets of the count,
+   * probe completions), oldest first, at most {@link MAX_RECENT_OPS}. A retried write whose id is
+   * here changes nothing, so a request retried after it was applied is never counted twice.
+   */
+  readonly recentOps?: readonly string[]
   /**
    * Incremented by every transition. A call remembers the generation it was admitted under and its
    * outcome only counts while the generation is unchanged, so a result from before a transition
@@ -88,7 +113,7 @@ export interface HalfOpenRecord extends CircuitRecordBase {
  *
  * @example
  * ```ts
- * const record: CircuitRecord = { circuitId: 'payment-api', state: 'OPEN', generation: 1, openCount: 1, changedAt: 0, retryAt: 10_000 }
+ * const record: CircuitRecord = { circuitId: 'payment-api', incarnation: 'a1', state: 'OPEN', generation: 1, openCount: 1, changedAt: 0, retryAt: 10_000 }
  * ```
  */
 export type CircuitRecord = ClosedRecord | OpenRecord | HalfOpenRecord
@@ -102,7 +127,15 @@ export type CircuitRecord = ClosedRecord | OpenRecord | HalfOpenRecord
  * ```
  */
 export function initialRecord(circuitId: string): ClosedRecord {
-  return { circuitId, state: CircuitState.CLOSED, generation: 0, openCount: 0, changedAt: 0, failures: 0 }
+  return {
+    circuitId,
+    incarnation: '',
+    state: CircuitState.CLOSED,
+    generation: 0,
+    openCount: 0,
+    changedAt: 0,
+    failures: 0,
+  }
 }
 
 /** The override in force at `now`, if any. */

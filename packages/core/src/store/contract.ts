@@ -9,9 +9,17 @@ import type { CircuitRecord, CircuitState, ForcedStateName, ProbeLease } from '.
  * current record back instead. That is what keeps failure counts exact and makes exactly one
  * environment perform each transition.
  *
+ * Every write carries an `opId`, unique to that write, and is idempotent under it: a write that is
+ * applied again (an SDK or client retrying a request whose answer was lost) changes nothing and
+ * answers as the first application did. The record remembers who made its generation
+ * (`changedBy`) and the recent counting writes (`recentOps`), so a writer whose answer was lost
+ * learns from any later answer whether its write took effect. A write on a circuit the store holds
+ * nothing for creates the record, with the write's `opId` as its `incarnation`.
+ *
  * Times in requests are the caller's clock (`now`) plus durations. A store may decide with its own
- * clock (the Redis store uses the server's), but every record it returns is expressed in the
- * caller's clock, so the caller can compare it with `now`.
+ * clock (the Redis store uses the server's, the DynamoDB store the service's time from its
+ * responses), but every record it returns is expressed in the caller's clock, so the caller can
+ * compare it with `now`.
  *
  * A store returns the record each write produced, or the current record when a condition did not
  * hold, so the breaker never needs a second round trip to learn what happened.
@@ -19,6 +27,7 @@ import type { CircuitRecord, CircuitState, ForcedStateName, ProbeLease } from '.
  * @example
  * ```ts
  * const outcome = await store.transition('payment-api', {
+ *   opId: randomUUID(),
  *   from: { state: 'CLOSED', generation: 4 },
  *   guard: { minFailures: 3 },
  *   to: { state: 'OPEN', openCount: 1, retryInMs: 10_000 },
@@ -37,33 +46,53 @@ export interface CircuitStore {
   /**
    * Counts one failure against a closed circuit of `generation`. A failure arriving when the
    * window has lapsed starts a new window with a count of one. Changes nothing when the circuit is
-   * no longer closed at that generation.
+   * no longer closed at that generation, or when `opId` is already among its `recentOps`.
    */
   addFailure(circuitId: string, request: AddFailureRequest, options?: StoreCallOptions): Promise<CircuitRecord>
 
-  /** Sets the failure count of a closed circuit of `generation` back to zero. */
+  /**
+   * Sets the failure count of a closed circuit of `generation` back to zero, unless `opId` is
+   * already among its `recentOps` (a retried reset must not erase failures counted since).
+   */
   resetFailures(circuitId: string, request: ResetFailuresRequest, options?: StoreCallOptions): Promise<CircuitRecord>
 
   /**
    * Moves the circuit from `request.from` to `request.to` if, and only if, it is still in that
-   * state at that generation and the guard holds. The new generation is `from.generation + 1`.
-   * Exactly one of any number of concurrent callers with the same `from` succeeds.
+   * state at that generation and the guard holds. The new generation is `from.generation + 1`,
+   * with `changedBy: opId`. Exactly one of any number of concurrent callers with the same `from`
+   * succeeds. A transition applied again (same `opId`, record still `changedBy` it) answers
+   * `applied: true` and changes nothing.
    */
   transition(circuitId: string, request: TransitionRequest, options?: StoreCallOptions): Promise<TransitionOutcome>
 
-  /** Takes a free (or lapsed) probe slot of a half-open circuit of `generation`. */
+  /**
+   * Takes a free (or lapsed) probe slot of a half-open circuit of `generation`. When a lease with
+   * `token` is already held (the request applied before), answers with that lease.
+   */
   acquireProbe(circuitId: string, request: AcquireProbeRequest, options?: StoreCallOptions): Promise<ProbeOutcome>
 
-  /** Gives back a probe lease; counts a success when `success` is true. */
+  /**
+   * Gives back the lease held by `token`, if still held; counts a success when `success` is true.
+   * Changes nothing when `opId` is already among the record's `recentOps`.
+   */
   completeProbe(circuitId: string, request: CompleteProbeRequest, options?: StoreCallOptions): Promise<CircuitRecord>
 
-  /** Sets (or, with `forced` absent, clears) the manual override. Starts a new generation. */
+  /**
+   * Sets (or, with `forced` absent, clears) the manual override. Starts a new generation made by
+   * `opId`; applied again with the same `opId`, changes nothing.
+   */
   setForced(circuitId: string, request: SetForcedRequest, options?: StoreCallOptions): Promise<CircuitRecord>
 
-  /** Puts the circuit back to a fresh CLOSED state, clearing any override. Starts a new generation. */
+  /**
+   * Puts the circuit back to a fresh CLOSED state, clearing any override. Starts a new generation
+   * made by `opId`; applied again with the same `opId`, changes nothing.
+   */
   reset(circuitId: string, request: ResetRequest, options?: StoreCallOptions): Promise<CircuitRecord>
 
-  /** Sets (or clears) the manual override of many circuits; each one atomically. */
+  /**
+   * Sets (or clears) the manual override of many circuits; each one atomically, each new generation
+   * made by `request.opId`, and, like `setForced`, applied again with the same `opId` changes nothing.
+   */
   setMany(entries: readonly SetManyEntry[], request: SetManyRequest, options?: StoreCallOptions): Promise<void>
 
   /** Removes the records of many circuits: each starts again as a fresh closed circuit. */
@@ -82,18 +111,27 @@ export interface StoreCallOptions {
   readonly now?: number
 }
 
-/** See {@link CircuitStore.addFailure}. */
-export interface AddFailureRequest {
-  readonly generation: number
+/** What every write carries. */
+export interface WriteRequest {
+  /**
+   * Unique to this write (a random UUID): a store recognises the write by it when it is applied
+   * again, and records it as `changedBy`, `recentOps` or the `incarnation` of a record it creates.
+   */
+  readonly opId: string
+  /** The caller's clock when it made the write, in epoch milliseconds. */
   readonly now: number
+}
+
+/** See {@link CircuitStore.addFailure}. */
+export interface AddFailureRequest extends WriteRequest {
+  readonly generation: number
   /** Failures older than this no longer count. */
   readonly windowMs: number
 }
 
 /** See {@link CircuitStore.resetFailures}. */
-export interface ResetFailuresRequest {
+export interface ResetFailuresRequest extends WriteRequest {
   readonly generation: number
-  readonly now: number
 }
 
 /** The state a transition produces, with what the breaker decided about it. */
@@ -116,14 +154,18 @@ export interface TransitionGuard {
   readonly minSuccesses?: number
   /** An open circuit's retry time must have come (by the store's clock). */
   readonly retryDue?: boolean
+  /**
+   * A half-open circuit must hold a probe lease with this token (lapsed or not, as long as no other
+   * probe has taken its slot): only a probe that really holds a lease decides the circuit.
+   */
+  readonly probeToken?: string
 }
 
 /** See {@link CircuitStore.transition}. */
-export interface TransitionRequest {
+export interface TransitionRequest extends WriteRequest {
   readonly from: { readonly state: CircuitState; readonly generation: number }
   readonly guard?: TransitionGuard
   readonly to: TransitionTarget
-  readonly now: number
 }
 
 /** What a transition did: `applied` is true only for the one caller that made it. */
@@ -134,10 +176,9 @@ export interface TransitionOutcome {
 }
 
 /** See {@link CircuitStore.acquireProbe}. */
-export interface AcquireProbeRequest extends ProbeClaim {
+export interface AcquireProbeRequest extends ProbeClaim, WriteRequest {
   readonly generation: number
   readonly maxProbes: number
-  readonly now: number
 }
 
 /** What a probe acquisition did: `lease` is present only when a slot was taken. */
@@ -147,11 +188,10 @@ export interface ProbeOutcome {
 }
 
 /** See {@link CircuitStore.completeProbe}. */
-export interface CompleteProbeRequest {
+export interface CompleteProbeRequest extends WriteRequest {
   readonly generation: number
   readonly token: string
   readonly success: boolean
-  readonly now: number
 }
 
 /** An override to set: which state, why, and for how long (absent: until cleared). */
@@ -162,16 +202,13 @@ export interface OverrideRequest {
 }
 
 /** See {@link CircuitStore.setForced}. */
-export interface SetForcedRequest {
+export interface SetForcedRequest extends WriteRequest {
   /** The override to set; absent clears the current one. */
   readonly forced?: OverrideRequest
-  readonly now: number
 }
 
 /** See {@link CircuitStore.reset}. */
-export interface ResetRequest {
-  readonly now: number
-}
+export type ResetRequest = WriteRequest
 
 /** One circuit of a {@link CircuitStore.setMany} batch. */
 export interface SetManyEntry {
@@ -181,6 +218,4 @@ export interface SetManyEntry {
 }
 
 /** See {@link CircuitStore.setMany}. */
-export interface SetManyRequest {
-  readonly now: number
-}
+export type SetManyRequest = WriteRequest

@@ -1,5 +1,5 @@
 import { MAX_PROBE_SLOTS } from '../options.js'
-import { type CircuitRecord, CircuitState, type ForcedState, type ProbeLease } from '../state.js'
+import { type CircuitRecord, CircuitState, type ForcedState, MAX_RECENT_OPS, type ProbeLease } from '../state.js'
 
 /*
  * Key-value stores (a DynamoDB item, a Redis hash) keep a record as flat fields. The names, the
@@ -21,6 +21,10 @@ export const FlatField = {
   FORCED_REASON: 'forcedReason',
   FORCED_SINCE: 'forcedSince',
   FORCED_UNTIL: 'forcedUntil',
+  INCARNATION: 'incarnation',
+  CHANGED_BY: 'changedBy',
+  /** A list of op ids, or (for stores of strings only) one string of ids separated by spaces. */
+  RECENT_OPS: 'recentOps',
 } as const
 
 /** The field holding the token of probe slot `slot`. */
@@ -60,6 +64,27 @@ function isNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value)
 }
 
+/**
+ * A count or generation: a whole number from 0 up to 2^53 - 1. Past that, numbers lose their
+ * units digit, `generation + 1` can equal `generation`, and fencing on it would stop working.
+ */
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+}
+
+/** Whether `value` can be an op id: non-empty, printable, no spaces (they separate ids in one string). */
+export function isOpId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 64 && /^[\x21-\x7e]+$/.test(value)
+}
+
+function decodeRecentOps(value: unknown): readonly string[] | undefined {
+  const ids = typeof value === 'string' ? value.split(' ').filter((id) => id !== '') : value
+  if (!Array.isArray(ids)) return undefined
+  const valid = ids.filter(isOpId)
+  if (valid.length === 0) return undefined
+  return valid.length > MAX_RECENT_OPS ? valid.slice(valid.length - MAX_RECENT_OPS) : valid
+}
+
 function decodeProbes(fields: FlatFields): ProbeLease[] {
   const probes: ProbeLease[] = []
   for (let slot = 0; slot < MAX_PROBE_SLOTS; slot++) {
@@ -77,6 +102,8 @@ function decodeForced(fields: FlatFields): ForcedState | undefined {
   if ((state !== CircuitState.OPEN && state !== CircuitState.CLOSED) || !isNumber(since)) return undefined
   const reason = fields[FlatField.FORCED_REASON]
   const until = fields[FlatField.FORCED_UNTIL]
+  // An end that cannot be read must not turn a timed override into a permanent one.
+  if (until !== undefined && !isNumber(until)) return undefined
   return {
     state,
     since,
@@ -91,7 +118,7 @@ function decodeForced(fields: FlatFields): ForcedState | undefined {
  */
 export function repairGeneration(fields: FlatFields): number {
   const generation = fields[FlatField.GENERATION]
-  return isNumber(generation) && Number.isInteger(generation) && generation >= 0 ? generation : 0
+  return isCount(generation) ? generation : 0
 }
 
 /**
@@ -112,6 +139,7 @@ export function decodeFlatRecord(circuitId: string, fields: FlatFields): Decoded
     reason,
     record: {
       circuitId,
+      incarnation: '',
       state: CircuitState.CLOSED,
       generation: repairGeneration(fields),
       openCount: 0,
@@ -124,9 +152,19 @@ export function decodeFlatRecord(circuitId: string, fields: FlatFields): Decoded
   const required = [FlatField.GENERATION, FlatField.OPEN_COUNT, FlatField.CHANGED_AT, STATE_COUNTER[circuitState]]
   const missing = required.filter((field) => !isNumber(fields[field]))
   if (missing.length > 0) return invalid(`missing or non-numeric ${missing.join(', ')}`)
+  const counts = [FlatField.GENERATION, FlatField.OPEN_COUNT, FlatField.FAILURES, FlatField.SUCCESSES]
+  const badCounts = counts.filter((field) => fields[field] !== undefined && !isCount(fields[field]))
+  if (badCounts.length > 0) return invalid(`not a whole number from 0 to 2^53 - 1: ${badCounts.join(', ')}`)
+  const incarnation = fields[FlatField.INCARNATION]
+  if (incarnation !== undefined && !isOpId(incarnation)) return invalid('malformed incarnation')
+  const changedBy = fields[FlatField.CHANGED_BY]
+  const recentOps = decodeRecentOps(fields[FlatField.RECENT_OPS])
   const forced = decodeForced(fields)
   const base = {
     circuitId,
+    incarnation: isOpId(incarnation) ? incarnation : '',
+    ...(isOpId(changedBy) ? { changedBy } : {}),
+    ...(recentOps === undefined ? {} : { recentOps }),
     generation: fields[FlatField.GENERATION] as number,
     openCount: fields[FlatField.OPEN_COUNT] as number,
     changedAt: fields[FlatField.CHANGED_AT] as number,
@@ -177,6 +215,11 @@ export function encodeFlatRecord(record: CircuitRecord): Record<string, string |
     [FlatField.GENERATION]: record.generation,
     [FlatField.OPEN_COUNT]: record.openCount,
     [FlatField.CHANGED_AT]: record.changedAt,
+  }
+  if (record.incarnation !== '') fields[FlatField.INCARNATION] = record.incarnation
+  if (record.changedBy !== undefined) fields[FlatField.CHANGED_BY] = record.changedBy
+  if (record.recentOps !== undefined && record.recentOps.length > 0) {
+    fields[FlatField.RECENT_OPS] = record.recentOps.join(' ')
   }
   switch (record.state) {
     case CircuitState.CLOSED:

@@ -149,7 +149,7 @@ export class MemoryStore implements CircuitStore {
   }
 
   setForced(circuitId: string, request: SetForcedRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
-    return this.#changeRecord(circuitId, options, (current) => applySetForced(current, request.forced, request.now))
+    return this.#changeRecord(circuitId, options, (current) => applySetForced(current, request.forced, request))
   }
 
   reset(circuitId: string, request: ResetRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
@@ -160,7 +160,7 @@ export class MemoryStore implements CircuitStore {
     await this.#travel(options)
     for (const { circuitId, forced } of entries) {
       const current = this.#records.get(circuitId) ?? initialRecord(circuitId)
-      this.#records.set(circuitId, freezeRecord(applySetForced(current, forced, request.now)))
+      this.#records.set(circuitId, freezeRecord(applySetForced(current, forced, request)))
     }
     await this.#travel(options)
   }

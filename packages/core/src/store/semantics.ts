@@ -5,6 +5,7 @@ import {
   type ForcedState,
   type HalfOpenRecord,
   initialRecord,
+  MAX_RECENT_OPS,
   type ProbeLease,
 } from '../state.js'
 import type {
@@ -23,7 +24,11 @@ import type {
  * The meaning of every store operation, written once as pure functions from the current record to
  * the next. MemoryStore applies them directly; the DynamoDB and Redis stores express the same rules
  * as condition expressions and Lua, and the conformance suite holds them all to the same results.
- * Each function returns the input record unchanged (same object) when its condition does not hold.
+ * Each function returns the input record unchanged (same object) when its condition does not hold
+ * or when the write was already applied (its op id is known to the record).
+ *
+ * A circuit the store holds nothing for is `initialRecord()` (incarnation `''`); the first write that
+ * changes it creates the record with the write's op id as its incarnation.
  */
 
 function isClosedAt(record: CircuitRecord, generation: number): record is ClosedRecord {
@@ -34,6 +39,22 @@ function isHalfOpenAt(record: CircuitRecord, generation: number): record is Half
   return record.state === CircuitState.HALF_OPEN && record.generation === generation
 }
 
+/** Whether the counting write `opId` was already applied at the record's generation. */
+export function hasApplied(record: CircuitRecord, opId: string): boolean {
+  return record.recentOps?.includes(opId) === true
+}
+
+/** The record's op ids with `opId` added, keeping the newest {@link MAX_RECENT_OPS}. */
+export function withRecentOp(record: CircuitRecord, opId: string): readonly string[] {
+  const ops = [...(record.recentOps ?? []), opId]
+  return ops.length > MAX_RECENT_OPS ? ops.slice(ops.length - MAX_RECENT_OPS) : ops
+}
+
+/** The incarnation a write gives the record: the record's own, or the writer's for a new record. */
+function incarnationAfter(record: CircuitRecord, opId: string): string {
+  return record.incarnation === '' ? opId : record.incarnation
+}
+
 /** Whether a failure at `now` still belongs to the window that `record` started. */
 export function windowIsOpen(record: ClosedRecord, now: number, windowMs: number): boolean {
   return record.failures > 0 && record.windowStartedAt !== undefined && now - record.windowStartedAt < windowMs
@@ -41,16 +62,27 @@ export function windowIsOpen(record: ClosedRecord, now: number, windowMs: number
 
 /** {@link CircuitStore.addFailure} */
 export function applyAddFailure(record: CircuitRecord, request: AddFailureRequest): CircuitRecord {
-  if (!isClosedAt(record, request.generation)) return record
-  if (windowIsOpen(record, request.now, request.windowMs)) return { ...record, failures: record.failures + 1 }
-  return { ...record, failures: 1, windowStartedAt: request.now }
+  if (!isClosedAt(record, request.generation) || hasApplied(record, request.opId)) return record
+  const incarnation = incarnationAfter(record, request.opId)
+  if (windowIsOpen(record, request.now, request.windowMs)) {
+    return { ...record, incarnation, failures: record.failures + 1, recentOps: withRecentOp(record, request.opId) }
+  }
+  // A new window: the ops of the lapsed one can no longer be retried into it.
+  return { ...record, incarnation, failures: 1, windowStartedAt: request.now, recentOps: [request.opId] }
 }
 
 /** {@link CircuitStore.resetFailures} */
 export function applyResetFailures(record: CircuitRecord, request: ResetFailuresRequest): CircuitRecord {
-  if (!isClosedAt(record, request.generation) || record.failures === 0) return record
+  if (!isClosedAt(record, request.generation) || record.failures === 0 || hasApplied(record, request.opId)) {
+    return record
+  }
   const { windowStartedAt: _dropped, ...rest } = record
-  return { ...rest, failures: 0 }
+  return { ...rest, failures: 0, recentOps: [request.opId] }
+}
+
+/** Whether the half-open record holds a lease with `token` (lapsed or not). */
+export function holdsLease(record: HalfOpenRecord, token: string): boolean {
+  return record.probes.some((lease) => lease.token === token)
 }
 
 function guardHolds(record: CircuitRecord, request: TransitionRequest): boolean {
@@ -69,6 +101,12 @@ function guardHolds(record: CircuitRecord, request: TransitionRequest): boolean 
     return false
   }
   if (guard.retryDue === true && (record.state !== CircuitState.OPEN || record.retryAt > request.now)) return false
+  if (
+    guard.probeToken !== undefined &&
+    (record.state !== CircuitState.HALF_OPEN || !holdsLease(record, guard.probeToken))
+  ) {
+    return false
+  }
   return true
 }
 
@@ -78,14 +116,18 @@ function withForced(forced: ForcedState | undefined): { forced?: ForcedState } {
 
 /** {@link CircuitStore.transition} */
 export function applyTransition(record: CircuitRecord, request: TransitionRequest): TransitionOutcome {
-  const { from, to, now } = request
+  const { from, to, now, opId } = request
+  // Applied before (a retried request): the record is still the one this write produced.
+  if (record.changedBy === opId) return { applied: true, record }
   if (record.state !== from.state || record.generation !== from.generation || !guardHolds(record, request)) {
     return { applied: false, record }
   }
   const base = {
     circuitId: record.circuitId,
+    incarnation: incarnationAfter(record, opId),
     generation: record.generation + 1,
     changedAt: now,
+    changedBy: opId,
     ...withForced(record.forced),
   }
   switch (to.state) {
@@ -122,19 +164,27 @@ export function freeProbeSlot(record: HalfOpenRecord, maxProbes: number, now: nu
 /** {@link CircuitStore.acquireProbe} */
 export function applyAcquireProbe(record: CircuitRecord, request: AcquireProbeRequest): ProbeOutcome {
   if (!isHalfOpenAt(record, request.generation)) return { record }
+  // Applied before (a retried request): the caller already holds this lease.
+  const held = record.probes.find((lease) => lease.token === request.token)
+  if (held !== undefined) return { lease: held, record }
   const slot = freeProbeSlot(record, request.maxProbes, request.now)
   if (slot === undefined) return { record }
   const lease: ProbeLease = { slot, token: request.token, expiresAt: request.now + request.leaseMs }
-  const probes = [...record.probes.filter((held) => held.slot !== slot), lease].sort((a, b) => a.slot - b.slot)
+  const probes = [...record.probes.filter((taken) => taken.slot !== slot), lease].sort((a, b) => a.slot - b.slot)
   return { lease, record: { ...record, probes } }
 }
 
 /** {@link CircuitStore.completeProbe} */
 export function applyCompleteProbe(record: CircuitRecord, request: CompleteProbeRequest): CircuitRecord {
-  if (!isHalfOpenAt(record, request.generation)) return record
+  if (!isHalfOpenAt(record, request.generation) || hasApplied(record, request.opId)) return record
   const probes = record.probes.filter((lease) => lease.token !== request.token)
   if (probes.length === record.probes.length && !request.success) return record
-  return { ...record, probes, successes: record.successes + (request.success ? 1 : 0) }
+  return {
+    ...record,
+    probes,
+    successes: record.successes + (request.success ? 1 : 0),
+    recentOps: withRecentOp(record, request.opId),
+  }
 }
 
 /** The override an {@link OverrideRequest} sets at `now`. */
@@ -147,14 +197,31 @@ export function overrideAt(request: OverrideRequest, now: number): ForcedState {
   }
 }
 
-/** {@link CircuitStore.setForced} */
-export function applySetForced(record: CircuitRecord, forced: OverrideRequest | undefined, now: number): CircuitRecord {
-  const { forced: _previous, ...rest } = record
-  const next = { ...rest, generation: record.generation + 1 }
-  return forced === undefined ? next : { ...next, forced: overrideAt(forced, now) }
+/** {@link CircuitStore.setForced} (and each entry of `setMany`). */
+export function applySetForced(
+  record: CircuitRecord,
+  forced: OverrideRequest | undefined,
+  request: { readonly opId: string; readonly now: number },
+): CircuitRecord {
+  if (record.changedBy === request.opId) return record
+  const { forced: _previous, recentOps: _ops, ...rest } = record
+  const next = {
+    ...rest,
+    incarnation: incarnationAfter(record, request.opId),
+    generation: record.generation + 1,
+    changedBy: request.opId,
+  }
+  return forced === undefined ? next : { ...next, forced: overrideAt(forced, request.now) }
 }
 
 /** {@link CircuitStore.reset} */
 export function applyReset(record: CircuitRecord, request: ResetRequest): CircuitRecord {
-  return { ...initialRecord(record.circuitId), generation: record.generation + 1, changedAt: request.now }
+  if (record.changedBy === request.opId) return record
+  return {
+    ...initialRecord(record.circuitId),
+    incarnation: incarnationAfter(record, request.opId),
+    generation: record.generation + 1,
+    changedAt: request.now,
+    changedBy: request.opId,
+  }
 }
