@@ -2,11 +2,11 @@ import { activeOverride, type CircuitRecord, CircuitState, liveProbes } from './
 
 /**
  * This environment's view of the shared state, and how long it may be trusted without asking the
- * store again. A CLOSED view is trusted for `ttlMs`; an OPEN one until its retry time, because
- * nothing but the retry time can move an open circuit forward (an operator's reset reaches the
- * environment at the latest then); a HALF_OPEN one while every probe slot is taken, for at most
- * {@link HALF_OPEN_TRUST_MS} (and `ttlMs`). With `ttlMs` 0 nothing is trusted and every decision
- * reads the store.
+ * store again. Every view is trusted for at most `ttlMs`, so an operator's change (an override, a
+ * reset) reaches every environment within `ttlMs` whatever it has cached; an OPEN view for less
+ * when its retry time comes first; a HALF_OPEN one only while every probe slot is taken, for at
+ * most {@link HALF_OPEN_TRUST_MS}. An open circuit therefore costs at most one read per environment
+ * per `ttlMs`. With `ttlMs` 0 nothing is trusted and every decision reads the store.
  *
  * Every record the store returns, from reads and writes alike, refreshes the view, so an
  * environment learns of a fleet-wide change on its next store call at the latest.
@@ -57,6 +57,14 @@ export class StateCache {
     this.#trustedUntil = this.#ttlMs === 0 ? 0 : this.#trustUntil(record, now)
   }
 
+  /**
+   * Stops trusting the view (it stays the latest known record): the next decision asks the store.
+   * Used when a write's answer was lost, since the view may no longer be what the store holds.
+   */
+  distrust(): void {
+    this.#trustedUntil = 0
+  }
+
   #trustUntil(record: CircuitRecord, now: number): number {
     const ttlEnd = now + this.#ttlMs
     const forced = activeOverride(record, now)
@@ -65,7 +73,7 @@ export class StateCache {
       case CircuitState.CLOSED:
         return ttlEnd
       case CircuitState.OPEN:
-        return record.retryAt
+        return Math.min(ttlEnd, record.retryAt)
       case CircuitState.HALF_OPEN: {
         const leases = liveProbes(record, now)
         if (leases.length < this.#maxProbes) return now

@@ -51,6 +51,11 @@ export const RejectionReason = {
   PROBES_BUSY: 'probes-busy',
   /** An operator forced the circuit open. */
   FORCED_OPEN: 'forced-open',
+  /**
+   * The shared store could not be reached and this environment's own failures reached the
+   * threshold: it stops calling on its own, as a breaker of its own would.
+   */
+  LOCALLY_OPEN: 'locally-open',
 } as const
 export type RejectionReason = (typeof RejectionReason)[keyof typeof RejectionReason]
 

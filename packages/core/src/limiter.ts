@@ -1,16 +1,19 @@
 /**
  * Limits the calls in flight on one breaker instance, with a bounded queue of waiting calls.
- * Taking a free slot is synchronous, so the common case costs no promise.
+ * Taking a free slot is synchronous, so the common case costs no promise. A waiting call gives
+ * up after `maxWaitMs`, so a slot that is never given back cannot hold later calls forever.
  */
 export class ConcurrencyLimiter {
   readonly #maxConcurrent: number
   readonly #maxQueued: number
+  readonly #maxWaitMs: number
   #active = 0
   readonly #waiting: Array<() => void> = []
 
-  constructor(maxConcurrent: number, maxQueued: number) {
+  constructor(maxConcurrent: number, maxQueued: number, maxWaitMs: number) {
     this.#maxConcurrent = maxConcurrent
     this.#maxQueued = maxQueued
+    this.#maxWaitMs = maxWaitMs
   }
 
   /** Takes a slot if one is free. */
@@ -26,20 +29,30 @@ export class ConcurrencyLimiter {
   }
 
   /**
-   * Waits for a slot (the caller checked {@link canQueue}). Resolves holding the slot; rejects with
-   * the signal's reason if the caller gives up first.
+   * Waits for a slot (the caller checked {@link canQueue}). Resolves `true` holding the slot, or
+   * `false` without one when `maxWaitMs` passed first; rejects with the signal's reason if the
+   * caller gives up first.
    */
-  wait(signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const grant = (): void => {
+  wait(signal: AbortSignal | undefined): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      const leave = (): void => {
+        clearTimeout(timer)
         signal?.removeEventListener('abort', abandon)
-        resolve()
-      }
-      const abandon = (): void => {
         const index = this.#waiting.indexOf(grant)
         if (index >= 0) this.#waiting.splice(index, 1)
+      }
+      const grant = (): void => {
+        leave()
+        resolve(true)
+      }
+      const abandon = (): void => {
+        leave()
         reject(signal?.reason)
       }
+      const timer = setTimeout(() => {
+        leave()
+        resolve(false)
+      }, this.#maxWaitMs)
       this.#waiting.push(grant)
       signal?.addEventListener('abort', abandon, { once: true })
     })

@@ -67,10 +67,21 @@ export interface CircuitBreakerOptions<TFallback = never> {
   readonly halfOpenMaxProbes?: number
   /** How long a probe's lease lasts before another environment may take its slot. Default `callTimeoutMs` + 1 000 when set, else `resetTimeoutMs`. Env `CIRCUIT_BREAKER_PROBE_LEASE_MS`. */
   readonly probeLeaseMs?: number
-  /** Calls in flight at once on this breaker instance (`Infinity` for no limit). Default 10. Env `CIRCUIT_BREAKER_MAX_CONCURRENT`. */
+  /**
+   * Calls in flight at once on this breaker instance, a bulkhead for this environment
+   * (`Infinity` for no limit). Default `Infinity`: an environment on Lambda Managed Instances runs
+   * dozens of invocations at once, and a limit only belongs where the downstream needs one.
+   * Env `CIRCUIT_BREAKER_MAX_CONCURRENT`.
+   */
   readonly maxConcurrent?: number
-  /** Calls that may wait for a free slot beyond `maxConcurrent` (`Infinity` for no limit). Default 10. Env `CIRCUIT_BREAKER_MAX_QUEUED`. */
+  /** Calls that may wait for a free slot beyond `maxConcurrent` (`Infinity` for no limit). Default 100. Env `CIRCUIT_BREAKER_MAX_QUEUED`. */
   readonly maxQueued?: number
+  /**
+   * How long a call waits in the queue for a free slot before it is rejected with
+   * `ConcurrencyLimitError`, so that a slot that is never given back cannot hold calls forever.
+   * Default 1 000. Env `CIRCUIT_BREAKER_MAX_QUEUE_WAIT_MS`.
+   */
+  readonly maxQueueWaitMs?: number
   /** Aborts a call that runs longer and counts a timeout. Default: none. Env `CIRCUIT_BREAKER_CALL_TIMEOUT_MS`. */
   readonly callTimeoutMs?: number
   /** How long an environment trusts a CLOSED state it read without asking again (0 disables the cache). Default 5 000. Env `CIRCUIT_BREAKER_CACHE_TTL_MS`. */
@@ -106,6 +117,7 @@ export interface ResolvedOptions {
   readonly probeLeaseMs: number
   readonly maxConcurrent: number
   readonly maxQueued: number
+  readonly maxQueueWaitMs: number
   readonly callTimeoutMs: number | undefined
   readonly cacheTtlMs: number
   readonly storeTimeoutMs: number
@@ -128,6 +140,7 @@ export const ENVIRONMENT_VARIABLES = {
   probeLeaseMs: 'CIRCUIT_BREAKER_PROBE_LEASE_MS',
   maxConcurrent: 'CIRCUIT_BREAKER_MAX_CONCURRENT',
   maxQueued: 'CIRCUIT_BREAKER_MAX_QUEUED',
+  maxQueueWaitMs: 'CIRCUIT_BREAKER_MAX_QUEUE_WAIT_MS',
   callTimeoutMs: 'CIRCUIT_BREAKER_CALL_TIMEOUT_MS',
   cacheTtlMs: 'CIRCUIT_BREAKER_CACHE_TTL_MS',
   storeTimeoutMs: 'CIRCUIT_BREAKER_STORE_TIMEOUT_MS',
@@ -144,8 +157,9 @@ export const DEFAULTS = {
   maxResetTimeoutMs: 300_000,
   halfOpenSuccessThreshold: 1,
   halfOpenMaxProbes: 1,
-  maxConcurrent: 10,
-  maxQueued: 10,
+  maxConcurrent: Number.POSITIVE_INFINITY,
+  maxQueued: 100,
+  maxQueueWaitMs: 1_000,
   cacheTtlMs: 5_000,
   storeTimeoutMs: 500,
   storeRetryIntervalMs: 1_000,
@@ -156,6 +170,12 @@ export const MAX_PROBE_SLOTS = 16
 
 /** Longest circuit id accepted (DynamoDB and Redis keys stay comfortably within their limits). */
 export const MAX_CIRCUIT_ID_LENGTH = 512
+
+/**
+ * A UTF-16 surrogate without its pair. Stores encode ids as UTF-8, where every lone surrogate
+ * becomes the same replacement character: two such ids would share one circuit.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 type NumericOption = keyof typeof ENVIRONMENT_VARIABLES
 type Environment = Readonly<Record<string, string | undefined>>
@@ -204,11 +224,16 @@ function numericOption(
 function resolveCircuitId(options: CircuitBreakerOptions<unknown>, env: Environment): string {
   const circuitId = options.circuitId ?? env.AWS_LAMBDA_FUNCTION_NAME
   const name = options.circuitId === undefined ? 'circuitId (from AWS_LAMBDA_FUNCTION_NAME)' : 'circuitId'
-  if (typeof circuitId !== 'string' || circuitId.trim() === '' || circuitId.length > MAX_CIRCUIT_ID_LENGTH) {
+  if (
+    typeof circuitId !== 'string' ||
+    circuitId.trim() === '' ||
+    circuitId.length > MAX_CIRCUIT_ID_LENGTH ||
+    LONE_SURROGATE.test(circuitId)
+  ) {
     throw new InvalidConfigurationError(
       name,
       circuitId,
-      `a non-blank string of at most ${MAX_CIRCUIT_ID_LENGTH} characters`,
+      `a non-blank, well-formed string of at most ${MAX_CIRCUIT_ID_LENGTH} characters`,
     )
   }
   return circuitId
@@ -298,6 +323,7 @@ export function resolveOptions(
     maxConcurrent:
       numericOption(options, env, 'maxConcurrent', { min: 1, allowInfinity: true }) ?? DEFAULTS.maxConcurrent,
     maxQueued: numericOption(options, env, 'maxQueued', { min: 0, allowInfinity: true }) ?? DEFAULTS.maxQueued,
+    maxQueueWaitMs: numericOption(options, env, 'maxQueueWaitMs', positive) ?? DEFAULTS.maxQueueWaitMs,
     callTimeoutMs,
     cacheTtlMs: numericOption(options, env, 'cacheTtlMs', { min: 0 }) ?? DEFAULTS.cacheTtlMs,
     storeTimeoutMs: numericOption(options, env, 'storeTimeoutMs', positive) ?? DEFAULTS.storeTimeoutMs,

@@ -45,11 +45,19 @@ export interface StoreGuardOptions {
   readonly logger: Logger
 }
 
+/** Reads: when one fails, the store is taken to be down and calls skip it for a while. */
+const READS: ReadonlySet<string> = new Set(['get', 'getMany'])
+
 /**
  * Makes sure the store can never hurt a caller: every call is bounded by a deadline (and aborted
- * through its signal when the deadline passes); after a failure, calls skip the store for
+ * through its signal when the deadline passes); after a failed read, calls skip the store for
  * `retryIntervalMs` instead of each waiting out the deadline again; the first failure of an outage
  * is logged as one warning and the recovery as one info entry.
+ *
+ * A failed write does not make calls skip the store: during an outage of the protected downstream
+ * the burst of failure writes on one circuit is what makes a store slow, and skipping reads then
+ * would leave every environment deciding from a stale CLOSED view exactly when it matters. The
+ * breaker instead stops trusting its view after a failed write, so its next decision reads.
  */
 export class StoreGuard {
   readonly #options: StoreGuardOptions
@@ -105,7 +113,8 @@ export class StoreGuard {
         controller.abort(error)
         reject(error)
       }, timeoutMs)
-      timer.unref?.()
+      // Referenced on purpose: a caller awaiting a store that never answers must still be answered
+      // at the deadline, even when nothing else keeps the process alive. It is cleared on settling.
       operation(store, { signal: controller.signal }).then(
         (value) => {
           clearTimeout(timer)
@@ -122,7 +131,7 @@ export class StoreGuard {
   #failed(name: string, circuitId: string, error: unknown): void {
     const outage = this.#outage
     const now = this.#options.now()
-    outage.skipUntil = now + this.#options.retryIntervalMs
+    if (READS.has(name)) outage.skipUntil = now + this.#options.retryIntervalMs
     outage.failedCalls++
     if (outage.since !== undefined) return
     outage.since = now

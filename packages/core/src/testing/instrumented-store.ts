@@ -20,8 +20,25 @@ export type StoreOperation = keyof CircuitStore
 
 const READS: ReadonlySet<StoreOperation> = new Set(['get', 'getMany'])
 
-/** How an {@link InstrumentedStore} behaves: pass calls through, fail them, or never answer. */
-export type StoreFault = 'none' | 'error' | 'hang'
+/**
+ * How an {@link InstrumentedStore} behaves:
+ * - `'none'`: calls pass through;
+ * - `'error'`: calls fail without reaching the store;
+ * - `'hang'`: calls never reach the store and never answer (until their signal aborts);
+ * - `'lose-answer'`: calls are applied, then fail, as when a connection drops after the store
+ *   processed a request;
+ * - `'late-answer'`: calls are applied, then never answer (until their signal aborts), as when
+ *   the deadline passes after the store processed a request;
+ * - `'retry'`: calls are applied twice with the same request and answer with the second
+ *   application, as when a client retries a request whose first answer was lost.
+ */
+export type StoreFault = 'none' | 'error' | 'hang' | 'lose-answer' | 'late-answer' | 'retry'
+
+function waitForAbort<T>(options: StoreCallOptions | undefined): Promise<T> {
+  return new Promise<T>((_resolve, reject) => {
+    options?.signal?.addEventListener('abort', () => reject(options.signal?.reason), { once: true })
+  })
+}
 
 /**
  * Wraps any store to count its operations and to inject faults. Each call is one round trip to
@@ -40,6 +57,12 @@ export class InstrumentedStore implements CircuitStore {
   /** Calls per operation since construction or the last {@link resetCounts}. */
   readonly calls = new Map<StoreOperation, number>()
   fault: StoreFault = 'none'
+  /** The operations {@link fault} applies to; all of them when absent. */
+  faultOperations: ReadonlySet<StoreOperation> | undefined
+  /** Answers held back while {@link holdAnswers} is in effect, in the order they arrived. */
+  readonly #held: Array<() => void> = []
+  /** The operations whose answers are being held back, if any. */
+  #holding: ReadonlySet<StoreOperation> | 'all' | undefined
 
   constructor(inner: CircuitStore) {
     this.inner = inner
@@ -64,6 +87,28 @@ export class InstrumentedStore implements CircuitStore {
     this.calls.clear()
   }
 
+  /**
+   * Holds answers back (of `operations`, or of every operation) until {@link releaseAnswers}; the
+   * operations themselves are applied. Delivers answers in another order than their requests were
+   * applied in, as a client with several connections can.
+   */
+  holdAnswers(operations?: ReadonlySet<StoreOperation>): void {
+    this.#holding = operations ?? 'all'
+  }
+
+  /** How many answers are held back. */
+  get heldAnswers(): number {
+    return this.#held.length
+  }
+
+  /** Delivers the held answers, newest first with `'reverse'`, and stops holding. */
+  releaseAnswers(order: 'arrival' | 'reverse' = 'arrival'): void {
+    this.#holding = undefined
+    const held = this.#held.splice(0)
+    if (order === 'reverse') held.reverse()
+    for (const deliver of held) deliver()
+  }
+
   #sum(include: (operation: StoreOperation) => boolean): number {
     let total = 0
     for (const [operation, count] of this.calls) if (include(operation)) total += count
@@ -72,13 +117,30 @@ export class InstrumentedStore implements CircuitStore {
 
   async #call<T>(operation: StoreOperation, options: StoreCallOptions | undefined, run: () => Promise<T>): Promise<T> {
     this.calls.set(operation, (this.calls.get(operation) ?? 0) + 1)
-    if (this.fault === 'error') throw new Error(`injected store failure in ${operation}`)
-    if (this.fault === 'hang') {
-      return new Promise<T>((_resolve, reject) => {
-        options?.signal?.addEventListener('abort', () => reject(options.signal?.reason), { once: true })
-      })
+    const fault = this.faultOperations === undefined || this.faultOperations.has(operation) ? this.fault : 'none'
+    switch (fault) {
+      case 'error':
+        throw new Error(`injected store failure in ${operation}`)
+      case 'hang':
+        return waitForAbort(options)
+      case 'lose-answer':
+        await run()
+        throw new Error(`injected loss of the answer to ${operation}`)
+      case 'late-answer':
+        await run()
+        return waitForAbort(options)
+      case 'retry':
+        await run()
+        return this.#deliver(operation, await run())
+      case 'none':
+        return this.#deliver(operation, await run())
     }
-    return run()
+  }
+
+  #deliver<T>(operation: StoreOperation, answer: T): Promise<T> | T {
+    const holding = this.#holding
+    if (holding === undefined || (holding !== 'all' && !holding.has(operation))) return answer
+    return new Promise<T>((resolve) => this.#held.push(() => resolve(answer)))
   }
 
   get(circuitId: string, options?: StoreCallOptions): Promise<CircuitRecord | undefined> {

@@ -1,0 +1,258 @@
+import { randomUUID } from 'node:crypto'
+import { retryDelayMs } from './backoff.js'
+import type { CircuitView } from './circuit-view.js'
+import { type CircuitBreakerError, CircuitOpenError, RejectionReason, StoreUnavailableError } from './errors.js'
+import { TransitionReason } from './events.js'
+import type { LocalBreaker } from './local-breaker.js'
+import { type ResolvedOptions, StoreOutagePolicy } from './options.js'
+import { PermitMode, type PermitState } from './permit.js'
+import { activeOverride, type CircuitRecord, CircuitState, effectiveState, initialRecord, liveProbes } from './state.js'
+import { freeProbeSlot, windowIsOpen } from './store/semantics.js'
+import type { GuardedResult } from './store-guard.js'
+import type { StoreLink } from './store-link.js'
+
+/** The answer to "may this call go ahead?", before the concurrency slot is accounted for. */
+export type Decision =
+  | { readonly admitted: true; readonly permit: PermitState }
+  | { readonly admitted: false; readonly error: CircuitBreakerError }
+
+/**
+ * A step of the decision: final, or a store write to contend for: the opening of a closed circuit
+ * whose count reached the threshold (its opener's answer was lost), the half-open entry, or a
+ * probe slot.
+ */
+type Evaluation =
+  | Decision
+  | { readonly contend: 'open' | 'enter-half-open' | 'acquire-probe'; readonly record: CircuitRecord }
+
+const MAX_CONTENTION_ROUNDS = 3
+
+/** What the decider needs to know. */
+export interface DeciderParts {
+  readonly options: ResolvedOptions
+  readonly view: CircuitView
+  readonly link: StoreLink
+  readonly local: LocalBreaker
+}
+
+/**
+ * Decides whether a call may go ahead: from the cached view alone when it can be trusted, else
+ * from the store, contending for the OPEN → HALF_OPEN transition or a probe slot when the circuit
+ * is ready for a probe. When the store cannot be reached it applies the outage policy, with this
+ * environment's own {@link LocalBreaker} so that it is never less protected than a breaker of its
+ * own would make it.
+ */
+export class Decider {
+  readonly #options: ResolvedOptions
+  readonly #view: CircuitView
+  readonly #link: StoreLink
+  readonly #local: LocalBreaker
+
+  constructor(parts: DeciderParts) {
+    this.#options = parts.options
+    this.#view = parts.view
+    this.#link = parts.link
+    this.#local = parts.local
+  }
+
+  /** Decides from a record alone, or says which store write the decision depends on. */
+  evaluate(record: CircuitRecord, now: number, signal: AbortSignal | undefined): Evaluation {
+    const forced = activeOverride(record, now)
+    if (forced?.state === CircuitState.CLOSED) return admitted(PermitMode.UNCOUNTED, record, signal)
+    if (forced !== undefined) return this.reject(record, now)
+    switch (record.state) {
+      case CircuitState.CLOSED:
+        if (this.#local.isOpen(now)) return this.#locallyOpen(now)
+        if (
+          record.failures >= this.#options.failureThreshold &&
+          windowIsOpen(record, now, this.#options.failureWindowMs)
+        ) {
+          return { contend: 'open', record }
+        }
+        return admitted(PermitMode.COUNTED, record, signal)
+      case CircuitState.OPEN:
+        return record.retryAt > now ? this.reject(record, now) : { contend: 'enter-half-open', record }
+      case CircuitState.HALF_OPEN:
+        return freeProbeSlot(record, this.#options.halfOpenMaxProbes, now) === undefined
+          ? this.reject(record, now)
+          : { contend: 'acquire-probe', record }
+    }
+  }
+
+  /** The full decision, reading the store when the view cannot be trusted. */
+  async decide(signal: AbortSignal | undefined): Promise<Decision> {
+    const now = this.#options.now()
+    let record = this.#view.fresh(now) ?? this.#view.dueForProbe(now)
+    if (record === undefined) {
+      const read = await this.#link.read()
+      if (!read.ok) return this.#storeUnavailable(read.error, now, signal)
+      record = read.value
+    }
+    for (let round = 0; round < MAX_CONTENTION_ROUNDS; round++) {
+      const evaluation = this.evaluate(record, now, signal)
+      if (!('contend' in evaluation)) return evaluation
+      const outcome = await this.#contend(evaluation.contend, evaluation.record, now, signal)
+      if ('admitted' in outcome) return outcome
+      record = outcome
+    }
+    return this.reject(record, now)
+  }
+
+  /** The rejection a record calls for at `now`. */
+  reject(record: CircuitRecord, now: number): Decision {
+    const circuitId = this.#options.circuitId
+    const forced = activeOverride(record, now)
+    const base = { circuitId, state: effectiveState(record, now) }
+    if (forced !== undefined) {
+      const retryAfterMs = forced.until === undefined ? this.#options.resetTimeoutMs : forced.until - now
+      const details = { ...base, reason: RejectionReason.FORCED_OPEN, retryAfterMs }
+      return {
+        admitted: false,
+        error: new CircuitOpenError(
+          forced.reason === undefined ? details : { ...details, forcedReason: forced.reason },
+        ),
+      }
+    }
+    if (record.state === CircuitState.OPEN) {
+      const retryAfterMs = Math.max(0, record.retryAt - now)
+      return { admitted: false, error: new CircuitOpenError({ ...base, reason: RejectionReason.OPEN, retryAfterMs }) }
+    }
+    const leases = record.state === CircuitState.HALF_OPEN ? liveProbes(record, now) : []
+    const firstExpiry = leases.length === 0 ? now : Math.min(...leases.map((lease) => lease.expiresAt))
+    const retryAfterMs = Math.max(0, firstExpiry - now)
+    return {
+      admitted: false,
+      error: new CircuitOpenError({ ...base, reason: RejectionReason.PROBES_BUSY, retryAfterMs }),
+    }
+  }
+
+  #locallyOpen(now: number): Decision {
+    return {
+      admitted: false,
+      error: new CircuitOpenError({
+        circuitId: this.#options.circuitId,
+        state: CircuitState.OPEN,
+        reason: RejectionReason.LOCALLY_OPEN,
+        retryAfterMs: Math.max(0, this.#local.openUntil - now),
+      }),
+    }
+  }
+
+  #contend(
+    write: 'open' | 'enter-half-open' | 'acquire-probe',
+    record: CircuitRecord,
+    now: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Decision | CircuitRecord> {
+    switch (write) {
+      case 'open':
+        return this.#open(record, now, signal)
+      case 'enter-half-open':
+        return this.#enterHalfOpen(record, now, signal)
+      case 'acquire-probe':
+        return this.#acquireProbe(record, now, signal)
+    }
+  }
+
+  /**
+   * Opens a closed circuit whose count already reached the threshold: the environment that counted
+   * the last failure lost the answer, or the opening write with it. Whoever gets here first opens.
+   */
+  async #open(record: CircuitRecord, now: number, signal: AbortSignal | undefined): Promise<Decision | CircuitRecord> {
+    const { failureThreshold, resetTimeoutMs, maxResetTimeoutMs } = this.#options
+    const result = await this.#link.transition(
+      record,
+      { state: CircuitState.OPEN, openCount: 1, retryInMs: retryDelayMs(1, resetTimeoutMs, maxResetTimeoutMs) },
+      { minFailures: failureThreshold },
+      { reason: TransitionReason.FAILURE_THRESHOLD, from: CircuitState.CLOSED },
+    )
+    if (!result.ok) return this.#storeUnavailable(result.error, now, signal)
+    return result.value.record
+  }
+
+  /** Contends for the OPEN → HALF_OPEN transition; the winner holds the first probe lease. */
+  async #enterHalfOpen(
+    record: CircuitRecord,
+    now: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Decision | CircuitRecord> {
+    const token = randomUUID()
+    const result = await this.#link.transition(
+      record,
+      { state: CircuitState.HALF_OPEN, probe: { token, leaseMs: this.#options.probeLeaseMs } },
+      { retryDue: true },
+      { reason: TransitionReason.RETRY_DUE, from: record.state },
+      token,
+    )
+    const halfOpen = { incarnation: record.incarnation, generation: record.generation + 1, openCount: record.openCount }
+    if (!result.ok) return this.#unsureOfLease(result, halfOpen, token, now, signal)
+    if (!result.value.applied) return result.value.record
+    return probe(result.value.record, token, signal)
+  }
+
+  /** Contends for a free probe slot of a half-open circuit. */
+  async #acquireProbe(
+    record: CircuitRecord,
+    now: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Decision | CircuitRecord> {
+    const token = randomUUID()
+    const { halfOpenMaxProbes, probeLeaseMs } = this.#options
+    const result = await this.#link.acquireProbe(record.generation, halfOpenMaxProbes, probeLeaseMs, token)
+    if (!result.ok) return this.#unsureOfLease(result, record, token, now, signal)
+    const current = result.value.record
+    if (result.value.lease !== undefined) return probe(current, token, signal)
+    const sameHalfOpen = current.state === CircuitState.HALF_OPEN && current.generation === record.generation
+    return sameHalfOpen ? this.reject(current, now) : current
+  }
+
+  /**
+   * A write that would have given this call a probe lease went unanswered: the lease may exist.
+   * Failing open, the call goes ahead as the probe it may be, and its outcome settles the lease
+   * (every probe write is guarded by the lease's token, so it changes nothing if the lease does not
+   * exist). Failing closed, the call is rejected and the lease, if any, given back at once.
+   */
+  async #unsureOfLease(
+    result: GuardedResult<unknown> & { readonly ok: false },
+    under: Pick<CircuitRecord, 'incarnation' | 'generation' | 'openCount'>,
+    token: string,
+    now: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Decision> {
+    if (result.skipped) return this.#storeUnavailable(result.error, now, signal)
+    if (this.#options.storeOutage === StoreOutagePolicy.FAIL_CLOSED) {
+      await this.#link.completeProbe(under.generation, token, false)
+      return this.#storeUnavailable(result.error, now, signal)
+    }
+    return { admitted: true, permit: { mode: PermitMode.PROBE, ...pick(under), token, signal } }
+  }
+
+  /**
+   * The outage policy. Failing closed rejects. Failing open lets the call through unless the last
+   * view known still rejects it (an OPEN circuit before its retry time, an override) or this
+   * environment's own failures have opened its local breaker.
+   */
+  #storeUnavailable(cause: unknown, now: number, signal: AbortSignal | undefined): Decision {
+    if (this.#options.storeOutage === StoreOutagePolicy.FAIL_CLOSED) {
+      return { admitted: false, error: new StoreUnavailableError({ circuitId: this.#options.circuitId, cause }) }
+    }
+    const latest = this.#view.latest ?? initialRecord(this.#options.circuitId)
+    const evaluation = this.evaluate(latest, now, signal)
+    if ('admitted' in evaluation && !evaluation.admitted) return evaluation
+    if ('admitted' in evaluation && evaluation.permit.mode === PermitMode.UNCOUNTED) return evaluation
+    if (this.#local.isOpen(now)) return this.#locallyOpen(now)
+    return admitted(PermitMode.COUNTED, latest, signal)
+  }
+}
+
+function pick(record: Pick<CircuitRecord, 'incarnation' | 'generation' | 'openCount'>) {
+  return { incarnation: record.incarnation, generation: record.generation, openCount: record.openCount }
+}
+
+function admitted(mode: PermitMode, record: CircuitRecord, signal: AbortSignal | undefined): Decision {
+  return { admitted: true, permit: { mode, ...pick(record), token: '', signal } }
+}
+
+function probe(record: CircuitRecord, token: string, signal: AbortSignal | undefined): Decision {
+  return { admitted: true, permit: { mode: PermitMode.PROBE, ...pick(record), token, signal } }
+}

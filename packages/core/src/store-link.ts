@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto'
+import type { CircuitView, MadeHere } from './circuit-view.js'
+import { type CircuitRecord, type CircuitState, initialRecord } from './state.js'
+import type {
+  CircuitStore,
+  OverrideRequest,
+  ProbeOutcome,
+  StoreCallOptions,
+  TransitionGuard,
+  TransitionOutcome,
+  TransitionTarget,
+} from './store/contract.js'
+import type { GuardedResult, StoreGuard } from './store-guard.js'
+
+/**
+ * The store operations of one circuit as its breaker uses them. Each call gets a fresh op id (so
+ * a retried request is recognised by the store), is numbered as it is issued (so answers are taken
+ * in by issue order), runs under the store guard's deadline, and its answer is taken into the
+ * circuit's view. Concurrent reads of the circuit share one request.
+ */
+export class StoreLink {
+  readonly #circuitId: string
+  readonly #guard: StoreGuard
+  readonly #view: CircuitView
+  readonly #now: () => number
+  #reading: Promise<GuardedResult<CircuitRecord>> | undefined
+
+  constructor(circuitId: string, guard: StoreGuard, view: CircuitView, now: () => number) {
+    this.#circuitId = circuitId
+    this.#guard = guard
+    this.#view = view
+    this.#now = now
+  }
+
+  /** Reads the circuit; callers arriving while a read is in flight share its answer. */
+  read(): Promise<GuardedResult<CircuitRecord>> {
+    if (this.#reading === undefined) {
+      this.#reading = this.#read().finally(() => {
+        this.#reading = undefined
+      })
+    }
+    return this.#reading
+  }
+
+  async #read(): Promise<GuardedResult<CircuitRecord>> {
+    const now = this.#now()
+    const issued = this.#view.issue()
+    const result = await this.#guard.call('get', this.#circuitId, (store, options) =>
+      store.get(this.#circuitId, { ...options, now }),
+    )
+    if (!result.ok) return result
+    const record = result.value ?? initialRecord(this.#circuitId)
+    this.#view.learn(record, now, issued)
+    return { ok: true, value: record }
+  }
+
+  addFailure(generation: number, windowMs: number): Promise<GuardedResult<CircuitRecord>> {
+    return this.#write('addFailure', (store, opId, now, options) =>
+      store.addFailure(this.#circuitId, { opId, generation, now, windowMs }, options),
+    )
+  }
+
+  resetFailures(generation: number): Promise<GuardedResult<CircuitRecord>> {
+    return this.#write('resetFailures', (store, opId, now, options) =>
+      store.resetFailures(this.#circuitId, { opId, generation, now }, options),
+    )
+  }
+
+  /**
+   * Attempts a transition. It is reported as this instance's own (`local`) by whichever answer
+   * first shows it applied: its own, or a later one if its own is lost.
+   */
+  async transition(
+    from: { readonly state: CircuitState; readonly generation: number },
+    to: TransitionTarget,
+    guard: TransitionGuard | undefined,
+    made: MadeHere,
+    opId: string = randomUUID(),
+  ): Promise<GuardedResult<TransitionOutcome>> {
+    const now = this.#now()
+    const issued = this.#view.issue()
+    const request = {
+      opId,
+      from: { state: from.state, generation: from.generation },
+      to,
+      now,
+      ...(guard === undefined ? {} : { guard }),
+    }
+    this.#view.expect(opId, { ...made, to: to.state }, from.generation)
+    const result = await this.#guard.call('transition', this.#circuitId, (store, options) =>
+      store.transition(this.#circuitId, request, options),
+    )
+    if (!result.ok) {
+      this.#view.distrust()
+      return result
+    }
+    const { applied, record } = result.value
+    if (!applied) this.#view.refused(opId)
+    // A probe's lease came with the half-open entry (same token): the probe deciding the circuit
+    // proves that entry was applied, even if its own answer was lost.
+    if (applied && guard?.probeToken !== undefined) this.#view.provenBy(guard.probeToken, record, now)
+    this.#view.learn(record, now, issued, applied ? opId : undefined)
+    return result
+  }
+
+  /** Takes a probe slot; `token` names the lease (and is the write's op id). */
+  async acquireProbe(
+    generation: number,
+    maxProbes: number,
+    leaseMs: number,
+    token: string,
+  ): Promise<GuardedResult<ProbeOutcome>> {
+    const now = this.#now()
+    const issued = this.#view.issue()
+    const request = { opId: token, token, generation, maxProbes, leaseMs, now }
+    const result = await this.#guard.call('acquireProbe', this.#circuitId, (store, options) =>
+      store.acquireProbe(this.#circuitId, request, options),
+    )
+    if (!result.ok) {
+      this.#view.distrust()
+      return result
+    }
+    this.#view.learn(result.value.record, now, issued)
+    return result
+  }
+
+  completeProbe(generation: number, token: string, success: boolean): Promise<GuardedResult<CircuitRecord>> {
+    return this.#write('completeProbe', (store, opId, now, options) =>
+      store.completeProbe(this.#circuitId, { opId, generation, token, success, now }, options),
+    )
+  }
+
+  /** Sets or clears the override; throws when the store cannot be reached (operators must know). */
+  setForced(forced: OverrideRequest | undefined, made: MadeHere): Promise<CircuitRecord> {
+    return this.#operatorWrite('setForced', made, (store, opId, now, options) =>
+      store.setForced(this.#circuitId, { opId, now, ...(forced === undefined ? {} : { forced }) }, options),
+    )
+  }
+
+  /** Resets the circuit; throws when the store cannot be reached. */
+  reset(made: MadeHere): Promise<CircuitRecord> {
+    return this.#operatorWrite('reset', made, (store, opId, now, options) =>
+      store.reset(this.#circuitId, { opId, now }, options),
+    )
+  }
+
+  async #operatorWrite(
+    name: string,
+    made: MadeHere,
+    write: (store: CircuitStore, opId: string, now: number, options: StoreCallOptions) => Promise<CircuitRecord>,
+  ): Promise<CircuitRecord> {
+    const opId = randomUUID()
+    const now = this.#now()
+    const issued = this.#view.issue()
+    this.#view.expect(opId, made, this.#view.latest?.generation ?? 0)
+    const record = await this.#guard.callOrThrow(name, this.#circuitId, (store, options) =>
+      write(store, opId, now, options),
+    )
+    this.#view.learn(record, now, issued, opId)
+    return record
+  }
+
+  async #write(
+    name: string,
+    write: (store: CircuitStore, opId: string, now: number, options: StoreCallOptions) => Promise<CircuitRecord>,
+  ): Promise<GuardedResult<CircuitRecord>> {
+    const opId = randomUUID()
+    const now = this.#now()
+    const issued = this.#view.issue()
+    const result = await this.#guard.call(name, this.#circuitId, (store, options) => write(store, opId, now, options))
+    if (!result.ok) {
+      this.#view.distrust()
+      return result
+    }
+    this.#view.learn(result.value, now, issued)
+    return result
+  }
+}
