@@ -7,7 +7,7 @@ import type { LocalBreaker } from './local-breaker.js'
 import { type ResolvedOptions, StoreOutagePolicy } from './options.js'
 import { PermitMode, type PermitState } from './permit.js'
 import { activeOverride, type CircuitRecord, CircuitState, effectiveState, initialRecord, liveProbes } from './state.js'
-import { freeProbeSlot, windowIsOpen } from './store/semantics.js'
+import { freeProbeSlot, holdsLease, windowIsOpen } from './store/semantics.js'
 import type { GuardedResult } from './store-guard.js'
 import type { StoreLink } from './store-link.js'
 
@@ -208,9 +208,11 @@ export class Decider {
 
   /**
    * A write that would have given this call a probe lease went unanswered: the lease may exist.
-   * Failing open, the call goes ahead as the probe it may be, and its outcome settles the lease
-   * (every probe write is guarded by the lease's token, so it changes nothing if the lease does not
-   * exist). Failing closed, the call is rejected and the lease, if any, given back at once.
+   * A read issued after it tells: holding the lease, the call is the probe; without it, the
+   * decision starts again from what the store holds. When the store cannot be read either, failing
+   * open lets the call go ahead as the probe it may be (every probe write is guarded by the lease's
+   * token, so its outcome changes nothing if the lease does not exist); failing closed rejects it
+   * and gives the lease, if any, back.
    */
   async #unsureOfLease(
     result: GuardedResult<unknown> & { readonly ok: false },
@@ -218,8 +220,14 @@ export class Decider {
     token: string,
     now: number,
     signal: AbortSignal | undefined,
-  ): Promise<Decision> {
+  ): Promise<Decision | CircuitRecord> {
     if (result.skipped) return this.#storeUnavailable(result.error, now, signal)
+    const read = await this.#link.read(false)
+    if (read.ok) {
+      const current = read.value
+      if (current.state === CircuitState.HALF_OPEN && holdsLease(current, token)) return probe(current, token, signal)
+      return current
+    }
     if (this.#options.storeOutage === StoreOutagePolicy.FAIL_CLOSED) {
       await this.#link.completeProbe(under.generation, token, false)
       return this.#storeUnavailable(result.error, now, signal)

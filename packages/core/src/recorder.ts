@@ -142,9 +142,15 @@ export class Recorder {
           : { probeToken: permit.token },
         { ...made, reason: TransitionReason.PROBE_SUCCEEDED },
       )
-      if (!closing.ok || closing.value.applied) return
-      const current = closing.value.record
-      if (current.state !== CircuitState.HALF_OPEN || current.generation !== permit.generation) return
+      if (closing.ok) {
+        if (closing.value.applied) return
+        const current = closing.value.record
+        if (current.state !== CircuitState.HALF_OPEN || current.generation !== permit.generation) return
+      } else if (closing.skipped) {
+        return
+      }
+      // Not applied, or unknown (the answer was lost): counting the success and giving the lease
+      // back is then still right, and changes nothing if the close did apply.
     }
     // Not the closing success (or no verdict): count it and give the lease back for the next probe.
     const result = await this.#link.completeProbe(permit.generation, permit.token, verdict === 'success')

@@ -32,8 +32,12 @@ export class StoreLink {
     this.#now = now
   }
 
-  /** Reads the circuit; callers arriving while a read is in flight share its answer. */
-  read(): Promise<GuardedResult<CircuitRecord>> {
+  /**
+   * Reads the circuit; callers arriving while a read is in flight share its answer, unless they
+   * need one issued after something they did (`join: false`).
+   */
+  read(join = true): Promise<GuardedResult<CircuitRecord>> {
+    if (!join) return this.#read()
     if (this.#reading === undefined) {
       this.#reading = this.#read().finally(() => {
         this.#reading = undefined
