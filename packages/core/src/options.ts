@@ -84,13 +84,13 @@ export interface CircuitBreakerOptions<TFallback = never> {
   readonly maxQueueWaitMs?: number
   /** Aborts a call that runs longer and counts a timeout. Default: none. Env `CIRCUIT_BREAKER_CALL_TIMEOUT_MS`. */
   readonly callTimeoutMs?: number
-  /** How long an environment trusts a CLOSED state it read without asking again (0 disables the cache). Default 5 000. Env `CIRCUIT_BREAKER_CACHE_TTL_MS`. */
+  /** How long an environment trusts a state it read without asking again (0 disables the cache); also the bound on how long an operator's change takes to reach it. Default 5 000. Env `CIRCUIT_BREAKER_CACHE_TTL_MS`. */
   readonly cacheTtlMs?: number
   /** Deadline of every store call. Default 500. Env `CIRCUIT_BREAKER_STORE_TIMEOUT_MS`. */
   readonly storeTimeoutMs?: number
   /** What to do while the store cannot be reached. Default `'fail-open'`. Env `CIRCUIT_BREAKER_STORE_OUTAGE`. */
   readonly storeOutage?: StoreOutagePolicy
-  /** After a store error, how long to apply the outage policy before asking the store again. Default 1 000. Env `CIRCUIT_BREAKER_STORE_RETRY_INTERVAL_MS`. */
+  /** After a failed store read, how long to apply the outage policy before asking the store again (a failed write does not skip reads). Default 1 000. Env `CIRCUIT_BREAKER_STORE_RETRY_INTERVAL_MS`. */
   readonly storeRetryIntervalMs?: number
   /** Which thrown errors count as failures. Default {@link isServiceFailure}. */
   readonly isFailure?: (error: unknown) => boolean
