@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
 import { CircuitState, isCircuitOpenError, isStoreUnavailableError, StoreUnavailableError } from '@fleet-breaker/core'
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals'
 import { fails, fleet, rejectionOf, succeeds } from './support.js'
@@ -132,4 +136,34 @@ describe('a store that never answers', () => {
     await jest.advanceTimersByTimeAsync(100)
     expect(((await call) as Error).message).toBe('downstream answered 503')
   })
+})
+
+describe('a store whose promises never settle', () => {
+  it('still answers the caller at the store deadline when nothing else keeps the process alive', async () => {
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
+    const core = new URL('../../src/index.ts', import.meta.url).href
+    const script = `
+      const { CircuitBreaker, MemoryStore } = await import(${JSON.stringify(core)})
+      const never = () => new Promise(() => {})
+      const store = new Proxy(new MemoryStore(), { get: (target, name) => typeof target[name] === 'function' ? never : target[name] })
+      const logger = { debug() {}, info() {}, warn() {}, error() {} }
+      const breaker = new CircuitBreaker({ circuitId: 'payment-api', store, storeTimeoutMs: 200, logger })
+      const answer = await breaker.execute(() => 'called')
+      process.stdout.write('answered: ' + answer)
+    `
+    const child = spawn(process.execPath, ['--import', tsx, '--input-type=module', '--eval', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString()
+    })
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString()
+    })
+    const guard = setTimeout(() => child.kill(), 45_000)
+    const [code] = await once(child, 'exit')
+    clearTimeout(guard)
+    expect({ code, output }).toEqual({ code: 0, output: 'answered: called' })
+  }, 60_000)
 })
