@@ -3,5 +3,6 @@ export {
   type CircuitBreakerMiddlewareOptions,
   circuitBreaker,
   isServerErrorResponse,
+  settleCircuitBreakerPermits,
 } from './middleware.js'
 export type { LambdaContextLike, MiddyHook, MiddyMiddleware, MiddyRequest } from './middy-types.js'

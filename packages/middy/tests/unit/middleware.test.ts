@@ -1,5 +1,7 @@
 import {
+  type Admission,
   CircuitBreaker as Breaker,
+  type CallPermit,
   type CircuitBreaker,
   CircuitState,
   InvalidConfigurationError,
@@ -7,24 +9,48 @@ import {
   MemoryStore,
 } from '@fleet-breaker/core'
 import { InstrumentedStore, ManualClock } from '@fleet-breaker/core/testing'
-import { circuitBreaker } from '@fleet-breaker/middy'
+import { circuitBreaker, type MiddyRequest, settleCircuitBreakerPermits } from '@fleet-breaker/middy'
 import { describe, expect, it, jest } from '@jest/globals'
 import middy7 from '@middy/core'
-import httpErrorHandler from '@middy/http-error-handler'
+import httpErrorHandler7 from '@middy/http-error-handler'
 import middy5 from 'middy-core-5'
 import middy6 from 'middy-core-6'
+import httpErrorHandler5 from 'middy-http-error-handler-5'
+import httpErrorHandler6 from 'middy-http-error-handler-6'
 import { silentLogger } from '../../../../test-support/logger.js'
 
 /*
- * The middleware in real Middy chains, on every Middy major it supports. A chain is built around
- * a handler that calls the "downstream" as the test says.
+ * The middleware in real Middy chains, on every Middy major it supports, each with the
+ * `@middy/http-error-handler` of the same major. A chain is built around a handler that calls the
+ * "downstream" as the test says.
  */
 
 type Middy = typeof middy7
-const versions: Array<[string, Middy]> = [
-  ['Middy 5', middy5 as unknown as Middy],
-  ['Middy 6', middy6 as unknown as Middy],
-  ['Middy 7', middy7],
+type HttpErrorHandler = typeof httpErrorHandler7
+interface MiddyMajor {
+  readonly middy: Middy
+  readonly httpErrorHandler: HttpErrorHandler
+  /** Middy 6 and later mark a chain that ended early with `request.earlyResponse`. */
+  readonly marksEarlyResponses: boolean
+}
+const versions: Array<[string, MiddyMajor]> = [
+  [
+    'Middy 5',
+    {
+      middy: middy5 as unknown as Middy,
+      httpErrorHandler: httpErrorHandler5 as unknown as HttpErrorHandler,
+      marksEarlyResponses: false,
+    },
+  ],
+  [
+    'Middy 6',
+    {
+      middy: middy6 as unknown as Middy,
+      httpErrorHandler: httpErrorHandler6 as unknown as HttpErrorHandler,
+      marksEarlyResponses: true,
+    },
+  ],
+  ['Middy 7', { middy: middy7, httpErrorHandler: httpErrorHandler7, marksEarlyResponses: true }],
 ]
 
 const context = { getRemainingTimeInMillis: () => 30_000 } as never
@@ -73,7 +99,63 @@ async function openCircuit(breaker: CircuitBreaker<unknown>) {
   }
 }
 
-describe.each(versions)('circuitBreaker on %s', (_version, middy) => {
+type Settlement = 'recordResult' | 'recordError' | 'recordSuccess' | 'recordFailure' | 'release'
+
+/**
+ * Watches every permit the breaker hands out from now on: one list per permit, in the order they
+ * were handed out, of the ways it was settled (recorded or released). `[['release']]`: one permit,
+ * given back once.
+ */
+function watchSettlements(breaker: CircuitBreaker<unknown>): Settlement[][] {
+  const settlements: Settlement[][] = []
+  const admit = breaker.admit.bind(breaker)
+  jest.spyOn(breaker, 'admit').mockImplementation(async (options): Promise<Admission> => {
+    const admission = await admit(options)
+    if (!admission.admitted) return admission
+    const seen: Settlement[] = []
+    settlements.push(seen)
+    const { permit } = admission
+    const watched =
+      <A extends unknown[], R>(name: Settlement, settle: (...args: A) => R) =>
+      (...args: A): R => {
+        seen.push(name)
+        return settle(...args)
+      }
+    const watchedPermit: CallPermit = {
+      circuitId: permit.circuitId,
+      isProbe: permit.isProbe,
+      recordResult: watched('recordResult', permit.recordResult),
+      recordError: watched('recordError', permit.recordError),
+      recordSuccess: watched('recordSuccess', permit.recordSuccess),
+      recordFailure: watched('recordFailure', permit.recordFailure),
+      release: watched('release', permit.release),
+    }
+    return { admitted: true, permit: watchedPermit }
+  })
+  return settlements
+}
+
+/** A promise and the function that resolves it. */
+function deferred<T>(): { readonly promise: Promise<T>; readonly resolve: (value: T) => void } {
+  let resolve: (value: T) => void = () => {}
+  const promise = new Promise<T>((settle) => {
+    resolve = settle
+  })
+  return { promise, resolve }
+}
+
+/** Middlewares that end the chain early from each hook, and a handler for each case. */
+const endsEarly = {
+  before: { before: async () => ({ statusCode: 204 }) },
+  after: { after: async () => ({ statusCode: 204 }) },
+  onError: { onError: async () => ({ statusCode: 502, body: 'handled' }) },
+} as const
+type Hook = keyof typeof endsEarly
+const handlerFor = (hook: Hook) =>
+  hook === 'onError' ? async () => Promise.reject(serverError()) : async () => ({ statusCode: 200 })
+const earlyReturns: Array<[Hook]> = [['before'], ['after'], ['onError']]
+
+describe.each(versions)('circuitBreaker on %s', (_version, { middy, httpErrorHandler }) => {
   it('lets calls through while closed and writes nothing for a healthy response', async () => {
     const { breaker, store } = setup()
     await breaker.getState()
@@ -237,18 +319,167 @@ describe.each(versions)('circuitBreaker on %s', (_version, middy) => {
     expect((await breaker.getState()).state).toBe(CircuitState.CLOSED)
   })
 
-  it('releases a permit whose after hook another middleware skipped, once the invocation must be over', async () => {
-    const { breaker, clock } = setup({ maxConcurrent: 1 })
-    const shortContext = { getRemainingTimeInMillis: () => 1_000 } as never
-    const endsEarly = { after: async () => ({ statusCode: 204 }) }
-    const skipping = middy(async () => ({ statusCode: 200 }))
+  it.each(
+    (['before', 'after'] as const).flatMap(
+      (order) =>
+        [
+          ['a TypeError', order, () => new TypeError("Cannot read properties of undefined (reading 'price')"), false],
+          [
+            'a 404 it does not expose',
+            order,
+            () => Object.assign(new Error('quote not found'), { statusCode: 404, expose: false }),
+            false,
+          ],
+          ['a 502 it does not expose', order, serverError, true],
+        ] as const,
+    ),
+  )(
+    'records the error the handler threw (%s), not the 500 that @middy/http-error-handler registered %s it made of it',
+    async (_kind, order, thrown, counted) => {
+      const { breaker } = setup({ failureThreshold: 1 })
+      const downstream = async () => Promise.reject(thrown())
+      const handler =
+        order === 'before'
+          ? middy(downstream)
+              .use(httpErrorHandler({ logger: false }))
+              .use(circuitBreaker({ breaker }))
+          : middy(downstream)
+              .use(circuitBreaker({ breaker }))
+              .use(httpErrorHandler({ logger: false }))
+      expect(await handler(httpEvent, context)).toMatchObject({ statusCode: 500 })
+      const { state, failures } = await breaker.getState()
+      expect(state).toBe(counted ? CircuitState.OPEN : CircuitState.CLOSED)
+      if (!counted) expect(failures).toBe(0)
+    },
+  )
+
+  it.each([
+    ['before', 'before'],
+    ['after', 'after'],
+  ])(
+    'leaves request.error as @middy/http-error-handler registered %s it set it, a plain property, for the middlewares after it',
+    async (_where, order) => {
+      const { breaker } = setup({ failureThreshold: 1 })
+      let seen: { error: unknown; descriptor: PropertyDescriptor | undefined } | undefined
+      // Registered first: its onError runs last.
+      const observer = {
+        onError: async (request: MiddyRequest) => {
+          seen = { error: request.error, descriptor: Object.getOwnPropertyDescriptor(request, 'error') }
+        },
+      }
+      const downstream = async () => Promise.reject(new TypeError('bug'))
+      const handler =
+        order === 'before'
+          ? middy(downstream)
+              .use(observer)
+              .use(httpErrorHandler({ logger: false }))
+              .use(circuitBreaker({ breaker }))
+          : middy(downstream)
+              .use(observer)
+              .use(circuitBreaker({ breaker }))
+              .use(httpErrorHandler({ logger: false }))
+      expect(await handler(httpEvent, context)).toMatchObject({ statusCode: 500 })
+      expect(seen?.error).toMatchObject({ statusCode: 500, expose: true })
+      expect(seen?.error).not.toBeInstanceOf(TypeError)
+      expect(seen?.descriptor).toMatchObject({ writable: true, enumerable: true, configurable: true })
+    },
+  )
+
+  it('keeps its per-call state in request.internal under its own fleet-breaker key, and nothing once settled', async () => {
+    const { breaker } = setup()
+    const keysDuringCall: string[] = []
+    const keysAfterwards: string[] = []
+    const handler = middy(async () => ({ statusCode: 200 }))
+      .use({ after: async (request: MiddyRequest) => void keysAfterwards.push(...Object.keys(request.internal)) })
       .use(circuitBreaker({ breaker }))
-      .use(endsEarly)
-    expect(await skipping(httpEvent, shortContext)).toEqual({ statusCode: 204 })
+      .use({ before: async (request: MiddyRequest) => void keysDuringCall.push(...Object.keys(request.internal)) })
+    expect(await handler(httpEvent, context)).toEqual({ statusCode: 200 })
+    expect(keysDuringCall).toEqual([expect.stringMatching(/^fleet-breaker:quote-api#\d+$/)])
+    expect(keysAfterwards).toEqual([])
+  })
+
+  it('gives back at once the permit of a breaker registered before it when it rejects the call', async () => {
+    const guarded = setup({ maxConcurrent: 1 })
+    const rejecting = setup()
+    await openCircuit(rejecting.breaker)
+    const settled = watchSettlements(guarded.breaker)
+    const handler = middy(async () => ({ statusCode: 200 }))
+      .use(circuitBreaker({ breaker: guarded.breaker }))
+      .use(circuitBreaker({ breaker: rejecting.breaker }))
+    expect(await handler(httpEvent, context)).toMatchObject({ statusCode: 503 })
+    expect(settled).toEqual([['release']])
+    // The slot is free: a concurrency limit of 1, with no queue, would otherwise reject this call.
+    const next = middy(async () => ({ statusCode: 200 })).use(circuitBreaker({ breaker: guarded.breaker }))
+    expect(await next(httpEvent, context)).toEqual({ statusCode: 200 })
+  })
+
+  it.each(earlyReturns)(
+    'with settleCircuitBreakerPermits as the requestEnd hook, settles the permit at once when a middleware registered after it ends the chain from %s',
+    async (hook) => {
+      const { breaker } = setup({ maxConcurrent: 1, failureThreshold: 1 })
+      const settled = watchSettlements(breaker)
+      const handler = middy(handlerFor(hook), { requestEnd: settleCircuitBreakerPermits })
+        .use(circuitBreaker({ breaker }))
+        .use(endsEarly[hook])
+      expect(await handler(httpEvent, context)).toMatchObject({ statusCode: hook === 'onError' ? 502 : 204 })
+      expect(settled).toEqual([[hook === 'onError' ? 'recordError' : 'release']])
+      if (hook === 'onError') {
+        // The error the handler threw was recorded, though the breaker's own onError never ran.
+        expect((await breaker.getState()).state).toBe(CircuitState.OPEN)
+      } else {
+        const next = middy(async () => ({ statusCode: 200 })).use(circuitBreaker({ breaker }))
+        expect(await next(httpEvent, context)).toEqual({ statusCode: 200 })
+        expect(settled).toEqual([['release'], ['recordSuccess']])
+      }
+    },
+  )
+
+  it('settles a permit whose onError hook a throwing middleware skipped once the invocation must be over, with the error the call threw', async () => {
+    const { breaker, clock } = setup({ maxConcurrent: 1, failureThreshold: 1 })
+    const settled = watchSettlements(breaker)
+    const shortContext = { getRemainingTimeInMillis: () => 1_000 } as never
+    const failingLogger = { onError: async () => Promise.reject(new Error('log sink unavailable')) }
+    const skipping = middy(async () => Promise.reject(serverError()))
+      .use(circuitBreaker({ breaker }))
+      .use(failingLogger)
+    await expect(skipping(httpEvent, shortContext)).rejects.toThrow('log sink unavailable')
     const next = middy(async () => ({ statusCode: 200 })).use(circuitBreaker({ breaker }))
     expect(await next(httpEvent, shortContext)).toMatchObject({ statusCode: 503 }) // the slot is still held
+    expect(settled).toEqual([[]])
     clock.advance(2_001)
-    expect(await next(httpEvent, shortContext)).toEqual({ statusCode: 200 })
+    await next(httpEvent, shortContext)
+    expect(settled).toEqual([['recordError']])
+    // The handler's 502 was recorded (not the logger's error, which the classifier would ignore).
+    expect((await breaker.getState()).state).toBe(CircuitState.OPEN)
+  })
+
+  it('settles each of two overlapping calls once, with its own outcome, when the plugin shares request.internal', async () => {
+    const { breaker } = setup()
+    const settled = watchSettlements(breaker)
+    const calls = [
+      { entered: deferred<undefined>(), response: deferred<{ statusCode: number }>() },
+      { entered: deferred<undefined>(), response: deferred<{ statusCode: number }>() },
+    ] as const
+    let started = 0
+    // Middy 5 and 6 give every request the plugin's `internal` object itself, not a copy.
+    const handler = middy(
+      async () => {
+        const call = calls[started++ % 2]
+        call?.entered.resolve(undefined)
+        return call?.response.promise
+      },
+      { internal: {} },
+    ).use(circuitBreaker({ breaker }))
+    const first = handler(httpEvent, context)
+    await calls[0].entered.promise
+    const second = handler(httpEvent, context)
+    await calls[1].entered.promise
+    calls[0].response.resolve({ statusCode: 503 })
+    expect(await first).toEqual({ statusCode: 503 })
+    expect(settled).toEqual([['recordFailure'], []])
+    calls[1].response.resolve({ statusCode: 200 })
+    expect(await second).toEqual({ statusCode: 200 })
+    expect(settled).toEqual([['recordFailure'], ['recordSuccess']])
   })
 
   it('keeps two breakers on one handler apart', async () => {
@@ -261,6 +492,52 @@ describe.each(versions)('circuitBreaker on %s', (_version, middy) => {
     expect((await payments.breaker.getState()).state).toBe(CircuitState.OPEN)
     expect((await inventory.breaker.getState()).state).toBe(CircuitState.OPEN)
   })
+})
+
+describe.each(versions.filter(([, major]) => major.marksEarlyResponses))(
+  'circuitBreaker on %s, when another middleware ends the chain early',
+  (_version, { middy }) => {
+    it.each(earlyReturns)(
+      'settles the permit before the next call is admitted when a middleware registered after it ends the chain from %s',
+      async (hook) => {
+        const { breaker } = setup({ maxConcurrent: 1, failureThreshold: 1 })
+        const settled = watchSettlements(breaker)
+        const handler = middy(handlerFor(hook)).use(circuitBreaker({ breaker })).use(endsEarly[hook])
+        expect(await handler(httpEvent, context)).toMatchObject({ statusCode: hook === 'onError' ? 502 : 204 })
+        const next = middy(async () => ({ statusCode: 200 })).use(circuitBreaker({ breaker }))
+        if (hook === 'onError') {
+          // The error the handler threw is recorded first, and opens the circuit.
+          expect(await next(httpEvent, context)).toMatchObject({ statusCode: 503 })
+          expect((await breaker.getState()).state).toBe(CircuitState.OPEN)
+          expect(settled).toEqual([['recordError']])
+        } else {
+          // A concurrency limit of 1, with no queue, would reject this call if the slot were still held.
+          expect(await next(httpEvent, context)).toEqual({ statusCode: 200 })
+          expect(settled).toEqual([['release'], ['recordSuccess']])
+          expect((await breaker.getState()).failures).toBe(0)
+        }
+      },
+    )
+  },
+)
+
+describe('circuitBreaker on Middy 5, which does not mark early responses', () => {
+  it.each([['before'], ['after']] as Array<[Hook]>)(
+    'without the requestEnd hook, gives back a permit a middleware registered after it skipped from %s once the invocation must be over',
+    async (hook) => {
+      const { breaker, clock } = setup({ maxConcurrent: 1 })
+      const settled = watchSettlements(breaker)
+      const shortContext = { getRemainingTimeInMillis: () => 1_000 } as never
+      const middy = middy5 as unknown as Middy
+      const skipping = middy(handlerFor(hook)).use(circuitBreaker({ breaker })).use(endsEarly[hook])
+      expect(await skipping(httpEvent, shortContext)).toEqual({ statusCode: 204 })
+      const next = middy(async () => ({ statusCode: 200 })).use(circuitBreaker({ breaker }))
+      expect(await next(httpEvent, shortContext)).toMatchObject({ statusCode: 503 }) // the slot is still held
+      clock.advance(2_001)
+      expect(await next(httpEvent, shortContext)).toEqual({ statusCode: 200 })
+      expect(settled).toEqual([['release'], ['recordSuccess']])
+    },
+  )
 })
 
 describe('circuitBreaker options', () => {
