@@ -18,7 +18,11 @@ const config: Config = {
     '^@fleet-breaker/middy$': '<rootDir>/packages/middy/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
-  testMatch: ['<rootDir>/packages/*/tests/**/*.test.ts', '<rootDir>/examples/**/*.test.ts'],
+  testMatch: [
+    '<rootDir>/packages/*/tests/**/*.test.ts',
+    '<rootDir>/examples/**/*.test.ts',
+    '<rootDir>/test-support/tests/**/*.test.ts',
+  ],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   globalSetup: '<rootDir>/test-support/redis-setup.ts',
   globalTeardown: '<rootDir>/test-support/global-teardown.ts',

@@ -66,8 +66,9 @@ interface CircuitRecordBase {
   readonly changedBy?: string
   /**
    * The op ids of the counting writes applied at this generation (failures, resets of the count,
-   * probe completions), oldest first, at most {@link MAX_RECENT_OPS}. A retried write whose id is
-   * here changes nothing, so a request retried after it was applied is never counted twice.
+   * probe completions), oldest first, at most {@link MAX_RECENT_OPS}; a new generation starts an
+   * empty list. A retried write whose id is here changes nothing, so a request retried after it
+   * was applied is never counted twice.
    */
   readonly recentOps?: readonly string[]
   /**

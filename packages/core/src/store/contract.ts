@@ -85,7 +85,9 @@ export interface CircuitStore {
 
   /**
    * Puts the circuit back to a fresh CLOSED state, clearing any override. Starts a new generation
-   * made by `opId`; applied again with the same `opId`, changes nothing.
+   * made by `opId`; applied again with the same `opId`, changes nothing while that generation
+   * lasts. (An override or reset retried after a later generation started applies again, as a
+   * second operator action would: operator writes are not fenced on a generation.)
    */
   reset(circuitId: string, request: ResetRequest, options?: StoreCallOptions): Promise<CircuitRecord>
 

@@ -42,6 +42,7 @@ function freezeRecord(record: CircuitRecord): CircuitRecord {
     Object.freeze(record.probes)
   }
   if (record.forced !== undefined) Object.freeze(record.forced)
+  if (record.recentOps !== undefined) Object.freeze(record.recentOps)
   return Object.freeze(record)
 }
 

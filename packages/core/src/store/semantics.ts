@@ -67,17 +67,26 @@ export function applyAddFailure(record: CircuitRecord, request: AddFailureReques
   if (windowIsOpen(record, request.now, request.windowMs)) {
     return { ...record, incarnation, failures: record.failures + 1, recentOps: withRecentOp(record, request.opId) }
   }
-  // A new window: the ops of the lapsed one can no longer be retried into it.
-  return { ...record, incarnation, failures: 1, windowStartedAt: request.now, recentOps: [request.opId] }
+  // A new window keeps the op ids of the generation: a failure retried after its window lapsed
+  // (its request still carries the old `now`) must not count again in the new one.
+  return {
+    ...record,
+    incarnation,
+    failures: 1,
+    windowStartedAt: request.now,
+    recentOps: withRecentOp(record, request.opId),
+  }
 }
 
 /** {@link CircuitStore.resetFailures} */
 export function applyResetFailures(record: CircuitRecord, request: ResetFailuresRequest): CircuitRecord {
+  // With nothing to reset the write changes nothing, op id included: the breaker only resets a
+  // count it saw above zero, so this is a reset another writer already made.
   if (!isClosedAt(record, request.generation) || record.failures === 0 || hasApplied(record, request.opId)) {
     return record
   }
   const { windowStartedAt: _dropped, ...rest } = record
-  return { ...rest, failures: 0, recentOps: [request.opId] }
+  return { ...rest, failures: 0, recentOps: withRecentOp(record, request.opId) }
 }
 
 /** Whether the half-open record holds a lease with `token` (lapsed or not). */
