@@ -35,6 +35,19 @@ export interface ExecuteOptions {
    * remaining time). It is passed on to the function; a call the caller cancels is not counted.
    */
   readonly signal?: AbortSignal
+  /**
+   * The invocation's Lambda context: a call still running `deadlineMarginMs` before the
+   * invocation's end is aborted with `CallTimeoutError` and counted as a failure, so its outcome is
+   * recorded (and a probe's lease given back) before Lambda stops the environment.
+   */
+  readonly lambdaContext?: LambdaDeadline
+  /** The same, as a deadline in epoch milliseconds (of the breaker's clock). */
+  readonly deadline?: number
+}
+
+/** The part of the Lambda context the breaker reads. */
+export interface LambdaDeadline {
+  getRemainingTimeInMillis(): number
 }
 
 /**
@@ -175,10 +188,22 @@ export class CircuitBreaker<TFallback = never> {
       if (!decision.admitted) return this.#fallbackOr(decision.error, 'rejected')
       permit = decision.permit
     }
+    const budgetMs = this.#budgetMs(options)
+    if (budgetMs !== undefined && budgetMs < 1) {
+      // No time left to make the call at all: the invocation's end, not the downstream, stops it.
+      await this.#settle(permit, 'ignored')
+      throw this.#timeoutError(0)
+    }
+    const { slowCallDurationMs } = this.#options
+    const startedAt = slowCallDurationMs === undefined ? 0 : this.#options.now()
     let value: T
     try {
-      if (options.signal !== undefined) {
-        value = await callWithDeadline(fn, this.#options.callTimeoutMs, options.signal, () => this.#timeoutError())
+      if (options.signal !== undefined || budgetMs !== undefined) {
+        const { callTimeoutMs } = this.#options
+        const timeoutMs = budgetMs === undefined ? callTimeoutMs : Math.min(budgetMs, callTimeoutMs ?? budgetMs)
+        value = await callWithDeadline(fn, timeoutMs, options.signal ?? NEVER_ABORTED, () =>
+          this.#timeoutError(timeoutMs),
+        )
       } else if (this.#deadlines !== undefined) {
         value = await this.#deadlines.run(fn)
       } else {
@@ -190,9 +215,28 @@ export class CircuitBreaker<TFallback = never> {
       if (verdict === 'failure') return this.#fallbackOr(error, 'failed')
       throw error
     }
-    const recording = this.#settle(permit, this.#classifyResult(value))
+    let verdict = this.#classifyResult(value)
+    if (verdict === 'success' && this.#isSlow(startedAt)) verdict = 'failure'
+    const recording = this.#settle(permit, verdict)
     if (recording !== undefined) await recording
     return value
+  }
+
+  /** The time left for a call before the invocation's deadline, less the margin; none without one. */
+  #budgetMs(options: ExecuteOptions): number | undefined {
+    const { lambdaContext, deadline } = options
+    if (lambdaContext === undefined && deadline === undefined) return undefined
+    const remaining =
+      lambdaContext === undefined
+        ? (deadline as number) - this.#options.now()
+        : lambdaContext.getRemainingTimeInMillis()
+    return Math.floor(remaining - this.#options.deadlineMarginMs)
+  }
+
+  /** Whether a call that started at `startedAt` (0: not timed) succeeded too slowly to count as a success. */
+  #isSlow(startedAt: number): boolean {
+    const { slowCallDurationMs } = this.#options
+    return slowCallDurationMs !== undefined && this.#options.now() - startedAt >= slowCallDurationMs
   }
 
   /**
@@ -340,6 +384,8 @@ export class CircuitBreaker<TFallback = never> {
       // This environment's own breaker may have opened since (the store missing its failures).
       if (permit.mode === PermitMode.COUNTED && this.#local.isOpen(now)) return undefined
     } else {
+      // A ramp decides call by call, once: in the full decision.
+      if (this.#decider.isRamping(record, now)) return undefined
       const evaluation = this.#decider.evaluate(record, now, signal)
       if (!('admitted' in evaluation) || !evaluation.admitted) return undefined
       permit = evaluation.permit
@@ -377,6 +423,9 @@ export class CircuitBreaker<TFallback = never> {
 
   /** Wraps a permit for adapters: its outcome is recorded once, whatever is called. */
   #permit(state: PermitState): CallPermit {
+    const startedAt = this.#options.slowCallDurationMs === undefined ? 0 : this.#options.now()
+    const slowOr = (verdict: Verdict): Verdict =>
+      verdict === 'success' && this.#isSlow(startedAt) ? 'failure' : verdict
     let settled = false
     const settle = async (verdict: Verdict): Promise<Verdict> => {
       if (settled) return 'ignored'
@@ -387,9 +436,9 @@ export class CircuitBreaker<TFallback = never> {
     return {
       circuitId: this.circuitId,
       isProbe: state.mode === PermitMode.PROBE,
-      recordResult: (result) => settle(this.#classifyResult(result)),
+      recordResult: (result) => settle(slowOr(this.#classifyResult(result))),
       recordError: (error) => settle(this.#classifyError(error, state.signal)),
-      recordSuccess: () => settle('success'),
+      recordSuccess: () => settle(slowOr('success')),
       recordFailure: () => settle('failure'),
       release: async () => {
         await settle('ignored')
@@ -458,8 +507,8 @@ export class CircuitBreaker<TFallback = never> {
 
   // ---- small helpers ----------------------------------------------------------------------------
 
-  #timeoutError(): CallTimeoutError {
-    const error = new CallTimeoutError({ circuitId: this.circuitId, timeoutMs: this.#options.callTimeoutMs ?? 0 })
+  #timeoutError(timeoutMs = this.#options.callTimeoutMs ?? 0): CallTimeoutError {
+    const error = new CallTimeoutError({ circuitId: this.circuitId, timeoutMs })
     this.#ownTimeouts.add(error)
     return error
   }

@@ -47,6 +47,9 @@ export class Decider {
   readonly #view: CircuitView
   readonly #link: StoreLink
   readonly #local: LocalBreaker
+  /** The close whose ramp is running (its `changedAt`), and the share of a call admitted so far. */
+  #rampOf = 0
+  #rampCredit = 0
 
   constructor(parts: DeciderParts) {
     this.#options = parts.options
@@ -69,6 +72,7 @@ export class Decider {
         ) {
           return { contend: 'open', record }
         }
+        if (this.isRamping(record, now) && !this.#rampAdmits(record, now)) return this.#ramping(record, now)
         return admitted(PermitMode.COUNTED, record, signal)
       case CircuitState.OPEN:
         return record.retryAt > now ? this.reject(record, now) : { contend: 'enter-half-open', record }
@@ -76,6 +80,42 @@ export class Decider {
         return freeProbeSlot(record, this.#options.halfOpenMaxProbes, now) === undefined
           ? this.reject(record, now)
           : { contend: 'acquire-probe', record }
+    }
+  }
+
+  /** Whether `record` is a circuit that closed less than `rampUpMs` ago. */
+  isRamping(record: CircuitRecord, now: number): boolean {
+    const { rampUpMs } = this.#options
+    return rampUpMs > 0 && record.generation > 0 && record.changedAt > 0 && now - record.changedAt < rampUpMs
+  }
+
+  /**
+   * Whether this call is among the share admitted at this point of the ramp. Each call adds the
+   * current share to a credit and is admitted when the credit reaches one: deterministic, and
+   * exactly the share over many calls, without a random number per call.
+   */
+  #rampAdmits(record: CircuitRecord, now: number): boolean {
+    if (this.#rampOf !== record.changedAt) {
+      this.#rampOf = record.changedAt
+      this.#rampCredit = 0
+    }
+    this.#rampCredit += Math.max(0, now - record.changedAt) / this.#options.rampUpMs
+    // (A hair under one still counts: ten tenths add up to 0.999… in floating point.)
+    if (this.#rampCredit < 1 - 1e-9) return false
+    this.#rampCredit -= 1
+    return true
+  }
+
+  #ramping(record: CircuitRecord, now: number): Decision {
+    const retryAfterMs = Math.min(1_000, Math.max(0, record.changedAt + this.#options.rampUpMs - now))
+    return {
+      admitted: false,
+      error: new CircuitOpenError({
+        circuitId: this.#options.circuitId,
+        state: CircuitState.CLOSED,
+        reason: RejectionReason.RAMPING,
+        retryAfterMs,
+      }),
     }
   }
 

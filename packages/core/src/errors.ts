@@ -56,6 +56,11 @@ export const RejectionReason = {
    * threshold: it stops calling on its own, as a breaker of its own would.
    */
   LOCALLY_OPEN: 'locally-open',
+  /**
+   * The circuit closed a moment ago and this environment is still admitting only a rising share of
+   * calls (`rampUpMs`).
+   */
+  RAMPING: 'ramping',
 } as const
 export type RejectionReason = (typeof RejectionReason)[keyof typeof RejectionReason]
 

@@ -4,6 +4,7 @@ export {
   type CallPermit,
   CircuitBreaker,
   type ExecuteOptions,
+  type LambdaDeadline,
   type OverrideOptions,
   type Verdict,
 } from './breaker.js'

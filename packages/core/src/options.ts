@@ -84,6 +84,24 @@ export interface CircuitBreakerOptions<TFallback = never> {
   readonly maxQueueWaitMs?: number
   /** Aborts a call that runs longer and counts a timeout. Default: none. Env `CIRCUIT_BREAKER_CALL_TIMEOUT_MS`. */
   readonly callTimeoutMs?: number
+  /**
+   * A call that succeeds but takes at least this long counts as a failure: a slow downstream is the
+   * commonest way a Lambda fleet exhausts its concurrency. Default: none. Env `CIRCUIT_BREAKER_SLOW_CALL_DURATION_MS`.
+   */
+  readonly slowCallDurationMs?: number
+  /**
+   * With a Lambda context (or a deadline) passed to `execute()`, how long before the invocation's
+   * end a call still running is aborted and counted as a failure, so the outcome is recorded before
+   * Lambda stops the environment. Default 500. Env `CIRCUIT_BREAKER_DEADLINE_MARGIN_MS`.
+   */
+  readonly deadlineMarginMs?: number
+  /**
+   * After the circuit closes, each environment admits a share of calls rising from 0 to all over
+   * this long (the rest are rejected with `reason: 'ramping'`, or get the fallback), so a recovered
+   * downstream is not hit by the whole fleet at once. Timed from the close in the shared record.
+   * Default 0 (no ramp). Env `CIRCUIT_BREAKER_RAMP_UP_MS`.
+   */
+  readonly rampUpMs?: number
   /** How long an environment trusts a state it read without asking again (0 disables the cache); also the bound on how long an operator's change takes to reach it. Default 5 000. Env `CIRCUIT_BREAKER_CACHE_TTL_MS`. */
   readonly cacheTtlMs?: number
   /** Deadline of every store call. Default 500. Env `CIRCUIT_BREAKER_STORE_TIMEOUT_MS`. */
@@ -119,6 +137,9 @@ export interface ResolvedOptions {
   readonly maxQueued: number
   readonly maxQueueWaitMs: number
   readonly callTimeoutMs: number | undefined
+  readonly slowCallDurationMs: number | undefined
+  readonly deadlineMarginMs: number
+  readonly rampUpMs: number
   readonly cacheTtlMs: number
   readonly storeTimeoutMs: number
   readonly storeOutage: StoreOutagePolicy
@@ -142,6 +163,9 @@ export const ENVIRONMENT_VARIABLES = {
   maxQueued: 'CIRCUIT_BREAKER_MAX_QUEUED',
   maxQueueWaitMs: 'CIRCUIT_BREAKER_MAX_QUEUE_WAIT_MS',
   callTimeoutMs: 'CIRCUIT_BREAKER_CALL_TIMEOUT_MS',
+  slowCallDurationMs: 'CIRCUIT_BREAKER_SLOW_CALL_DURATION_MS',
+  deadlineMarginMs: 'CIRCUIT_BREAKER_DEADLINE_MARGIN_MS',
+  rampUpMs: 'CIRCUIT_BREAKER_RAMP_UP_MS',
   cacheTtlMs: 'CIRCUIT_BREAKER_CACHE_TTL_MS',
   storeTimeoutMs: 'CIRCUIT_BREAKER_STORE_TIMEOUT_MS',
   storeRetryIntervalMs: 'CIRCUIT_BREAKER_STORE_RETRY_INTERVAL_MS',
@@ -163,6 +187,8 @@ export const DEFAULTS = {
   cacheTtlMs: 5_000,
   storeTimeoutMs: 500,
   storeRetryIntervalMs: 1_000,
+  deadlineMarginMs: 500,
+  rampUpMs: 0,
 } as const
 
 /** Most probe slots a circuit can have; stores keep one small field pair per slot. */
@@ -325,6 +351,9 @@ export function resolveOptions(
     maxQueued: numericOption(options, env, 'maxQueued', { min: 0, allowInfinity: true }) ?? DEFAULTS.maxQueued,
     maxQueueWaitMs: numericOption(options, env, 'maxQueueWaitMs', positive) ?? DEFAULTS.maxQueueWaitMs,
     callTimeoutMs,
+    slowCallDurationMs: numericOption(options, env, 'slowCallDurationMs', positive),
+    deadlineMarginMs: numericOption(options, env, 'deadlineMarginMs', { min: 0 }) ?? DEFAULTS.deadlineMarginMs,
+    rampUpMs: numericOption(options, env, 'rampUpMs', { min: 0 }) ?? DEFAULTS.rampUpMs,
     cacheTtlMs: numericOption(options, env, 'cacheTtlMs', { min: 0 }) ?? DEFAULTS.cacheTtlMs,
     storeTimeoutMs: numericOption(options, env, 'storeTimeoutMs', positive) ?? DEFAULTS.storeTimeoutMs,
     storeOutage: resolveStoreOutage(options, env),
