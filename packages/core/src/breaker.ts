@@ -25,6 +25,7 @@ import { type CircuitRecord, CircuitState, effectiveState, type ForcedStateName,
 import type { OverrideRequest } from './store/contract.js'
 import { StoreGuard } from './store-guard.js'
 import { StoreLink } from './store-link.js'
+import { tripPolicyFor } from './trip/policy.js'
 
 export type { Verdict }
 
@@ -153,7 +154,8 @@ export class CircuitBreaker<TFallback = never> {
     this.#view = new CircuitView(this.circuitId, resolved.cacheTtlMs, resolved.halfOpenMaxProbes, logger)
     this.#link = new StoreLink(this.circuitId, guard, this.#view, now)
     this.#local = new LocalBreaker(resolved)
-    const parts = { options: resolved, view: this.#view, link: this.#link, local: this.#local }
+    const common = { options: resolved, view: this.#view, link: this.#link, local: this.#local }
+    const parts = { ...common, policy: tripPolicyFor(common) }
     this.#decider = new Decider(parts)
     this.#recorder = new Recorder(parts)
     this.#limiter = new ConcurrencyLimiter(resolved.maxConcurrent, resolved.maxQueued, resolved.maxQueueWaitMs)
@@ -211,13 +213,14 @@ export class CircuitBreaker<TFallback = never> {
       }
     } catch (error) {
       const verdict = this.#classifyError(error, options.signal)
-      await this.#settle(permit, verdict)
+      await this.#settle(permit, verdict, verdict === 'failure' && this.#isSlow(startedAt))
       if (verdict === 'failure') return this.#fallbackOr(error, 'failed')
       throw error
     }
-    let verdict = this.#classifyResult(value)
-    if (verdict === 'success' && this.#isSlow(startedAt)) verdict = 'failure'
-    const recording = this.#settle(permit, verdict)
+    const slow = this.#isSlow(startedAt)
+    // A success that took too long counts as a failure: a slow downstream exhausts the fleet too.
+    const verdict = slow ? 'failure' : this.#classifyResult(value)
+    const recording = this.#settle(permit, verdict, slow)
     if (recording !== undefined) await recording
     return value
   }
@@ -424,21 +427,21 @@ export class CircuitBreaker<TFallback = never> {
   /** Wraps a permit for adapters: its outcome is recorded once, whatever is called. */
   #permit(state: PermitState): CallPermit {
     const startedAt = this.#options.slowCallDurationMs === undefined ? 0 : this.#options.now()
-    const slowOr = (verdict: Verdict): Verdict =>
-      verdict === 'success' && this.#isSlow(startedAt) ? 'failure' : verdict
     let settled = false
-    const settle = async (verdict: Verdict): Promise<Verdict> => {
+    const settle = async (outcome: Verdict): Promise<Verdict> => {
       if (settled) return 'ignored'
       settled = true
-      await this.#settle(state, verdict)
+      const slow = outcome !== 'ignored' && this.#isSlow(startedAt)
+      const verdict = slow ? 'failure' : outcome
+      await this.#settle(state, verdict, slow)
       return verdict
     }
     return {
       circuitId: this.circuitId,
       isProbe: state.mode === PermitMode.PROBE,
-      recordResult: (result) => settle(slowOr(this.#classifyResult(result))),
+      recordResult: (result) => settle(this.#classifyResult(result)),
       recordError: (error) => settle(this.#classifyError(error, state.signal)),
-      recordSuccess: () => settle(slowOr('success')),
+      recordSuccess: () => settle('success'),
       recordFailure: () => settle('failure'),
       release: async () => {
         await settle('ignored')
@@ -450,13 +453,13 @@ export class CircuitBreaker<TFallback = never> {
    * Records an outcome and gives the concurrency slot back. Returns `undefined`, having done
    * everything synchronously, when there is nothing to write: the healthy path costs no promise.
    */
-  #settle(permit: PermitState, verdict: Verdict): Promise<void> | undefined {
-    if (!this.#recorder.needsWrite(permit, verdict)) {
-      this.#recorder.recordLocally(verdict)
+  #settle(permit: PermitState, verdict: Verdict, slow = false): Promise<void> | undefined {
+    const recording = this.#recorder.record(permit, verdict, slow)
+    if (recording === undefined) {
       this.#limiter.release()
       return undefined
     }
-    return this.#recorder.record(permit, verdict).finally(() => this.#limiter.release())
+    return recording.finally(() => this.#limiter.release())
   }
 
   #classifyResult(result: unknown): Verdict {

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import { retryDelayMs } from './backoff.js'
 import type { CircuitView } from './circuit-view.js'
 import { type CircuitBreakerError, CircuitOpenError, RejectionReason, StoreUnavailableError } from './errors.js'
 import { TransitionReason } from './events.js'
@@ -7,9 +6,11 @@ import type { LocalBreaker } from './local-breaker.js'
 import { type ResolvedOptions, StoreOutagePolicy } from './options.js'
 import { PermitMode, type PermitState } from './permit.js'
 import { activeOverride, type CircuitRecord, CircuitState, effectiveState, initialRecord, liveProbes } from './state.js'
-import { freeProbeSlot, holdsLease, windowIsOpen } from './store/semantics.js'
+import { freeProbeSlot, holdsLease } from './store/semantics.js'
 import type { GuardedResult } from './store-guard.js'
 import type { StoreLink } from './store-link.js'
+import { openTarget } from './trip/open-target.js'
+import type { TripPolicy } from './trip/policy.js'
 
 /** The answer to "may this call go ahead?", before the concurrency slot is accounted for. */
 export type Decision =
@@ -33,6 +34,7 @@ export interface DeciderParts {
   readonly view: CircuitView
   readonly link: StoreLink
   readonly local: LocalBreaker
+  readonly policy: TripPolicy
 }
 
 /**
@@ -47,6 +49,7 @@ export class Decider {
   readonly #view: CircuitView
   readonly #link: StoreLink
   readonly #local: LocalBreaker
+  readonly #policy: TripPolicy
   /** The close whose ramp is running (its `changedAt`), and the share of a call admitted so far. */
   #rampOf = 0
   #rampCredit = 0
@@ -56,6 +59,7 @@ export class Decider {
     this.#view = parts.view
     this.#link = parts.link
     this.#local = parts.local
+    this.#policy = parts.policy
   }
 
   /** Decides from a record alone, or says which store write the decision depends on. */
@@ -66,12 +70,7 @@ export class Decider {
     switch (record.state) {
       case CircuitState.CLOSED:
         if (this.#local.isOpen(now)) return this.#locallyOpen(now)
-        if (
-          record.failures >= this.#options.failureThreshold &&
-          windowIsOpen(record, now, this.#options.failureWindowMs)
-        ) {
-          return { contend: 'open', record }
-        }
+        if (this.#policy.tripGuard(record, now) !== undefined) return { contend: 'open', record }
         if (this.isRamping(record, now) && !this.#rampAdmits(record, now)) return this.#ramping(record, now)
         return admitted(PermitMode.COUNTED, record, signal)
       case CircuitState.OPEN:
@@ -199,13 +198,12 @@ export class Decider {
    * the last failure lost the answer, or the opening write with it. Whoever gets here first opens.
    */
   async #open(record: CircuitRecord, now: number, signal: AbortSignal | undefined): Promise<Decision | CircuitRecord> {
-    const { failureThreshold, resetTimeoutMs, maxResetTimeoutMs } = this.#options
-    const result = await this.#link.transition(
-      record,
-      { state: CircuitState.OPEN, openCount: 1, retryInMs: retryDelayMs(1, resetTimeoutMs, maxResetTimeoutMs) },
-      { minFailures: failureThreshold },
-      { reason: TransitionReason.FAILURE_THRESHOLD, from: CircuitState.CLOSED },
-    )
+    const guard = record.state === CircuitState.CLOSED ? this.#policy.tripGuard(record, now) : undefined
+    if (guard === undefined) return record
+    const result = await this.#link.transition(record, openTarget(this.#options, 1), guard, {
+      reason: TransitionReason.FAILURE_THRESHOLD,
+      from: CircuitState.CLOSED,
+    })
     if (!result.ok) return this.#storeUnavailable(result.error, now, signal)
     return result.value.record
   }

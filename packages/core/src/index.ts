@@ -62,12 +62,14 @@ export {
   type HalfOpenRecord,
   initialRecord,
   liveProbes,
+  MAX_FAILING_ENVIRONMENTS,
   MAX_RECENT_OPS,
   type OpenRecord,
   type ProbeLease,
 } from './state.js'
 export type {
   AcquireProbeRequest,
+  AddCountsRequest,
   AddFailureRequest,
   CircuitStore,
   CompleteProbeRequest,
@@ -102,16 +104,19 @@ export {
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js'
 export {
   applyAcquireProbe,
+  applyAddCounts,
   applyAddFailure,
   applyCompleteProbe,
   applyReset,
   applyResetFailures,
   applySetForced,
   applyTransition,
+  countWindowIsOpen,
   freeProbeSlot,
   hasApplied,
   holdsLease,
   overrideAt,
   windowIsOpen,
+  withFailingEnvironment,
   withRecentOp,
 } from './store/semantics.js'

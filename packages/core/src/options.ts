@@ -1,7 +1,10 @@
 import { isFailureResponse, isServiceFailure } from './classify.js'
+import { ENVIRONMENT_ID } from './environment.js'
 import { InvalidConfigurationError } from './errors.js'
 import { jsonConsoleLogger, type Logger } from './logger.js'
+import { MAX_FAILING_ENVIRONMENTS } from './state.js'
 import type { CircuitStore } from './store/contract.js'
+import { isOpId } from './store/op-id.js'
 
 /** What the breaker does while its store cannot be reached. */
 export const StoreOutagePolicy = {
@@ -57,6 +60,40 @@ export interface CircuitBreakerOptions<TFallback = never> {
   readonly failureThreshold?: number
   /** How long failures keep counting, from the first failure of a window. Default 60 000. Env `CIRCUIT_BREAKER_FAILURE_WINDOW_MS`. */
   readonly failureWindowMs?: number
+  /**
+   * Trips on the fleet's failure rate instead of a failure count: the circuit opens when at least
+   * this share (0 to 1) of the fleet's calls in `rateWindowMs` failed, once `minimumCalls` were made.
+   * Setting it (or `slowCallRateThreshold`) chooses the failure-rate mode; every breaker of a circuit
+   * must use the same mode. Default: none (the count mode). Env `CIRCUIT_BREAKER_FAILURE_RATE_THRESHOLD`.
+   */
+  readonly failureRateThreshold?: number
+  /**
+   * In the failure-rate mode, the share (0 to 1) of slow calls (`slowCallDurationMs`) that opens the
+   * circuit. Default: none. Env `CIRCUIT_BREAKER_SLOW_CALL_RATE_THRESHOLD`.
+   */
+  readonly slowCallRateThreshold?: number
+  /** Calls the fleet must have made in the window before a rate can open the circuit. Default 20. Env `CIRCUIT_BREAKER_MINIMUM_CALLS`. */
+  readonly minimumCalls?: number
+  /** The failure-rate window, from its first call. Default 60 000. Env `CIRCUIT_BREAKER_RATE_WINDOW_MS`. */
+  readonly rateWindowMs?: number
+  /**
+   * In the failure-rate mode, how often an environment writes the counts it gathered (one write per
+   * interval while there is traffic, none when idle; a failure that could open the circuit is
+   * written at once). Default 1 000. Env `CIRCUIT_BREAKER_RATE_FLUSH_INTERVAL_MS`.
+   */
+  readonly rateFlushIntervalMs?: number
+  /**
+   * The circuit opens only when failures come from at least this many distinct environments in the
+   * window (1 to 16), so one environment with a bad network path cannot open it for the whole fleet.
+   * Default 1. Env `CIRCUIT_BREAKER_MIN_ENVIRONMENTS`.
+   */
+  readonly minEnvironments?: number
+  /**
+   * Names this environment for the `minEnvironments` quorum. Default: an id made once per process,
+   * which is what a Lambda execution environment is; set it only to simulate several environments
+   * in one process.
+   */
+  readonly environmentId?: string
   /** How long the circuit stays open the first time. Default 10 000. Env `CIRCUIT_BREAKER_RESET_TIMEOUT_MS`. */
   readonly resetTimeoutMs?: number
   /** Cap of the exponential backoff (`resetTimeoutMs × 2^n`). Default 300 000 (or `resetTimeoutMs`, if larger). Env `CIRCUIT_BREAKER_MAX_RESET_TIMEOUT_MS`. */
@@ -128,6 +165,13 @@ export interface ResolvedOptions {
   readonly store: CircuitStore
   readonly failureThreshold: number
   readonly failureWindowMs: number
+  readonly failureRateThreshold: number | undefined
+  readonly slowCallRateThreshold: number | undefined
+  readonly minimumCalls: number
+  readonly rateWindowMs: number
+  readonly rateFlushIntervalMs: number
+  readonly minEnvironments: number
+  readonly environmentId: string
   readonly resetTimeoutMs: number
   readonly maxResetTimeoutMs: number
   readonly halfOpenSuccessThreshold: number
@@ -154,6 +198,10 @@ export interface ResolvedOptions {
 export const ENVIRONMENT_VARIABLES = {
   failureThreshold: 'CIRCUIT_BREAKER_FAILURE_THRESHOLD',
   failureWindowMs: 'CIRCUIT_BREAKER_FAILURE_WINDOW_MS',
+  minimumCalls: 'CIRCUIT_BREAKER_MINIMUM_CALLS',
+  rateWindowMs: 'CIRCUIT_BREAKER_RATE_WINDOW_MS',
+  rateFlushIntervalMs: 'CIRCUIT_BREAKER_RATE_FLUSH_INTERVAL_MS',
+  minEnvironments: 'CIRCUIT_BREAKER_MIN_ENVIRONMENTS',
   resetTimeoutMs: 'CIRCUIT_BREAKER_RESET_TIMEOUT_MS',
   maxResetTimeoutMs: 'CIRCUIT_BREAKER_MAX_RESET_TIMEOUT_MS',
   halfOpenSuccessThreshold: 'CIRCUIT_BREAKER_HALF_OPEN_SUCCESS_THRESHOLD',
@@ -173,10 +221,20 @@ export const ENVIRONMENT_VARIABLES = {
 
 const STORE_OUTAGE_VARIABLE = 'CIRCUIT_BREAKER_STORE_OUTAGE'
 
+/** The options that are shares from 0 to 1, with their environment variables. */
+const FRACTION_VARIABLES = {
+  failureRateThreshold: 'CIRCUIT_BREAKER_FAILURE_RATE_THRESHOLD',
+  slowCallRateThreshold: 'CIRCUIT_BREAKER_SLOW_CALL_RATE_THRESHOLD',
+} as const
+
 /** The defaults of the numeric options that have a fixed default. */
 export const DEFAULTS = {
   failureThreshold: 3,
   failureWindowMs: 60_000,
+  minimumCalls: 20,
+  rateWindowMs: 60_000,
+  rateFlushIntervalMs: 1_000,
+  minEnvironments: 1,
   resetTimeoutMs: 10_000,
   maxResetTimeoutMs: 300_000,
   halfOpenSuccessThreshold: 1,
@@ -245,6 +303,33 @@ function numericOption(
   const parsed = raw.trim() === 'Infinity' ? Number.POSITIVE_INFINITY : /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN
   if (Number.isNaN(parsed)) throw new InvalidConfigurationError(variable, raw, describeRange(range))
   return checkNumber(variable, parsed, range)
+}
+
+/** A share above 0 and at most 1: explicit, else from its environment variable, else `undefined`. */
+function fractionOption(
+  options: CircuitBreakerOptions<unknown>,
+  env: Environment,
+  option: keyof typeof FRACTION_VARIABLES,
+): number | undefined {
+  const expected = 'a number above 0 and at most 1'
+  const explicit = options[option]
+  const variable = FRACTION_VARIABLES[option]
+  const raw = env[variable]
+  const name = explicit === undefined ? variable : option
+  const value: unknown = explicit ?? (raw === undefined || raw.trim() === '' ? undefined : Number(raw.trim()))
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 1) {
+    throw new InvalidConfigurationError(name, explicit ?? raw, expected)
+  }
+  return value
+}
+
+function checkEnvironmentId(environmentId: unknown): string {
+  if (environmentId === undefined) return ENVIRONMENT_ID
+  if (!isOpId(environmentId)) {
+    throw new InvalidConfigurationError('environmentId', environmentId, 'up to 64 printable characters without spaces')
+  }
+  return environmentId
 }
 
 function resolveCircuitId(options: CircuitBreakerOptions<unknown>, env: Environment): string {
@@ -337,6 +422,15 @@ export function resolveOptions(
     store: checkStore(options.store),
     failureThreshold: numericOption(options, env, 'failureThreshold', positive) ?? DEFAULTS.failureThreshold,
     failureWindowMs: numericOption(options, env, 'failureWindowMs', positive) ?? DEFAULTS.failureWindowMs,
+    failureRateThreshold: fractionOption(options, env, 'failureRateThreshold'),
+    slowCallRateThreshold: fractionOption(options, env, 'slowCallRateThreshold'),
+    minimumCalls: numericOption(options, env, 'minimumCalls', positive) ?? DEFAULTS.minimumCalls,
+    rateWindowMs: numericOption(options, env, 'rateWindowMs', positive) ?? DEFAULTS.rateWindowMs,
+    rateFlushIntervalMs: numericOption(options, env, 'rateFlushIntervalMs', { min: 0 }) ?? DEFAULTS.rateFlushIntervalMs,
+    minEnvironments:
+      numericOption(options, env, 'minEnvironments', { min: 1, max: MAX_FAILING_ENVIRONMENTS }) ??
+      DEFAULTS.minEnvironments,
+    environmentId: checkEnvironmentId(options.environmentId),
     resetTimeoutMs,
     maxResetTimeoutMs,
     halfOpenSuccessThreshold:

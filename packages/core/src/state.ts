@@ -84,13 +84,28 @@ interface CircuitRecordBase {
   readonly forced?: ForcedState
 }
 
+/**
+ * How many distinct failing environments a record remembers per window: enough for any
+ * `minEnvironments` quorum (1 to this), and a bound on the record's size.
+ */
+export const MAX_FAILING_ENVIRONMENTS = 16
+
 /** A closed circuit: calls flow and failures are counted. */
 export interface ClosedRecord extends CircuitRecordBase {
   readonly state: typeof CircuitState.CLOSED
   /** Failures counted in the current window. */
   readonly failures: number
-  /** When the first failure of the current window was counted. */
+  /** When the first count of the current window was made. */
   readonly windowStartedAt?: number
+  /** Calls counted in the current window (failure-rate mode only). */
+  readonly calls?: number
+  /** Slow calls counted in the current window (failure-rate mode only). */
+  readonly slowCalls?: number
+  /**
+   * The distinct environments that reported failures in the current window, at most
+   * {@link MAX_FAILING_ENVIRONMENTS}: a `minEnvironments` quorum is decided on them.
+   */
+  readonly failingEnvironments?: readonly string[]
 }
 
 /** An open circuit: calls are rejected until `retryAt`. */

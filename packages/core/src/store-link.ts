@@ -58,9 +58,31 @@ export class StoreLink {
     return { ok: true, value: record }
   }
 
-  addFailure(generation: number, windowMs: number): Promise<GuardedResult<CircuitRecord>> {
+  addFailure(generation: number, windowMs: number, environment?: string): Promise<GuardedResult<CircuitRecord>> {
     return this.#write('addFailure', (store, opId, now, options) =>
-      store.addFailure(this.#circuitId, { opId, generation, now, windowMs }, options),
+      store.addFailure(
+        this.#circuitId,
+        { opId, generation, now, windowMs, ...(environment === undefined ? {} : { environment }) },
+        options,
+      ),
+    )
+  }
+
+  /** Adds counts to the rate window; `opId` names the write, to send it again after a lost answer. */
+  addCounts(
+    generation: number,
+    windowMs: number,
+    counts: { readonly calls: number; readonly failures: number; readonly slowCalls: number },
+    environment: string,
+    opId: string,
+  ): Promise<GuardedResult<CircuitRecord>> {
+    const { calls, failures, slowCalls } = counts
+    return this.#write('addCounts', (store, _fresh, now, options) =>
+      store.addCounts(
+        this.#circuitId,
+        { opId, generation, now, windowMs, calls, failures, slowCalls, environment },
+        options,
+      ),
     )
   }
 

@@ -51,6 +51,14 @@ export interface CircuitStore {
   addFailure(circuitId: string, request: AddFailureRequest, options?: StoreCallOptions): Promise<CircuitRecord>
 
   /**
+   * Adds an environment's counts of calls, failures and slow calls to the window of a closed circuit
+   * of `generation` (failure-rate mode). Counts arriving when the window has lapsed start a new
+   * window with them. Changes nothing when the circuit is no longer closed at that generation, or
+   * when `opId` is already among its `recentOps`.
+   */
+  addCounts(circuitId: string, request: AddCountsRequest, options?: StoreCallOptions): Promise<CircuitRecord>
+
+  /**
    * Sets the failure count of a closed circuit of `generation` back to zero, unless `opId` is
    * already among its `recentOps` (a retried reset must not erase failures counted since).
    */
@@ -127,8 +135,25 @@ export interface WriteRequest {
 /** See {@link CircuitStore.addFailure}. */
 export interface AddFailureRequest extends WriteRequest {
   readonly generation: number
+  /**
+   * The reporting environment, remembered among the window's `failingEnvironments` (at most
+   * `MAX_FAILING_ENVIRONMENTS`, first come) for a `minEnvironments` quorum.
+   */
+  readonly environment?: string
   /** Failures older than this no longer count. */
   readonly windowMs: number
+}
+
+/** See {@link CircuitStore.addCounts}. */
+export interface AddCountsRequest extends WriteRequest {
+  readonly generation: number
+  /** Counts older than this no longer count: the window lasts this long from its first count. */
+  readonly windowMs: number
+  readonly calls: number
+  readonly failures: number
+  readonly slowCalls: number
+  /** As in {@link AddFailureRequest.environment}; remembered only when `failures` is above zero. */
+  readonly environment?: string
 }
 
 /** See {@link CircuitStore.resetFailures}. */
@@ -152,6 +177,18 @@ export interface ProbeClaim {
 export interface TransitionGuard {
   /** A closed circuit must have counted at least this many failures. */
   readonly minFailures?: number
+  /** A closed circuit must have counted at least this many calls in its window. */
+  readonly minCalls?: number
+  /**
+   * A closed circuit must have counted at most this many calls in its window. With `minFailures`
+   * it bounds the failure rate from below (failures / calls ≥ minFailures / maxCalls) using only
+   * comparisons, which every store can evaluate.
+   */
+  readonly maxCalls?: number
+  /** A closed circuit must have counted at least this many slow calls in its window. */
+  readonly minSlowCalls?: number
+  /** A closed circuit's failures must come from at least this many distinct environments. */
+  readonly minEnvironments?: number
   /** A half-open circuit must have counted at least this many successes. */
   readonly minSuccesses?: number
   /** An open circuit's retry time must have come (by the store's clock). */

@@ -1,5 +1,15 @@
 import { MAX_PROBE_SLOTS } from '../options.js'
-import { type CircuitRecord, CircuitState, type ForcedState, MAX_RECENT_OPS, type ProbeLease } from '../state.js'
+import {
+  type CircuitRecord,
+  CircuitState,
+  type ForcedState,
+  MAX_FAILING_ENVIRONMENTS,
+  MAX_RECENT_OPS,
+  type ProbeLease,
+} from '../state.js'
+import { isOpId } from './op-id.js'
+
+export { isOpId }
 
 /*
  * Key-value stores (a DynamoDB item, a Redis hash) keep a record as flat fields. The names, the
@@ -25,6 +35,10 @@ export const FlatField = {
   CHANGED_BY: 'changedBy',
   /** A list of op ids, or (for stores of strings only) one string of ids separated by spaces. */
   RECENT_OPS: 'recentOps',
+  CALLS: 'calls',
+  SLOW_CALLS: 'slowCalls',
+  /** Like {@link FlatField.RECENT_OPS}: a list, or one string separated by spaces. */
+  FAILING_ENVIRONMENTS: 'failingEnvironments',
 } as const
 
 /** The field holding the token of probe slot `slot`. */
@@ -72,17 +86,13 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
 }
 
-/** Whether `value` can be an op id: non-empty, printable, no spaces (they separate ids in one string). */
-export function isOpId(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= 64 && /^[\x21-\x7e]+$/.test(value)
-}
-
-function decodeRecentOps(value: unknown): readonly string[] | undefined {
+/** A list of ids from a list or a string separated by spaces; invalid ids dropped, the newest `max` kept. */
+function decodeIds(value: unknown, max: number): readonly string[] | undefined {
   const ids = typeof value === 'string' ? value.split(' ').filter((id) => id !== '') : value
   if (!Array.isArray(ids)) return undefined
   const valid = ids.filter(isOpId)
   if (valid.length === 0) return undefined
-  return valid.length > MAX_RECENT_OPS ? valid.slice(valid.length - MAX_RECENT_OPS) : valid
+  return valid.length > max ? valid.slice(valid.length - max) : valid
 }
 
 function decodeProbes(fields: FlatFields): ProbeLease[] {
@@ -152,13 +162,20 @@ export function decodeFlatRecord(circuitId: string, fields: FlatFields): Decoded
   const required = [FlatField.GENERATION, FlatField.OPEN_COUNT, FlatField.CHANGED_AT, STATE_COUNTER[circuitState]]
   const missing = required.filter((field) => !isNumber(fields[field]))
   if (missing.length > 0) return invalid(`missing or non-numeric ${missing.join(', ')}`)
-  const counts = [FlatField.GENERATION, FlatField.OPEN_COUNT, FlatField.FAILURES, FlatField.SUCCESSES]
+  const counts = [
+    FlatField.GENERATION,
+    FlatField.OPEN_COUNT,
+    FlatField.FAILURES,
+    FlatField.SUCCESSES,
+    FlatField.CALLS,
+    FlatField.SLOW_CALLS,
+  ]
   const badCounts = counts.filter((field) => fields[field] !== undefined && !isCount(fields[field]))
   if (badCounts.length > 0) return invalid(`not a whole number from 0 to 2^53 - 1: ${badCounts.join(', ')}`)
   const incarnation = fields[FlatField.INCARNATION]
   if (incarnation !== undefined && !isOpId(incarnation)) return invalid('malformed incarnation')
   const changedBy = fields[FlatField.CHANGED_BY]
-  const recentOps = decodeRecentOps(fields[FlatField.RECENT_OPS])
+  const recentOps = decodeIds(fields[FlatField.RECENT_OPS], MAX_RECENT_OPS)
   const forced = decodeForced(fields)
   const base = {
     circuitId,
@@ -173,6 +190,9 @@ export function decodeFlatRecord(circuitId: string, fields: FlatFields): Decoded
   switch (circuitState) {
     case CircuitState.CLOSED: {
       const windowStartedAt = fields[FlatField.WINDOW_STARTED_AT]
+      const calls = fields[FlatField.CALLS]
+      const slowCalls = fields[FlatField.SLOW_CALLS]
+      const failingEnvironments = decodeIds(fields[FlatField.FAILING_ENVIRONMENTS], MAX_FAILING_ENVIRONMENTS)
       return {
         valid: true,
         record: {
@@ -180,6 +200,9 @@ export function decodeFlatRecord(circuitId: string, fields: FlatFields): Decoded
           state: CircuitState.CLOSED,
           failures: fields[FlatField.FAILURES] as number,
           ...(isNumber(windowStartedAt) ? { windowStartedAt } : {}),
+          ...(isCount(calls) ? { calls } : {}),
+          ...(isCount(slowCalls) ? { slowCalls } : {}),
+          ...(failingEnvironments === undefined ? {} : { failingEnvironments }),
         },
       }
     }
@@ -225,6 +248,11 @@ export function encodeFlatRecord(record: CircuitRecord): Record<string, string |
     case CircuitState.CLOSED:
       fields[FlatField.FAILURES] = record.failures
       if (record.windowStartedAt !== undefined) fields[FlatField.WINDOW_STARTED_AT] = record.windowStartedAt
+      if (record.calls !== undefined) fields[FlatField.CALLS] = record.calls
+      if (record.slowCalls !== undefined) fields[FlatField.SLOW_CALLS] = record.slowCalls
+      if (record.failingEnvironments !== undefined && record.failingEnvironments.length > 0) {
+        fields[FlatField.FAILING_ENVIRONMENTS] = record.failingEnvironments.join(' ')
+      }
       break
     case CircuitState.OPEN:
       fields[FlatField.RETRY_AT] = record.retryAt

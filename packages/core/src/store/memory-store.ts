@@ -3,6 +3,7 @@ import { InvalidConfigurationError } from '../errors.js'
 import { type CircuitRecord, initialRecord } from '../state.js'
 import type {
   AcquireProbeRequest,
+  AddCountsRequest,
   AddFailureRequest,
   CircuitStore,
   CompleteProbeRequest,
@@ -18,6 +19,7 @@ import type {
 } from './contract.js'
 import {
   applyAcquireProbe,
+  applyAddCounts,
   applyAddFailure,
   applyCompleteProbe,
   applyReset,
@@ -43,6 +45,7 @@ function freezeRecord(record: CircuitRecord): CircuitRecord {
   }
   if (record.forced !== undefined) Object.freeze(record.forced)
   if (record.recentOps !== undefined) Object.freeze(record.recentOps)
+  if (record.state === 'CLOSED' && record.failingEnvironments !== undefined) Object.freeze(record.failingEnvironments)
   return Object.freeze(record)
 }
 
@@ -125,6 +128,10 @@ export class MemoryStore implements CircuitStore {
 
   addFailure(circuitId: string, request: AddFailureRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
     return this.#changeRecord(circuitId, options, (current) => applyAddFailure(current, request))
+  }
+
+  addCounts(circuitId: string, request: AddCountsRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    return this.#changeRecord(circuitId, options, (current) => applyAddCounts(current, request))
   }
 
   resetFailures(circuitId: string, request: ResetFailuresRequest, options?: StoreCallOptions): Promise<CircuitRecord> {

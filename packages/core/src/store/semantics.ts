@@ -5,17 +5,20 @@ import {
   type ForcedState,
   type HalfOpenRecord,
   initialRecord,
+  MAX_FAILING_ENVIRONMENTS,
   MAX_RECENT_OPS,
   type ProbeLease,
 } from '../state.js'
 import type {
   AcquireProbeRequest,
+  AddCountsRequest,
   AddFailureRequest,
   CompleteProbeRequest,
   OverrideRequest,
   ProbeOutcome,
   ResetFailuresRequest,
   ResetRequest,
+  TransitionGuard,
   TransitionOutcome,
   TransitionRequest,
 } from './contract.js'
@@ -60,21 +63,88 @@ export function windowIsOpen(record: ClosedRecord, now: number, windowMs: number
   return record.failures > 0 && record.windowStartedAt !== undefined && now - record.windowStartedAt < windowMs
 }
 
+/**
+ * The window's failing environments with `environment` added, if it is new and there is room
+ * (first come: a quorum only needs to know that enough distinct ones reported).
+ */
+export function withFailingEnvironment(
+  environments: readonly string[] | undefined,
+  environment: string | undefined,
+): readonly string[] | undefined {
+  if (environment === undefined) return environments
+  const known = environments ?? []
+  if (known.includes(environment) || known.length >= MAX_FAILING_ENVIRONMENTS) return environments
+  return [...known, environment]
+}
+
+function failingEnvironmentsField(environments: readonly string[] | undefined): {
+  failingEnvironments?: readonly string[]
+} {
+  return environments === undefined || environments.length === 0 ? {} : { failingEnvironments: environments }
+}
+
 /** {@link CircuitStore.addFailure} */
 export function applyAddFailure(record: CircuitRecord, request: AddFailureRequest): CircuitRecord {
   if (!isClosedAt(record, request.generation) || hasApplied(record, request.opId)) return record
   const incarnation = incarnationAfter(record, request.opId)
   if (windowIsOpen(record, request.now, request.windowMs)) {
-    return { ...record, incarnation, failures: record.failures + 1, recentOps: withRecentOp(record, request.opId) }
+    return {
+      ...record,
+      incarnation,
+      failures: record.failures + 1,
+      recentOps: withRecentOp(record, request.opId),
+      ...failingEnvironmentsField(withFailingEnvironment(record.failingEnvironments, request.environment)),
+    }
   }
+  const { failingEnvironments: _lapsed, ...rest } = record
   // A new window keeps the op ids of the generation: a failure retried after its window lapsed
   // (its request still carries the old `now`) must not count again in the new one.
   return {
-    ...record,
+    ...rest,
     incarnation,
     failures: 1,
     windowStartedAt: request.now,
     recentOps: withRecentOp(record, request.opId),
+    ...failingEnvironmentsField(withFailingEnvironment(undefined, request.environment)),
+  }
+}
+
+/** Whether counts at `now` still belong to the rate window that `record` started. */
+export function countWindowIsOpen(record: ClosedRecord, now: number, windowMs: number): boolean {
+  return (
+    record.windowStartedAt !== undefined &&
+    now - record.windowStartedAt < windowMs &&
+    (record.failures > 0 || (record.calls ?? 0) > 0)
+  )
+}
+
+/** {@link CircuitStore.addCounts} */
+export function applyAddCounts(record: CircuitRecord, request: AddCountsRequest): CircuitRecord {
+  if (!isClosedAt(record, request.generation) || hasApplied(record, request.opId)) return record
+  const incarnation = incarnationAfter(record, request.opId)
+  const reporter = request.failures > 0 ? request.environment : undefined
+  const recentOps = withRecentOp(record, request.opId)
+  if (countWindowIsOpen(record, request.now, request.windowMs)) {
+    return {
+      ...record,
+      incarnation,
+      calls: (record.calls ?? 0) + request.calls,
+      failures: record.failures + request.failures,
+      slowCalls: (record.slowCalls ?? 0) + request.slowCalls,
+      recentOps,
+      ...failingEnvironmentsField(withFailingEnvironment(record.failingEnvironments, reporter)),
+    }
+  }
+  const { failingEnvironments: _lapsed, ...rest } = record
+  return {
+    ...rest,
+    incarnation,
+    calls: request.calls,
+    failures: request.failures,
+    slowCalls: request.slowCalls,
+    windowStartedAt: request.now,
+    recentOps,
+    ...failingEnvironmentsField(withFailingEnvironment(undefined, reporter)),
   }
 }
 
@@ -85,7 +155,7 @@ export function applyResetFailures(record: CircuitRecord, request: ResetFailures
   if (!isClosedAt(record, request.generation) || record.failures === 0 || hasApplied(record, request.opId)) {
     return record
   }
-  const { windowStartedAt: _dropped, ...rest } = record
+  const { windowStartedAt: _dropped, failingEnvironments: _reporters, ...rest } = record
   return { ...rest, failures: 0, recentOps: withRecentOp(record, request.opId) }
 }
 
@@ -110,12 +180,28 @@ function guardHolds(record: CircuitRecord, request: TransitionRequest): boolean 
     return false
   }
   if (guard.retryDue === true && (record.state !== CircuitState.OPEN || record.retryAt > request.now)) return false
+  if (!windowGuardHolds(record, guard)) return false
   if (
     guard.probeToken !== undefined &&
     (record.state !== CircuitState.HALF_OPEN || !holdsLease(record, guard.probeToken))
   ) {
     return false
   }
+  return true
+}
+
+/** The guards on a closed circuit's window: call volume, slow calls, distinct failing environments. */
+function windowGuardHolds(record: CircuitRecord, guard: TransitionGuard): boolean {
+  const { minCalls, maxCalls, minSlowCalls, minEnvironments } = guard
+  if (minCalls === undefined && maxCalls === undefined && minSlowCalls === undefined && minEnvironments === undefined) {
+    return true
+  }
+  if (record.state !== CircuitState.CLOSED) return false
+  const calls = record.calls ?? 0
+  if (minCalls !== undefined && calls < minCalls) return false
+  if (maxCalls !== undefined && calls > maxCalls) return false
+  if (minSlowCalls !== undefined && (record.slowCalls ?? 0) < minSlowCalls) return false
+  if (minEnvironments !== undefined && (record.failingEnvironments?.length ?? 0) < minEnvironments) return false
   return true
 }
 

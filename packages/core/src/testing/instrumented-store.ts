@@ -1,6 +1,7 @@
 import type { CircuitRecord } from '../state.js'
 import type {
   AcquireProbeRequest,
+  AddCountsRequest,
   AddFailureRequest,
   CircuitStore,
   CompleteProbeRequest,
@@ -153,6 +154,10 @@ export class InstrumentedStore implements CircuitStore {
 
   addFailure(circuitId: string, request: AddFailureRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
     return this.#call('addFailure', options, () => this.inner.addFailure(circuitId, request, options))
+  }
+
+  addCounts(circuitId: string, request: AddCountsRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    return this.#call('addCounts', options, () => this.inner.addCounts(circuitId, request, options))
   }
 
   resetFailures(circuitId: string, request: ResetFailuresRequest, options?: StoreCallOptions): Promise<CircuitRecord> {

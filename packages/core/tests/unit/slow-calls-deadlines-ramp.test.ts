@@ -121,7 +121,7 @@ describe('the ramp after closing', () => {
     return { clock, environment }
   }
 
-  async function admittedOf(breaker: CircuitBreaker, calls: number) {
+  async function admittedOf(breaker: CircuitBreaker<unknown>, calls: number) {
     let admitted = 0
     for (let call = 0; call < calls; call++) {
       try {

@@ -1,5 +1,6 @@
 import {
   applyAcquireProbe,
+  applyAddCounts,
   applyAddFailure,
   applyCompleteProbe,
   applyReset,
@@ -186,6 +187,7 @@ function scheduledStore(scheduler: fc.Scheduler, faultOf: () => AnswerFault = ()
     },
     getMany: async () => new Map(),
     addFailure: (id, request) => change(id, request, (r) => same(applyAddFailure(r, request))),
+    addCounts: (id, request) => change(id, request, (r) => same(applyAddCounts(r, request))),
     resetFailures: (id, request) => change(id, request, (r) => same(applyResetFailures(r, request))),
     transition: (id, request) =>
       change(id, request, (r) => {
