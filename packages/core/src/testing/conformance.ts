@@ -1,8 +1,16 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { type CircuitRecord, CircuitState, type HalfOpenRecord, MAX_RECENT_OPS, type OpenRecord } from '../state.js'
+import {
+  type CircuitRecord,
+  CircuitState,
+  type HalfOpenRecord,
+  MAX_FAILING_ENVIRONMENTS,
+  MAX_RECENT_OPS,
+  type OpenRecord,
+} from '../state.js'
 import type {
   AcquireProbeRequest,
+  AddCountsRequest,
   AddFailureRequest,
   CircuitStore,
   CompleteProbeRequest,
@@ -1210,6 +1218,118 @@ const guardCases: readonly ConformanceCase[] = [
   },
 ]
 
+/** Counts from one environment for the rate window of a closed circuit of `generation`. */
+function counts(
+  harness: ConformanceHarness,
+  generation: number,
+  added: { calls: number; failures: number; slowCalls?: number; environment?: string },
+  windowMs = LONG_WINDOW,
+): AddCountsRequest {
+  return { ...write(harness), generation, windowMs, slowCalls: 0, ...added }
+}
+
+function windowOf(record: CircuitRecord | undefined) {
+  expectState(record, CircuitState.CLOSED)
+  return {
+    calls: record.calls ?? 0,
+    failures: record.failures,
+    slowCalls: record.slowCalls ?? 0,
+    environments: [...(record.failingEnvironments ?? [])].sort(),
+  }
+}
+
+const windowCases: readonly ConformanceCase[] = [
+  {
+    name: 'adds concurrent counts from many environments to the rate window exactly',
+    timeoutMs: MANY_WRITES_MS,
+    async run(harness) {
+      const count = 20
+      const environments = await stores(harness, count)
+      const circuitId = newCircuitId()
+      await Promise.all(
+        environments.map((store, index) =>
+          store.addCounts(
+            circuitId,
+            counts(harness, 0, { calls: 10, failures: index % 2, slowCalls: 1, environment: `env-${index}` }),
+          ),
+        ),
+      )
+      const stored = windowOf(await environments[0]?.get(circuitId, { now: harness.now() }))
+      assert.deepEqual(
+        { calls: stored.calls, failures: stored.failures, slowCalls: stored.slowCalls },
+        { calls: 200, failures: 10, slowCalls: 20 },
+      )
+      // Only environments that reported failures are remembered, each once.
+      const failing = Array.from({ length: count }, (_, index) => `env-${index}`).filter((_, index) => index % 2 === 1)
+      assert.deepEqual(stored.environments, failing.sort())
+    },
+  },
+  {
+    name: 'starts a new rate window with the counts that arrive after the old one lapsed',
+    timeoutMs: FEW_WRITES_MS,
+    async run(harness) {
+      const store = await oneStore(harness)
+      const circuitId = newCircuitId()
+      await store.addCounts(circuitId, counts(harness, 0, { calls: 5, failures: 5, environment: 'a' }, SHORT_MS))
+      await harness.advance(SHORT_MS + 50)
+      const next = await store.addCounts(
+        circuitId,
+        counts(harness, 0, { calls: 3, failures: 1, environment: 'b' }, SHORT_MS),
+      )
+      assert.deepEqual(windowOf(next), { calls: 3, failures: 1, slowCalls: 0, environments: ['b'] })
+    },
+  },
+  {
+    name: 'counts a retried addCounts once, and ignores counts for another generation',
+    timeoutMs: FEW_WRITES_MS,
+    async run(harness) {
+      const store = await oneStore(harness)
+      const circuitId = newCircuitId()
+      const request = counts(harness, 0, { calls: 7, failures: 2, environment: 'a' })
+      await store.addCounts(circuitId, request)
+      const retried = await store.addCounts(circuitId, request)
+      assert.equal(windowOf(retried).calls, 7)
+      const stale = await store.addCounts(circuitId, counts(harness, 3, { calls: 100, failures: 100 }))
+      assert.equal(windowOf(stale).calls, 7)
+    },
+  },
+  {
+    name: 'remembers each failing environment of a window once, and at most a bounded number',
+    timeoutMs: MANY_WRITES_MS,
+    async run(harness) {
+      const store = await oneStore(harness)
+      const circuitId = newCircuitId()
+      await store.addFailure(circuitId, { ...failure(harness, 0), environment: 'same' })
+      await store.addFailure(circuitId, { ...failure(harness, 0), environment: 'same' })
+      let record = await store.get(circuitId, { now: harness.now() })
+      assert.deepEqual(windowOf(record).environments, ['same'])
+      for (let index = 0; index < MAX_FAILING_ENVIRONMENTS + 4; index++) {
+        record = await store.addFailure(circuitId, { ...failure(harness, 0), environment: `env-${index}` })
+      }
+      assert.equal(windowOf(record).environments.length, MAX_FAILING_ENVIRONMENTS)
+      assert.equal(windowOf(record).failures, MAX_FAILING_ENVIRONMENTS + 6)
+    },
+  },
+  {
+    name: 'opens on a rate only while the window still holds it (calls, failures, slow calls, environments)',
+    timeoutMs: FEW_WRITES_MS,
+    async run(harness) {
+      const store = await oneStore(harness)
+      const circuitId = newCircuitId()
+      await store.addCounts(circuitId, counts(harness, 0, { calls: 10, failures: 6, slowCalls: 2, environment: 'a' }))
+      const open = (guard: TransitionRequest['guard']) =>
+        store.transition(circuitId, { ...opening(harness, 0), ...(guard === undefined ? {} : { guard }) })
+      assert.equal((await open({ minCalls: 11 })).applied, false, 'too few calls')
+      assert.equal((await open({ minFailures: 6, maxCalls: 9 })).applied, false, 'more calls than the rate allows')
+      assert.equal((await open({ minSlowCalls: 3 })).applied, false, 'too few slow calls')
+      assert.equal((await open({ minEnvironments: 2 })).applied, false, 'too few environments')
+      const opened = await open({ minCalls: 10, minFailures: 6, maxCalls: 10, minSlowCalls: 2, minEnvironments: 1 })
+      assert.equal(opened.applied, true)
+      expectState(opened.record, CircuitState.OPEN)
+    },
+  },
+]
+
 /**
  * The behaviours every {@link CircuitStore} must have, independent of any test framework: each
  * case throws (through `node:assert`) when the store falls short. Besides the operations
@@ -1238,6 +1358,7 @@ export const storeConformanceCases: readonly ConformanceCase[] = [
   ...lostRecordCases,
   ...reorderingCases,
   ...guardCases,
+  ...windowCases,
 ]
 
 /**
