@@ -20,6 +20,8 @@ interface UnconfirmedTransition {
   readonly from: CircuitState
   readonly to?: CircuitState
   readonly fromGeneration: number
+  /** An operator's write: it applies whatever the generation, so no other writer's generation settles it. */
+  readonly operator: boolean
   readonly incarnation: string
 }
 
@@ -30,8 +32,13 @@ export interface MadeHere {
   readonly to?: CircuitState
 }
 
-/** Unconfirmed transitions kept at once; more than a few means the store is down, and they lapse anyway. */
-const MAX_UNCONFIRMED = 8
+/**
+ * Unconfirmed transitions kept at once. Concurrent invocations share their opening and half-open
+ * writes, so more than a few means the store is failing; the oldest are then forgotten.
+ */
+const MAX_UNCONFIRMED = 64
+/** Incarnations left behind, remembered so that a late answer about one never brings it back. */
+const MAX_RETIRED = 8
 
 /**
  * This environment's knowledge of one circuit: the cached view, the order in which answers are
@@ -56,6 +63,7 @@ export class CircuitView {
   #issued = 0
   #known: Known | undefined
   readonly #unconfirmed: UnconfirmedTransition[] = []
+  readonly #retired: string[] = []
 
   constructor(circuitId: string, cacheTtlMs: number, maxProbes: number, logger: Logger) {
     this.#circuitId = circuitId
@@ -96,9 +104,9 @@ export class CircuitView {
    * Remembers a transition about to be sent, so that whichever answer shows it first (its own, or a
    * later one after its own was lost) reports it as this instance's.
    */
-  expect(opId: string, made: MadeHere, fromGeneration: number): void {
+  expect(opId: string, made: MadeHere, fromGeneration: number, operator = false): void {
     const incarnation = this.#known?.incarnation ?? ''
-    this.#unconfirmed.push({ opId, ...made, fromGeneration, incarnation })
+    this.#unconfirmed.push({ opId, ...made, fromGeneration, incarnation, operator })
     if (this.#unconfirmed.length > MAX_UNCONFIRMED) this.#unconfirmed.shift()
   }
 
@@ -117,11 +125,16 @@ export class CircuitView {
   learn(record: CircuitRecord, now: number, issued: number, applied?: string): boolean {
     const known = this.#known
     let local = applied === undefined ? undefined : this.#take(applied)
-    if (known !== undefined && !isNewer(record, issued, known)) {
+    const retired = this.#retired.includes(record.incarnation)
+    if (retired || (known !== undefined && !isNewer(record, issued, known))) {
       // A newer view is already known; the transition this answer confirms is still ours to report.
       if (local !== undefined)
         this.#emit(local.from, local.to ?? effectiveState(record, now), now, local.reason, 'local', record)
       return false
+    }
+    if (known !== undefined && known.incarnation !== record.incarnation && known.incarnation !== '') {
+      this.#retired.push(known.incarnation)
+      if (this.#retired.length > MAX_RETIRED) this.#retired.shift()
     }
     this.#cache.store(record, now)
     const state = effectiveState(record, now)
@@ -170,7 +183,10 @@ export class CircuitView {
     for (let index = this.#unconfirmed.length - 1; index >= 0; index--) {
       const pending = this.#unconfirmed[index]
       if (pending === undefined) continue
-      const lost = record.incarnation === pending.incarnation && record.generation === pending.fromGeneration + 1
+      const lost =
+        !pending.operator &&
+        record.incarnation === pending.incarnation &&
+        record.generation === pending.fromGeneration + 1
       if (lost) this.#unconfirmed.splice(index, 1)
     }
     return undefined

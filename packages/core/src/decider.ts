@@ -28,6 +28,11 @@ type Evaluation =
 
 const MAX_CONTENTION_ROUNDS = 3
 
+type Contention = 'open' | 'enter-half-open' | 'acquire-probe'
+
+/** What a contention step ends in: a decision, a record to decide from, or one after an unanswered write. */
+type Step = Decision | CircuitRecord | { readonly unanswered: CircuitRecord }
+
 /** What the decider needs to know. */
 export interface DeciderParts {
   readonly options: ResolvedOptions
@@ -53,6 +58,8 @@ export class Decider {
   /** The close whose ramp is running (its `changedAt`), and the share of a call admitted so far. */
   #rampOf = 0
   #rampCredit = 0
+  /** The opening and half-open entry writes in flight, shared by this environment's invocations. */
+  readonly #contending = new Map<string, Promise<Step>>()
 
   constructor(parts: DeciderParts) {
     this.#options = parts.options
@@ -126,15 +133,27 @@ export class Decider {
       const read = await this.#link.read()
       if (!read.ok) return this.#storeUnavailable(read.error, now, signal)
       record = read.value
+      this.#local.learned(record)
     }
     for (let round = 0; round < MAX_CONTENTION_ROUNDS; round++) {
       const evaluation = this.evaluate(record, now, signal)
       if (!('contend' in evaluation)) return evaluation
       const outcome = await this.#contend(evaluation.contend, evaluation.record, now, signal)
       if ('admitted' in outcome) return outcome
+      if ('unanswered' in outcome) {
+        // A write went unanswered: no more contention, so a slow store costs this call at most a
+        // read, the write and the read after it.
+        return this.evaluateOrReject(outcome.unanswered, now, signal)
+      }
       record = outcome
     }
     return this.reject(record, now)
+  }
+
+  /** The decision `record` allows without contending for anything. */
+  evaluateOrReject(record: CircuitRecord, now: number, signal: AbortSignal | undefined): Decision {
+    const evaluation = this.evaluate(record, now, signal)
+    return 'contend' in evaluation ? this.reject(record, now) : evaluation
   }
 
   /** The rejection a record calls for at `now`. */
@@ -177,19 +196,31 @@ export class Decider {
     }
   }
 
-  #contend(
-    write: 'open' | 'enter-half-open' | 'acquire-probe',
+  /**
+   * Makes the write a decision depends on. Concurrent invocations of this environment contending
+   * for the same opening or half-open entry share one write: the others then decide from what it
+   * produced (the probe's lease is the first one's), which saves the store a burst of writes that
+   * could only lose.
+   */
+  async #contend(
+    write: Contention,
     record: CircuitRecord,
     now: number,
     signal: AbortSignal | undefined,
-  ): Promise<Decision | CircuitRecord> {
-    switch (write) {
-      case 'open':
-        return this.#open(record, now, signal)
-      case 'enter-half-open':
-        return this.#enterHalfOpen(record, now, signal)
-      case 'acquire-probe':
-        return this.#acquireProbe(record, now, signal)
+  ): Promise<Step> {
+    if (write === 'acquire-probe') return this.#acquireProbe(record, now, signal)
+    const key = `${write}/${record.incarnation}/${record.generation}`
+    const shared = this.#contending.get(key)
+    if (shared !== undefined) {
+      await shared
+      return this.#view.latest ?? record
+    }
+    const attempt = write === 'open' ? this.#open(record, now, signal) : this.#enterHalfOpen(record, now, signal)
+    this.#contending.set(key, attempt)
+    try {
+      return await attempt
+    } finally {
+      this.#contending.delete(key)
     }
   }
 
@@ -197,23 +228,21 @@ export class Decider {
    * Opens a closed circuit whose count already reached the threshold: the environment that counted
    * the last failure lost the answer, or the opening write with it. Whoever gets here first opens.
    */
-  async #open(record: CircuitRecord, now: number, signal: AbortSignal | undefined): Promise<Decision | CircuitRecord> {
+  async #open(record: CircuitRecord, now: number, signal: AbortSignal | undefined): Promise<Step> {
     const guard = record.state === CircuitState.CLOSED ? this.#policy.tripGuard(record, now) : undefined
     if (guard === undefined) return record
     const result = await this.#link.transition(record, openTarget(this.#options, 1), guard, {
       reason: TransitionReason.FAILURE_THRESHOLD,
       from: CircuitState.CLOSED,
     })
-    if (!result.ok) return this.#storeUnavailable(result.error, now, signal)
-    return result.value.record
+    if (result.ok) return result.value.record
+    // The store shows the threshold reached but could not be told: this environment opens itself.
+    this.#local.trip(now, record)
+    return this.#storeUnavailable(result.error, now, signal)
   }
 
   /** Contends for the OPEN → HALF_OPEN transition; the winner holds the first probe lease. */
-  async #enterHalfOpen(
-    record: CircuitRecord,
-    now: number,
-    signal: AbortSignal | undefined,
-  ): Promise<Decision | CircuitRecord> {
+  async #enterHalfOpen(record: CircuitRecord, now: number, signal: AbortSignal | undefined): Promise<Step> {
     const token = randomUUID()
     const result = await this.#link.transition(
       record,
@@ -229,11 +258,7 @@ export class Decider {
   }
 
   /** Contends for a free probe slot of a half-open circuit. */
-  async #acquireProbe(
-    record: CircuitRecord,
-    now: number,
-    signal: AbortSignal | undefined,
-  ): Promise<Decision | CircuitRecord> {
+  async #acquireProbe(record: CircuitRecord, now: number, signal: AbortSignal | undefined): Promise<Step> {
     const token = randomUUID()
     const { halfOpenMaxProbes, probeLeaseMs } = this.#options
     const result = await this.#link.acquireProbe(record.generation, halfOpenMaxProbes, probeLeaseMs, token)
@@ -246,31 +271,27 @@ export class Decider {
 
   /**
    * A write that would have given this call a probe lease went unanswered: the lease may exist.
-   * A read issued after it tells: holding the lease, the call is the probe; without it, the
-   * decision starts again from what the store holds. When the store cannot be read either, failing
-   * open lets the call go ahead as the probe it may be (every probe write is guarded by the lease's
-   * token, so its outcome changes nothing if the lease does not exist); failing closed rejects it
-   * and gives the lease, if any, back.
+   * A read issued after it tells: holding the lease, the call is the probe; without it, the call is
+   * decided from what the store holds, without contending again. When the store cannot be read
+   * either, the lease (if any) is given back, even while calls skip the store, and the outage
+   * policy decides the call, never as a probe: a probe must know it holds its lease.
    */
   async #unsureOfLease(
     result: GuardedResult<unknown> & { readonly ok: false },
-    under: Pick<CircuitRecord, 'incarnation' | 'generation' | 'openCount'>,
+    under: Pick<CircuitRecord, 'generation'>,
     token: string,
     now: number,
     signal: AbortSignal | undefined,
-  ): Promise<Decision | CircuitRecord> {
+  ): Promise<Step> {
     if (result.skipped) return this.#storeUnavailable(result.error, now, signal)
     const read = await this.#link.read(false)
     if (read.ok) {
       const current = read.value
       if (current.state === CircuitState.HALF_OPEN && holdsLease(current, token)) return probe(current, token, signal)
-      return current
+      return { unanswered: current }
     }
-    if (this.#options.storeOutage === StoreOutagePolicy.FAIL_CLOSED) {
-      await this.#link.completeProbe(under.generation, token, false)
-      return this.#storeUnavailable(result.error, now, signal)
-    }
-    return { admitted: true, permit: { mode: PermitMode.PROBE, ...pick(under), token, signal } }
+    await this.#link.completeProbe(under.generation, token, false, { evenWhileSkipping: true })
+    return this.#storeUnavailable(result.error, now, signal)
   }
 
   /**
@@ -284,8 +305,14 @@ export class Decider {
     }
     const latest = this.#view.latest ?? initialRecord(this.#options.circuitId)
     const evaluation = this.evaluate(latest, now, signal)
-    if ('admitted' in evaluation && !evaluation.admitted) return evaluation
-    if ('admitted' in evaluation && evaluation.permit.mode === PermitMode.UNCOUNTED) return evaluation
+    // A closed view was evaluated with the local breaker already; anything that needs a write is
+    // let through as a plain counted call, unless the local breaker is open.
+    if ('admitted' in evaluation) return evaluation
+    if (evaluation.contend === 'open') {
+      // The last view known shows the threshold reached: as a breaker of its own would, open.
+      this.#local.trip(now, latest)
+      return this.#locallyOpen(now)
+    }
     if (this.#local.isOpen(now)) return this.#locallyOpen(now)
     return admitted(PermitMode.COUNTED, latest, signal)
   }

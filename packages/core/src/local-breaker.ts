@@ -1,3 +1,5 @@
+import type { CircuitRecord } from './state.js'
+
 /** What the local breaker needs to know of the breaker's options. */
 export interface LocalBreakerOptions {
   readonly failureThreshold: number
@@ -8,25 +10,37 @@ export interface LocalBreakerOptions {
 /**
  * A breaker of this environment alone, for while the shared store cannot be reached.
  *
- * A failure whose write to the store did not succeed is counted here instead of being dropped;
- * at the threshold the environment stops calling on its own, for `resetTimeoutMs`, then lets one
- * call through (a failure reopens it at once). So an environment is never less protected than a
- * breaker of its own would make it, whatever the store does. Once the store answers again its
- * shared state is the truth and this one is cleared.
+ * A failure whose write to the store did not succeed is counted here instead of being dropped,
+ * and a threshold the store showed reached but could not be told to open on opens it at once. Open,
+ * the environment stops calling on its own for `resetTimeoutMs`, then lets a single trial call
+ * through (the others are still rejected): its success closes it, its failure reopens it. So an
+ * environment is never less protected than a breaker of its own would make it, whatever the store
+ * does. When the store takes a write again, or shows a circuit that has moved on since the local
+ * breaker opened (an operator's reset, a new record), its shared state is the truth again.
  */
 export class LocalBreaker {
   readonly #options: LocalBreakerOptions
   #failures = 0
   #windowStartedAt = 0
+  /** Until when calls are rejected; 0 when closed. */
   #openUntil = 0
+  /** The shared state known when the local breaker opened: a circuit moved past it clears it. */
+  #openedOver: { readonly incarnation: string; readonly generation: number } | undefined
 
   constructor(options: LocalBreakerOptions) {
     this.#options = options
   }
 
-  /** Whether this environment's own count has opened it at `now`. */
+  /**
+   * Whether a call must be rejected at `now`. Once an opening has run its time, the first call to
+   * ask is the trial and is let through; the ones after it are rejected until it settles (or, if
+   * it never reports, for another `resetTimeoutMs`).
+   */
   isOpen(now: number): boolean {
-    return now < this.#openUntil
+    if (this.#openUntil === 0) return false
+    if (now < this.#openUntil) return true
+    this.#openUntil = now + this.#options.resetTimeoutMs
+    return false
   }
 
   /** When the local opening ends (epoch milliseconds). */
@@ -34,29 +48,47 @@ export class LocalBreaker {
     return this.#openUntil
   }
 
-  /** Counts a failure the store did not take; opens at the threshold. */
-  recordFailure(now: number): void {
-    const { failureThreshold, failureWindowMs, resetTimeoutMs } = this.#options
+  /** Counts a failure the store did not take; opens at the threshold (at once when half-open). */
+  recordFailure(now: number, over?: CircuitRecord): void {
+    const { failureThreshold, failureWindowMs } = this.#options
+    if (this.#openUntil !== 0) {
+      this.trip(now, over)
+      return
+    }
     if (this.#failures === 0 || now - this.#windowStartedAt >= failureWindowMs) {
       this.#failures = 0
       this.#windowStartedAt = now
     }
     this.#failures++
-    if (this.#failures >= failureThreshold) {
-      this.#openUntil = now + resetTimeoutMs
-      // After the opening, the next failure opens it again straight away (a one-call half-open).
-      this.#failures = failureThreshold - 1
-    }
+    if (this.#failures >= failureThreshold) this.trip(now, over)
   }
 
-  /** A call succeeded: the environment's own run of failures is over. */
+  /** Opens now: the threshold was reached (here, or in the store, which could not be told). */
+  trip(now: number, over?: CircuitRecord): void {
+    this.#failures = 0
+    this.#openUntil = now + this.#options.resetTimeoutMs
+    if (over !== undefined) this.#openedOver = { incarnation: over.incarnation, generation: over.generation }
+  }
+
+  /** A call succeeded: the environment's own run of failures is over, and a trial closes it. */
   recordSuccess(): void {
     this.#failures = 0
+    this.#openUntil = 0
   }
 
-  /** The store answered: its shared state decides again. */
+  /** The store took a write: its shared state decides again. */
   clear(): void {
     this.#failures = 0
     this.#openUntil = 0
+    this.#openedOver = undefined
+  }
+
+  /** The store answered with `record`: if the circuit moved on since the local opening, it decides again. */
+  learned(record: CircuitRecord): void {
+    const over = this.#openedOver
+    if (this.#openUntil === 0) return
+    if (over === undefined || record.incarnation !== over.incarnation || record.generation !== over.generation) {
+      this.clear()
+    }
   }
 }

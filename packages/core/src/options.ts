@@ -102,7 +102,7 @@ export interface CircuitBreakerOptions<TFallback = never> {
   readonly halfOpenSuccessThreshold?: number
   /** Probes allowed at once across the whole fleet (1 to 16). Default 1. Env `CIRCUIT_BREAKER_HALF_OPEN_MAX_PROBES`. */
   readonly halfOpenMaxProbes?: number
-  /** How long a probe's lease lasts before another environment may take its slot. Default `callTimeoutMs` + 1 000 when set, else `resetTimeoutMs`. Env `CIRCUIT_BREAKER_PROBE_LEASE_MS`. */
+  /** How long a probe's lease lasts before another environment may take its slot. Default, with `callTimeoutMs`: the time to decide (at most three store calls), the call, and a second (`callTimeoutMs` + 3 × `storeTimeoutMs` + 1 000); else `resetTimeoutMs`, and a probe running longer lets a second one in. Env `CIRCUIT_BREAKER_PROBE_LEASE_MS`. */
   readonly probeLeaseMs?: number
   /**
    * Calls in flight at once on this breaker instance, a bulkhead for this environment
@@ -413,6 +413,7 @@ export function resolveOptions(
     numericOption(options, env, 'maxResetTimeoutMs', { min: resetTimeoutMs }) ??
     Math.max(DEFAULTS.maxResetTimeoutMs, resetTimeoutMs)
   const callTimeoutMs = numericOption(options, env, 'callTimeoutMs', positive)
+  const storeTimeoutMs = numericOption(options, env, 'storeTimeoutMs', positive) ?? DEFAULTS.storeTimeoutMs
   const fallback: unknown = options.fallback
   if (fallback !== undefined && typeof fallback !== 'function') {
     throw new InvalidConfigurationError('fallback', fallback, 'a function')
@@ -439,7 +440,7 @@ export function resolveOptions(
       numericOption(options, env, 'halfOpenMaxProbes', { min: 1, max: MAX_PROBE_SLOTS }) ?? DEFAULTS.halfOpenMaxProbes,
     probeLeaseMs:
       numericOption(options, env, 'probeLeaseMs', positive) ??
-      (callTimeoutMs === undefined ? resetTimeoutMs : callTimeoutMs + 1_000),
+      (callTimeoutMs === undefined ? resetTimeoutMs : callTimeoutMs + 3 * storeTimeoutMs + 1_000),
     maxConcurrent:
       numericOption(options, env, 'maxConcurrent', { min: 1, allowInfinity: true }) ?? DEFAULTS.maxConcurrent,
     maxQueued: numericOption(options, env, 'maxQueued', { min: 0, allowInfinity: true }) ?? DEFAULTS.maxQueued,
@@ -449,7 +450,7 @@ export function resolveOptions(
     deadlineMarginMs: numericOption(options, env, 'deadlineMarginMs', { min: 0 }) ?? DEFAULTS.deadlineMarginMs,
     rampUpMs: numericOption(options, env, 'rampUpMs', { min: 0 }) ?? DEFAULTS.rampUpMs,
     cacheTtlMs: numericOption(options, env, 'cacheTtlMs', { min: 0 }) ?? DEFAULTS.cacheTtlMs,
-    storeTimeoutMs: numericOption(options, env, 'storeTimeoutMs', positive) ?? DEFAULTS.storeTimeoutMs,
+    storeTimeoutMs,
     storeOutage: resolveStoreOutage(options, env),
     storeRetryIntervalMs:
       numericOption(options, env, 'storeRetryIntervalMs', { min: 0 }) ?? DEFAULTS.storeRetryIntervalMs,

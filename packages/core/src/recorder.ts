@@ -50,7 +50,11 @@ export class Recorder {
   }
 
   async #recordProbe(permit: PermitState, verdict: Verdict): Promise<void> {
-    const from = { state: CircuitState.HALF_OPEN, generation: permit.generation } as const
+    const from = {
+      state: CircuitState.HALF_OPEN,
+      generation: permit.generation,
+      incarnation: permit.incarnation,
+    } as const
     const made = { from: CircuitState.HALF_OPEN }
     const { halfOpenSuccessThreshold } = this.#options
     if (verdict === 'failure') {
@@ -60,7 +64,14 @@ export class Recorder {
         { probeToken: permit.token },
         { ...made, reason: TransitionReason.PROBE_FAILED },
       )
-      if (!reopening.ok) this.#local.recordFailure(this.#options.now())
+      if (reopening.ok || reopening.skipped) {
+        if (!reopening.ok) this.#local.recordFailure(this.#options.now())
+        return
+      }
+      // The reopening went unanswered: count the failure here, and give the lease back in case the
+      // reopening did not apply (if it did, this changes nothing).
+      this.#local.recordFailure(this.#options.now())
+      await this.#link.completeProbe(permit.generation, permit.token, false)
       return
     }
     if (verdict === 'success') {

@@ -68,15 +68,19 @@ export class StoreGuard {
     this.#outage = outageOf(options.store)
   }
 
-  /** Runs `operation` against the store within the deadline; never throws. */
+  /**
+   * Runs `operation` against the store within the deadline; never throws. `evenWhileSkipping`
+   * sends it even while calls skip the store, for a write that gives a probe lease back.
+   */
   async call<T>(
     name: string,
     circuitId: string,
     operation: (store: CircuitStore, options: StoreCallOptions) => Promise<T>,
+    evenWhileSkipping = false,
   ): Promise<GuardedResult<T>> {
     const outage = this.#outage
     const now = this.#options.now()
-    if (outage.since !== undefined && now < outage.skipUntil) {
+    if (!evenWhileSkipping && outage.since !== undefined && now < outage.skipUntil) {
       outage.failedCalls++
       return { ok: false, error: new Error('store skipped during an outage'), skipped: true }
     }

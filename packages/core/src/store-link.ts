@@ -58,11 +58,16 @@ export class StoreLink {
     return { ok: true, value: record }
   }
 
-  addFailure(generation: number, windowMs: number, environment?: string): Promise<GuardedResult<CircuitRecord>> {
+  addFailure(
+    under: Pick<CircuitRecord, 'incarnation' | 'generation'>,
+    windowMs: number,
+    environment?: string,
+  ): Promise<GuardedResult<CircuitRecord>> {
+    const { incarnation, generation } = under
     return this.#write('addFailure', (store, opId, now, options) =>
       store.addFailure(
         this.#circuitId,
-        { opId, generation, now, windowMs, ...(environment === undefined ? {} : { environment }) },
+        { opId, generation, incarnation, now, windowMs, ...(environment === undefined ? {} : { environment }) },
         options,
       ),
     )
@@ -70,25 +75,27 @@ export class StoreLink {
 
   /** Adds counts to the rate window; `opId` names the write, to send it again after a lost answer. */
   addCounts(
-    generation: number,
+    under: Pick<CircuitRecord, 'incarnation' | 'generation'>,
     windowMs: number,
     counts: { readonly calls: number; readonly failures: number; readonly slowCalls: number },
     environment: string,
     opId: string,
   ): Promise<GuardedResult<CircuitRecord>> {
     const { calls, failures, slowCalls } = counts
+    const { incarnation, generation } = under
     return this.#write('addCounts', (store, _fresh, now, options) =>
       store.addCounts(
         this.#circuitId,
-        { opId, generation, now, windowMs, calls, failures, slowCalls, environment },
+        { opId, generation, incarnation, now, windowMs, calls, failures, slowCalls, environment },
         options,
       ),
     )
   }
 
-  resetFailures(generation: number): Promise<GuardedResult<CircuitRecord>> {
+  resetFailures(under: Pick<CircuitRecord, 'incarnation' | 'generation'>): Promise<GuardedResult<CircuitRecord>> {
+    const { incarnation, generation } = under
     return this.#write('resetFailures', (store, opId, now, options) =>
-      store.resetFailures(this.#circuitId, { opId, generation, now }, options),
+      store.resetFailures(this.#circuitId, { opId, generation, incarnation, now }, options),
     )
   }
 
@@ -97,7 +104,7 @@ export class StoreLink {
    * first shows it applied: its own, or a later one if its own is lost.
    */
   async transition(
-    from: { readonly state: CircuitState; readonly generation: number },
+    from: { readonly state: CircuitState; readonly generation: number; readonly incarnation?: string },
     to: TransitionTarget,
     guard: TransitionGuard | undefined,
     made: MadeHere,
@@ -107,7 +114,11 @@ export class StoreLink {
     const issued = this.#view.issue()
     const request = {
       opId,
-      from: { state: from.state, generation: from.generation },
+      from: {
+        state: from.state,
+        generation: from.generation,
+        ...(from.incarnation === undefined ? {} : { incarnation: from.incarnation }),
+      },
       to,
       now,
       ...(guard === undefined ? {} : { guard }),
@@ -150,9 +161,18 @@ export class StoreLink {
     return result
   }
 
-  completeProbe(generation: number, token: string, success: boolean): Promise<GuardedResult<CircuitRecord>> {
-    return this.#write('completeProbe', (store, opId, now, options) =>
-      store.completeProbe(this.#circuitId, { opId, generation, token, success, now }, options),
+  /** Gives a probe's lease back, counting a success; `evenWhileSkipping` as in {@link StoreGuard.call}. */
+  completeProbe(
+    generation: number,
+    token: string,
+    success: boolean,
+    how: { readonly evenWhileSkipping?: boolean } = {},
+  ): Promise<GuardedResult<CircuitRecord>> {
+    return this.#write(
+      'completeProbe',
+      (store, opId, now, options) =>
+        store.completeProbe(this.#circuitId, { opId, generation, token, success, now }, options),
+      how.evenWhileSkipping,
     )
   }
 
@@ -178,7 +198,7 @@ export class StoreLink {
     const opId = randomUUID()
     const now = this.#now()
     const issued = this.#view.issue()
-    this.#view.expect(opId, made, this.#view.latest?.generation ?? 0)
+    this.#view.expect(opId, made, this.#view.latest?.generation ?? 0, true)
     const record = await this.#guard.callOrThrow(name, this.#circuitId, (store, options) =>
       write(store, opId, now, options),
     )
@@ -189,11 +209,17 @@ export class StoreLink {
   async #write(
     name: string,
     write: (store: CircuitStore, opId: string, now: number, options: StoreCallOptions) => Promise<CircuitRecord>,
+    evenWhileSkipping = false,
   ): Promise<GuardedResult<CircuitRecord>> {
     const opId = randomUUID()
     const now = this.#now()
     const issued = this.#view.issue()
-    const result = await this.#guard.call(name, this.#circuitId, (store, options) => write(store, opId, now, options))
+    const result = await this.#guard.call(
+      name,
+      this.#circuitId,
+      (store, options) => write(store, opId, now, options),
+      evenWhileSkipping,
+    )
     if (!result.ok) {
       this.#view.distrust()
       return result

@@ -121,6 +121,16 @@ export interface StoreCallOptions {
   readonly now?: number
 }
 
+/**
+ * Fences a write on one life of the record: when given and not empty, the record's `incarnation`
+ * must be this one. Generation numbers start again at 0 in a record created after a loss, so the
+ * generation alone cannot tell a call admitted under the lost record from one admitted under the
+ * new one.
+ */
+export interface Fenced {
+  readonly incarnation?: string
+}
+
 /** What every write carries. */
 export interface WriteRequest {
   /**
@@ -133,7 +143,7 @@ export interface WriteRequest {
 }
 
 /** See {@link CircuitStore.addFailure}. */
-export interface AddFailureRequest extends WriteRequest {
+export interface AddFailureRequest extends WriteRequest, Fenced {
   readonly generation: number
   /**
    * The reporting environment, remembered among the window's `failingEnvironments` (at most
@@ -145,7 +155,7 @@ export interface AddFailureRequest extends WriteRequest {
 }
 
 /** See {@link CircuitStore.addCounts}. */
-export interface AddCountsRequest extends WriteRequest {
+export interface AddCountsRequest extends WriteRequest, Fenced {
   readonly generation: number
   /** Counts older than this no longer count: the window lasts this long from its first count. */
   readonly windowMs: number
@@ -157,7 +167,7 @@ export interface AddCountsRequest extends WriteRequest {
 }
 
 /** See {@link CircuitStore.resetFailures}. */
-export interface ResetFailuresRequest extends WriteRequest {
+export interface ResetFailuresRequest extends WriteRequest, Fenced {
   readonly generation: number
 }
 
@@ -202,7 +212,8 @@ export interface TransitionGuard {
 
 /** See {@link CircuitStore.transition}. */
 export interface TransitionRequest extends WriteRequest {
-  readonly from: { readonly state: CircuitState; readonly generation: number }
+  /** The state and generation (and, when known, the incarnation) the transition leaves. */
+  readonly from: { readonly state: CircuitState; readonly generation: number; readonly incarnation?: string }
   readonly guard?: TransitionGuard
   readonly to: TransitionTarget
 }

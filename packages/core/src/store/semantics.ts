@@ -38,6 +38,11 @@ function isClosedAt(record: CircuitRecord, generation: number): record is Closed
   return record.state === CircuitState.CLOSED && record.generation === generation
 }
 
+/** Whether a write fenced on `incarnation` (see `Fenced`) may apply to `record`. */
+export function isOfIncarnation(record: CircuitRecord, incarnation: string | undefined): boolean {
+  return incarnation === undefined || incarnation === '' || record.incarnation === incarnation
+}
+
 function isHalfOpenAt(record: CircuitRecord, generation: number): record is HalfOpenRecord {
   return record.state === CircuitState.HALF_OPEN && record.generation === generation
 }
@@ -85,7 +90,8 @@ function failingEnvironmentsField(environments: readonly string[] | undefined): 
 
 /** {@link CircuitStore.addFailure} */
 export function applyAddFailure(record: CircuitRecord, request: AddFailureRequest): CircuitRecord {
-  if (!isClosedAt(record, request.generation) || hasApplied(record, request.opId)) return record
+  if (!isClosedAt(record, request.generation) || !isOfIncarnation(record, request.incarnation)) return record
+  if (hasApplied(record, request.opId)) return record
   const incarnation = incarnationAfter(record, request.opId)
   if (windowIsOpen(record, request.now, request.windowMs)) {
     return {
@@ -120,7 +126,8 @@ export function countWindowIsOpen(record: ClosedRecord, now: number, windowMs: n
 
 /** {@link CircuitStore.addCounts} */
 export function applyAddCounts(record: CircuitRecord, request: AddCountsRequest): CircuitRecord {
-  if (!isClosedAt(record, request.generation) || hasApplied(record, request.opId)) return record
+  if (!isClosedAt(record, request.generation) || !isOfIncarnation(record, request.incarnation)) return record
+  if (hasApplied(record, request.opId)) return record
   const incarnation = incarnationAfter(record, request.opId)
   const reporter = request.failures > 0 ? request.environment : undefined
   const recentOps = withRecentOp(record, request.opId)
@@ -155,6 +162,7 @@ export function applyResetFailures(record: CircuitRecord, request: ResetFailures
   if (!isClosedAt(record, request.generation) || record.failures === 0 || hasApplied(record, request.opId)) {
     return record
   }
+  if (!isOfIncarnation(record, request.incarnation)) return record
   const { windowStartedAt: _dropped, failingEnvironments: _reporters, ...rest } = record
   return { ...rest, failures: 0, recentOps: withRecentOp(record, request.opId) }
 }
@@ -217,6 +225,7 @@ export function applyTransition(record: CircuitRecord, request: TransitionReques
   if (record.state !== from.state || record.generation !== from.generation || !guardHolds(record, request)) {
     return { applied: false, record }
   }
+  if (!isOfIncarnation(record, from.incarnation)) return { applied: false, record }
   const base = {
     circuitId: record.circuitId,
     incarnation: incarnationAfter(record, opId),
@@ -300,8 +309,11 @@ export function applySetForced(
 ): CircuitRecord {
   if (record.changedBy === request.opId) return record
   const { forced: _previous, recentOps: _ops, ...rest } = record
+  // The probes of a half-open circuit belong to the generation that ends here: their writes can no
+  // longer settle their leases, so the leases (and the successes they counted) go with it.
+  const frozen = rest.state === CircuitState.HALF_OPEN ? { ...rest, probes: [], successes: 0 } : rest
   const next = {
-    ...rest,
+    ...frozen,
     incarnation: incarnationAfter(record, request.opId),
     generation: record.generation + 1,
     changedBy: request.opId,

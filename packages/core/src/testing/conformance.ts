@@ -1240,6 +1240,61 @@ function windowOf(record: CircuitRecord | undefined) {
 
 const windowCases: readonly ConformanceCase[] = [
   {
+    name: 'fences counting writes and transitions on the incarnation they name',
+    timeoutMs: FEW_WRITES_MS,
+    async run(harness) {
+      const store = await oneStore(harness)
+      const circuitId = newCircuitId()
+      const created = await store.addFailure(circuitId, failure(harness, 0))
+      const other = 'an-incarnation-that-is-gone'
+      const fenced = await store.addFailure(circuitId, { ...failure(harness, 0), incarnation: other })
+      assert.equal(failuresOf(fenced), 1, 'a failure of another incarnation is not counted')
+      const reset = await store.resetFailures(circuitId, { ...success(harness, 0), incarnation: other })
+      assert.equal(failuresOf(reset), 1, 'a success of another incarnation clears nothing')
+      const rate = await store.addCounts(circuitId, {
+        ...counts(harness, 0, { calls: 5, failures: 5 }),
+        incarnation: other,
+      })
+      assert.equal(failuresOf(rate), 1, 'counts of another incarnation are not added')
+      const refused = await store.transition(circuitId, {
+        ...opening(harness, 0),
+        from: { state: CircuitState.CLOSED, generation: 0, incarnation: other },
+      })
+      assert.equal(refused.applied, false, 'a transition from another incarnation does not apply')
+      const own = await store.addFailure(circuitId, { ...failure(harness, 0), incarnation: created.incarnation })
+      assert.equal(failuresOf(own), 2, 'a write naming the record’s own incarnation applies')
+      const opened = await store.transition(circuitId, {
+        ...opening(harness, 0),
+        from: { state: CircuitState.CLOSED, generation: 0, incarnation: created.incarnation },
+      })
+      assert.equal(opened.applied, true)
+    },
+  },
+  {
+    name: 'drops the probe leases of a half-open circuit when an override starts a new generation',
+    timeoutMs: FEW_WRITES_MS,
+    async run(harness) {
+      const store = await oneStore(harness)
+      const circuitId = newCircuitId()
+      const open = await openCircuit(store, circuitId, harness, 0)
+      const entry = await store.transition(circuitId, {
+        ...write(harness),
+        from: { state: CircuitState.OPEN, generation: open.generation },
+        guard: { retryDue: true },
+        to: { state: CircuitState.HALF_OPEN, probe: { token: randomUUID(), leaseMs: LEASE } },
+      })
+      expectState(entry.record, CircuitState.HALF_OPEN)
+      const forced = await store.setForced(circuitId, { ...write(harness), forced: { state: CircuitState.OPEN } })
+      expectState(forced, CircuitState.HALF_OPEN)
+      assert.deepEqual(forced.probes, [], 'no lease outlives its generation')
+      assert.equal(forced.successes, 0)
+      const cleared = await store.setForced(circuitId, write(harness))
+      expectState(cleared, CircuitState.HALF_OPEN)
+      const probe = await store.acquireProbe(circuitId, probeClaim(harness, cleared.generation, 1))
+      assert.ok(probe.lease, 'the slot is free for a probe of the new generation')
+    },
+  },
+  {
     name: 'adds concurrent counts from many environments to the rate window exactly',
     timeoutMs: MANY_WRITES_MS,
     async run(harness) {

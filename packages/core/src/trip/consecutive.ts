@@ -24,7 +24,10 @@ export class ConsecutiveFailures implements TripPolicy {
     this.#parts.local.recordSuccess()
     const latest = this.#parts.view.latest
     const known =
-      latest?.state === CircuitState.CLOSED && latest.generation === permit.generation && latest.failures > 0
+      latest?.state === CircuitState.CLOSED &&
+      latest.incarnation === permit.incarnation &&
+      latest.generation === permit.generation &&
+      latest.failures > 0
     return known ? this.#recordSuccess(permit) : undefined
   }
 
@@ -39,9 +42,9 @@ export class ConsecutiveFailures implements TripPolicy {
   async #recordFailure(permit: PermitState): Promise<void> {
     const { link, local, options } = this.#parts
     const environment = options.minEnvironments > 1 ? options.environmentId : undefined
-    let result = await link.addFailure(permit.generation, options.failureWindowMs, environment)
+    let result = await link.addFailure(permit, options.failureWindowMs, environment)
     if (!result.ok) {
-      local.recordFailure(options.now())
+      local.recordFailure(options.now(), this.#parts.view.latest)
       return
     }
     let record: CircuitRecord = result.value
@@ -53,12 +56,11 @@ export class ConsecutiveFailures implements TripPolicy {
       record.state === CircuitState.CLOSED &&
       permit.incarnation !== '' &&
       record.incarnation !== permit.incarnation &&
-      record.generation === 0 &&
-      permit.generation !== 0
+      record.generation === 0
     ) {
-      result = await link.addFailure(record.generation, options.failureWindowMs, environment)
+      result = await link.addFailure(record, options.failureWindowMs, environment)
       if (!result.ok) {
-        local.recordFailure(options.now())
+        local.recordFailure(options.now(), this.#parts.view.latest)
         return
       }
       record = result.value
@@ -67,17 +69,20 @@ export class ConsecutiveFailures implements TripPolicy {
     if (record.state !== CircuitState.CLOSED) return
     if (record.generation !== permit.generation && record.incarnation === permit.incarnation) return
     if (record.incarnation !== permit.incarnation && record.generation !== 0) return
-    const guard = this.tripGuard(record, options.now())
+    const now = options.now()
+    const guard = this.tripGuard(record, now)
     if (guard === undefined) return
-    await link.transition(record, openTarget(options, 1), guard, {
+    const opening = await link.transition(record, openTarget(options, 1), guard, {
       reason: TransitionReason.FAILURE_THRESHOLD,
       from: CircuitState.CLOSED,
     })
+    // The threshold is reached but the store could not be told: this environment opens itself.
+    if (!opening.ok) local.trip(now, record)
   }
 
   /** Clears the failures this environment knows of. */
   async #recordSuccess(permit: PermitState): Promise<void> {
-    const result = await this.#parts.link.resetFailures(permit.generation)
+    const result = await this.#parts.link.resetFailures(permit)
     if (result.ok) this.#parts.local.clear()
   }
 }

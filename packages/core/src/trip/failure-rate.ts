@@ -7,6 +7,9 @@ import { countWindowIsOpen } from '../store/semantics.js'
 import { openTarget } from './open-target.js'
 import type { TripPolicy, TripPolicyParts } from './policy.js'
 
+/** Writes whose answers were lost kept to send again; past this the store is down and counts are local. */
+const MAX_UNCONFIRMED_WRITES = 8
+
 /** Counts gathered by this environment and not yet in the store, for one generation. */
 interface Counts {
   calls: number
@@ -18,6 +21,7 @@ interface Counts {
 interface Unconfirmed extends Readonly<Counts> {
   readonly opId: string
   readonly generation: number
+  readonly incarnation: string
 }
 
 /**
@@ -36,9 +40,13 @@ interface Unconfirmed extends Readonly<Counts> {
 export class FailureRate implements TripPolicy {
   readonly #parts: TripPolicyParts
   #generation = -1
+  #incarnation = ''
   #gathered: Counts = { calls: 0, failures: 0, slowCalls: 0 }
-  #unconfirmed: Unconfirmed | undefined
+  /** Writes whose answers were lost, oldest first (a few at most: a store that loses more is down). */
+  #unconfirmed: Unconfirmed[] = []
   #lastWriteAt = Number.NEGATIVE_INFINITY
+  /** Whether the last write failed: failures are then counted by the local breaker as they come. */
+  #storeFailing = false
 
   constructor(parts: TripPolicyParts) {
     this.#parts = parts
@@ -46,17 +54,25 @@ export class FailureRate implements TripPolicy {
 
   record(permit: PermitState, verdict: Verdict, slow: boolean): Promise<void> | undefined {
     if (verdict === 'ignored') return undefined
-    if (permit.generation !== this.#generation) {
-      // Counts of an earlier generation belong to a window that no longer exists.
+    const sameRecord = permit.incarnation === this.#incarnation
+    if (sameRecord && permit.generation < this.#generation) return undefined
+    if (!sameRecord || permit.generation > this.#generation) {
+      // Counts of an earlier generation (or a lost record) belong to a window that no longer exists.
       this.#generation = permit.generation
+      this.#incarnation = permit.incarnation
       this.#gathered = { calls: 0, failures: 0, slowCalls: 0 }
+      this.#unconfirmed = []
     }
     const gathered = this.#gathered
-    gathered.calls++
-    if (verdict === 'failure') gathered.failures++
-    else this.#parts.local.recordSuccess()
-    if (slow) gathered.slowCalls++
     const now = this.#parts.options.now()
+    gathered.calls++
+    if (verdict === 'failure') {
+      gathered.failures++
+      if (this.#storeFailing) this.#parts.local.recordFailure(now, this.#parts.view.latest)
+    } else {
+      this.#parts.local.recordSuccess()
+    }
+    if (slow) gathered.slowCalls++
     const due = now - this.#lastWriteAt >= this.#parts.options.rateFlushIntervalMs
     if (!due && !((verdict === 'failure' || slow) && this.#couldTrip(now))) return undefined
     return this.#write(permit, now, verdict === 'failure')
@@ -109,32 +125,27 @@ export class FailureRate implements TripPolicy {
   async #write(permit: PermitState, now: number, failed: boolean): Promise<void> {
     const { link, local, options } = this.#parts
     this.#lastWriteAt = now
-    // First the counts whose answer was lost, under their own op id: counted once either way.
-    const previous = this.#unconfirmed
-    if (previous !== undefined && previous.generation === this.#generation) {
-      const again = await link.addCounts(
-        previous.generation,
-        options.rateWindowMs,
-        previous,
-        options.environmentId,
-        previous.opId,
-      )
+    const under = { incarnation: this.#incarnation, generation: this.#generation }
+    // First the counts whose answers were lost, each under its own op id: counted once either way.
+    for (const previous of this.#unconfirmed.splice(0)) {
+      const again = await link.addCounts(under, options.rateWindowMs, previous, options.environmentId, previous.opId)
       if (!again.ok) {
-        if (failed) local.recordFailure(now)
+        this.#failed(failed, now)
+        if (!again.skipped) this.#unconfirm(previous)
         return
       }
     }
-    this.#unconfirmed = undefined
     const counts = { ...this.#gathered }
     this.#gathered = { calls: 0, failures: 0, slowCalls: 0 }
     const opId = randomUUID()
-    const result = await link.addCounts(this.#generation, options.rateWindowMs, counts, options.environmentId, opId)
+    const result = await link.addCounts(under, options.rateWindowMs, counts, options.environmentId, opId)
     if (!result.ok) {
-      if (!result.skipped) this.#unconfirmed = { ...counts, opId, generation: this.#generation }
-      else this.#merge(counts)
-      if (failed) local.recordFailure(now)
+      if (result.skipped) this.#merge(counts)
+      else this.#unconfirm({ ...counts, opId, ...under })
+      this.#failed(failed, now)
       return
     }
+    this.#storeFailing = false
     local.clear()
     const record = result.value
     if (record.state !== CircuitState.CLOSED || record.generation !== permit.generation) return
@@ -144,6 +155,19 @@ export class FailureRate implements TripPolicy {
       reason: TransitionReason.FAILURE_THRESHOLD,
       from: CircuitState.CLOSED,
     })
+  }
+
+  /** Keeps a write whose answer was lost, to send again under its op id (the oldest go first past a few). */
+  #unconfirm(write: Unconfirmed): void {
+    if (write.generation !== this.#generation || write.incarnation !== this.#incarnation) return
+    this.#unconfirmed.push(write)
+    if (this.#unconfirmed.length > MAX_UNCONFIRMED_WRITES) this.#unconfirmed.shift()
+  }
+
+  /** A write failed: until one succeeds, failures are counted by the local breaker as they come. */
+  #failed(withFailure: boolean, now: number): void {
+    if (withFailure && !this.#storeFailing) this.#parts.local.recordFailure(now, this.#parts.view.latest)
+    this.#storeFailing = true
   }
 
   /** Puts counts that were never sent back with those gathered since. */

@@ -44,7 +44,8 @@ describe('options', () => {
   })
 
   it('derives the probe lease from the call timeout', () => {
-    expect(resolveOptions({ circuitId: 'a', store, callTimeoutMs: 2_000 }, {}).probeLeaseMs).toBe(3_000)
+    // The call, the three store calls a decision may take before it, and a second.
+    expect(resolveOptions({ circuitId: 'a', store, callTimeoutMs: 2_000 }, {}).probeLeaseMs).toBe(4_500)
   })
 
   it('reads the outage policy and unlimited concurrency from the environment', () => {
