@@ -5,9 +5,11 @@ import {
   type CircuitBreakerOptions,
   InvalidConfigurationError,
 } from '@fleet-breaker/core'
+import { isMiddyTimeoutError, LONGEST_TIMER_MS, remainingTimeOf } from './deadline.js'
 import { type ErrorWatch, watchError } from './error-watch.js'
 import { rejectionResponse } from './event-sources.js'
 import type { MiddyMiddleware, MiddyRequest } from './middy-types.js'
+import { type BodyOutcome, type BodyWatch, watchStreamedResponse } from './streamed-body.js'
 
 /**
  * Options of the {@link circuitBreaker} middleware.
@@ -35,6 +37,14 @@ export interface CircuitBreakerMiddlewareOptions<TEvent = unknown, TResult = unk
   readonly fallback?: (error: CircuitBreakerError, request: MiddyRequest<TEvent, TResult>) => TResult | Promise<TResult>
   /** Whether a response counts as a failure. Default: a `statusCode` of 500 or more. */
   readonly isFailureResponse?: (response: TResult) => boolean
+  /**
+   * How long before the invocation's end (`context.getRemainingTimeInMillis()`) a call still
+   * running, or a response body still streaming, is recorded as a failure, so that its outcome
+   * (and a probe's lease) reaches the store before Lambda stops the environment. Default: the
+   * breaker's `deadlineMarginMs` (500). Keep it above Middy's `timeoutEarlyInMillis` (5 by
+   * default) so the breaker records the call before Middy ends it, and long enough for a store write.
+   */
+  readonly deadlineMarginMs?: number
 }
 
 /** The default failure predicate for responses: a `statusCode` of 500 or more. */
@@ -78,6 +88,30 @@ interface Held extends HeldPermit {
   readonly errors: ErrorWatch
   /** After this, the invocation cannot still be running. */
   readonly abandonAfter: number
+  /** Fires at the invocation's deadline less the margin; cleared once the permit is settled. */
+  deadline: ReturnType<typeof setTimeout> | undefined
+  /** The watch on a streamed response's body, from the `after` hook on: the body settles the permit. */
+  body: BodyWatch | undefined
+}
+
+/**
+ * Records the error a call threw as the breaker classifies it, except Middy's own early timeout
+ * (`timeoutEarlyInMillis`), which always counts: the downstream was too slow to answer in time.
+ */
+function recordThrown(permit: CallPermit, error: unknown): Promise<unknown> {
+  return isMiddyTimeoutError(error) ? permit.recordFailure() : permit.recordError(error)
+}
+
+/**
+ * Whether the handler of a request whose permit is not settled yet has stopped running: it returned
+ * (Middy puts what it returned on `request.response`), it threw (`request.error`), or another
+ * middleware ended the chain. A handler that returned `undefined` looks like one still running until
+ * the `after` hooks are done; with the breaker registered last, its own `after` runs first.
+ */
+function handlerFinished(request: MiddyRequest<unknown, unknown>, errors: ErrorWatch): boolean {
+  return (
+    endedEarly(request) || request.response !== undefined || errors.thrown !== undefined || request.error !== undefined
+  )
 }
 
 function isHeldPermit(value: unknown): value is HeldPermit {
@@ -125,7 +159,8 @@ function resolveBreaker(breaker: unknown): CircuitBreaker<unknown> {
  * Settles every permit the `circuitBreaker()` middlewares still hold for a request: with the error
  * the call threw, if it threw, and otherwise by giving the permit back (not counted). A permit
  * whose `after` or `onError` hook ran is already settled and is left alone, so calling this once
- * the chain is over is always safe.
+ * the chain is over is always safe; so is the permit of a streamed response, which its body
+ * settles (Middy 5 runs `requestEnd` before the body is sent).
  *
  * Pass it as Middy's `requestEnd` plugin hook, which runs once the chain is over whatever it did
  * (Middy 5 and 7 on every path, Middy 6 unless the chain throws), or call it from a middleware of
@@ -167,11 +202,18 @@ let instances = 0
  *   for API Gateway, function URLs and ALB; every record as a batch item failure for SQS; for
  *   other events it throws the `CircuitOpenError`, so Lambda's retries keep the event. An early
  *   return skips the handler and every `after` hook.
- * - `after` records the response: a failure when `isFailureResponse` says so.
+ * - `after` records the response: a failure when `isFailureResponse` says so. A streamed response
+ *   (Middy's streaming mode: a Node.js `Readable` or web `ReadableStream`, itself or as the `body`)
+ *   is recorded when its body ends (a success), fails (its error, classified) or is given up
+ *   (not counted), since Middy sends the body only after the `after` hooks.
  * - `onError` records the error the call threw as the breaker classifies it (a 4xx is not
- *   counted), even when a middleware whose `onError` ran first (`@middy/http-error-handler`
- *   registered after it) has already replaced `request.error`. It never replaces the error: the
- *   error, or the response another middleware made of it, reaches the caller.
+ *   counted; Middy's own early timeout always is), even when a middleware whose `onError` ran
+ *   first (`@middy/http-error-handler` registered after it) has already replaced `request.error`.
+ *   It never replaces the error: the error, or the response another middleware made of it,
+ *   reaches the caller.
+ * - At the invocation's deadline less `deadlineMarginMs` (from `context.getRemainingTimeInMillis()`),
+ *   a call still running, or a body still streaming, is recorded as a failure, before Lambda
+ *   stops the environment; its later outcome is ignored.
  * - Every admitted permit is settled once: by `after` or `onError`, or, when another middleware
  *   ended the chain before those ran, as soon as the breaker is next used (Middy 6 and later mark
  *   such a chain with `request.earlyResponse`), by {@link settleCircuitBreakerPermits} when it is
@@ -198,15 +240,22 @@ export function circuitBreaker<TEvent = unknown, TResult = unknown>(
   if (typeof options !== 'object' || options === null) {
     throw new InvalidConfigurationError('options', options, 'an object with a breaker')
   }
-  const { fallback, isFailureResponse = isServerErrorResponse } = options
+  const { fallback, isFailureResponse = isServerErrorResponse, deadlineMarginMs: marginOption } = options
   if (fallback !== undefined && typeof fallback !== 'function') {
     throw new InvalidConfigurationError('fallback', fallback, 'a function')
   }
   if (typeof isFailureResponse !== 'function') {
     throw new InvalidConfigurationError('isFailureResponse', isFailureResponse, 'a function')
   }
+  if (
+    marginOption !== undefined &&
+    (typeof marginOption !== 'number' || !Number.isFinite(marginOption) || marginOption < 0)
+  ) {
+    throw new InvalidConfigurationError('deadlineMarginMs', marginOption, 'a number of milliseconds, 0 or more')
+  }
   const breaker = resolveBreaker(options.breaker)
   const { logger } = breaker.options
+  const deadlineMarginMs = marginOption ?? breaker.options.deadlineMarginMs
   // Namespaced per middleware instance: two breakers on one handler never share a key.
   const internalKey = `${INTERNAL_KEY_PREFIX}${breaker.circuitId}#${++instances}`
   const outstanding = outstandingOf(breaker)
@@ -216,42 +265,100 @@ export function circuitBreaker<TEvent = unknown, TResult = unknown>(
     if (!outstanding.delete(held)) return false
     if (held.request.internal[internalKey] === held) delete held.request.internal[internalKey]
     held.errors.stop()
+    if (held.deadline !== undefined) clearTimeout(held.deadline)
+    held.deadline = undefined
+    held.body?.stop()
     return true
   }
 
+  /** Settles a permit where nothing is left to tell of a failure to: a store error is logged. */
+  const settleQuietly = async (
+    held: Held,
+    settle: (permit: CallPermit) => Promise<unknown>,
+    when: string,
+  ): Promise<void> => {
+    try {
+      await settle(held.permit)
+    } catch (error) {
+      logger.error(`fleet-breaker: could not settle a permit ${when}`, { circuitId: breaker.circuitId, error })
+    }
+  }
+
+  /**
+   * At the invocation's deadline, less the margin, for a permit not settled yet:
+   * - a handler still running, or a body still being streamed, is the downstream being too slow:
+   *   recorded as a failure now, before Lambda stops the environment (its later outcome is ignored);
+   * - a handler that has finished while its `after` or `onError` hook did not settle the permit
+   *   (another middleware ended the chain) is settled as for a skipped hook;
+   * - a streamed body nobody has started to read was never sent: given back, not counted.
+   */
+  const expire = async (held: Held): Promise<void> => {
+    if (!outstanding.has(held)) return
+    const { body } = held
+    if (body === undefined && handlerFinished(held.request, held.errors)) return held.settleLeftover()
+    const failed = body === undefined || body.started
+    if (!forget(held)) return
+    if (!failed) return settleQuietly(held, (permit) => permit.release(), 'whose body was never read')
+    logger.warn(
+      body === undefined
+        ? "fleet-breaker: the call was still running at the invocation's deadline; counted as a failure"
+        : "fleet-breaker: the response was still streaming at the invocation's deadline; counted as a failure",
+      { circuitId: breaker.circuitId, deadlineMarginMs },
+    )
+    return settleQuietly(held, (permit) => permit.recordFailure(), "at the invocation's deadline")
+  }
+
+  /** Arms the deadline timer of a permit, when the context tells the invocation's deadline. */
+  const armDeadline = (held: Held, remaining: number | undefined): void => {
+    if (remaining === undefined) return
+    const delay = Math.ceil(remaining - deadlineMarginMs)
+    // No time left before the margin: the invocation's end, not the downstream, would stop the call.
+    if (delay < 1 || delay > LONGEST_TIMER_MS) return
+    // Not unreferenced: while the call runs it must fire, whatever else keeps the process alive.
+    // Nothing may reject from a timer (a logger that throws, say): it would end the process.
+    held.deadline = setTimeout(() => void expire(held).catch(() => undefined), delay)
+  }
+
   const hold = (request: MiddyRequest<TEvent, TResult>, permit: CallPermit): void => {
-    const remaining = request.context?.getRemainingTimeInMillis?.() ?? LONGEST_INVOCATION_MS
+    const remaining = remainingTimeOf(request.context)
     const held: Held = {
       request,
       key: internalKey,
       permit,
       errors: watchError(request),
-      abandonAfter: breaker.options.now() + remaining + 1_000,
+      abandonAfter: breaker.options.now() + (remaining ?? LONGEST_INVOCATION_MS) + 1_000,
+      deadline: undefined,
+      body: undefined,
       settleLeftover: async () => {
-        if (!forget(held)) return
+        // A streamed body settles its permit itself, when it finishes (or at the deadline).
+        if (held.body !== undefined || !forget(held)) return
         const { thrown } = held.errors
-        try {
-          await (thrown === undefined ? permit.release() : permit.recordError(thrown.error))
-        } catch (error) {
-          logger.error('fleet-breaker: could not settle a permit whose hooks were skipped', {
-            circuitId: breaker.circuitId,
-            error,
-          })
-        }
+        await settleQuietly(
+          held,
+          (settled) => (thrown === undefined ? settled.release() : recordThrown(settled, thrown.error)),
+          'whose hooks were skipped',
+        )
       },
     }
     request.internal[internalKey] = held
     outstanding.add(held)
+    armDeadline(held, remaining)
   }
 
-  /** This request's permit, now the caller's to settle; `undefined` if it has none or it was settled. */
-  const take = (request: MiddyRequest<TEvent, TResult>): Held | undefined => {
+  /** This request's permit while it is not settled; `undefined` if it has none or it was settled. */
+  const find = (request: MiddyRequest<TEvent, TResult>): Held | undefined => {
     let held = request.internal[internalKey] as Held | undefined
     if (held !== undefined && held.request !== request) {
       // `internal` shared between concurrent requests (see HeldPermit.request): another request
       // took the key since, so look for this request's permit among those not yet settled.
       held = [...outstanding].find((candidate) => candidate.request === request && candidate.key === internalKey)
     }
+    return held !== undefined && outstanding.has(held) ? held : undefined
+  }
+
+  /** This request's permit, now the caller's to settle; `undefined` if it has none or it was settled. */
+  const take = (request: MiddyRequest<TEvent, TResult>): Held | undefined => {
+    const held = find(request)
     return held !== undefined && forget(held) ? held : undefined
   }
 
@@ -259,7 +366,7 @@ export function circuitBreaker<TEvent = unknown, TResult = unknown>(
    * Settles the permits of invocations whose own hooks will not settle them (another middleware
    * skipped `after` or `onError`), before they can keep a concurrency slot from the next call:
    * - a chain that ended with an early response (Middy 6 and later): over, whatever the host;
-   * - an invocation past its deadline: Lambda has stopped it.
+   * - an invocation past its deadline: Lambda has stopped it (settled as its deadline timer would).
    * A permit is never given back merely because a newer invocation started: one execution
    * environment runs invocations concurrently on Lambda Managed Instances and off Lambda, and a
    * permit still in use must not lose its outcome or let one call too many through.
@@ -268,7 +375,7 @@ export function circuitBreaker<TEvent = unknown, TResult = unknown>(
     if (outstanding.size === 0) return
     const now = breaker.options.now()
     const finished = [...outstanding].filter((held) => endedEarly(held.request) || held.abandonAfter < now)
-    for (const held of finished) await held.settleLeftover()
+    for (const held of finished) await (held.abandonAfter < now ? expire(held) : held.settleLeftover())
   }
 
   const circuitBreakerMiddlewareBefore = async (
@@ -293,24 +400,62 @@ export function circuitBreaker<TEvent = unknown, TResult = unknown>(
     return response
   }
 
-  const recordResponse = async (held: Held, response: TResult): Promise<void> => {
+  /** Settles a permit with how its streamed body finished (the `after` hook found it healthy). */
+  const settleStreamed = async (held: Held, outcome: BodyOutcome): Promise<void> => {
+    if (!forget(held)) return
+    const when = 'once its response was streamed'
+    switch (outcome.kind) {
+      case 'ended':
+        return settleQuietly(held, (permit) => permit.recordSuccess(), when)
+      case 'failed':
+        return settleQuietly(held, (permit) => recordThrown(permit, outcome.error), when)
+      case 'abandoned':
+        return settleQuietly(held, (permit) => permit.release(), when)
+    }
+  }
+
+  /**
+   * Hands the permit over to the response's body when the response is streamed: Middy sends the
+   * body after every `after` hook has run, so only the body can tell how the call ended. Returns
+   * whether it did.
+   */
+  const watchBody = (held: Held, request: MiddyRequest<TEvent, TResult>): boolean => {
+    // Nothing may reject from a stream's event (a logger that throws, say): it would end the process.
+    const streamed = watchStreamedResponse(
+      request.response,
+      (outcome) => void settleStreamed(held, outcome).catch(() => undefined),
+    )
+    if (streamed === undefined) return false
+    // The call has returned: errors from here on are other middlewares', never recorded.
+    held.errors.stop()
+    // (A body that had already finished has settled the permit already.)
+    if (outstanding.has(held)) held.body = streamed.watch
+    request.response = streamed.response as TResult
+    return true
+  }
+
+  /** Records the response, or hands the permit to its body when it is streamed. */
+  const recordResponse = async (held: Held, request: MiddyRequest<TEvent, TResult>): Promise<void> => {
     let failed = false
     try {
-      failed = isFailureResponse(response) === true
+      failed = isFailureResponse(request.response as TResult) === true
     } catch (error) {
       logger.error('fleet-breaker: isFailureResponse threw; the response is not counted', {
         circuitId: breaker.circuitId,
         error,
       })
-      await held.permit.release()
+      if (forget(held)) await held.permit.release()
       return
     }
+    // A failure response (a streamed 503, say) is one whatever its body does.
+    if (!failed && watchBody(held, request)) return
+    if (!forget(held)) return
     await (failed ? held.permit.recordFailure() : held.permit.recordSuccess())
   }
 
   const circuitBreakerMiddlewareAfter = async (request: MiddyRequest<TEvent, TResult>): Promise<undefined> => {
-    const held = take(request)
-    if (held !== undefined) await recordResponse(held, request.response as TResult)
+    const held = find(request)
+    if (held !== undefined && held.body === undefined) await recordResponse(held, request)
     await settleFinished()
     return undefined
   }
@@ -319,10 +464,14 @@ export function circuitBreaker<TEvent = unknown, TResult = unknown>(
     // No permit: the error came before the call was admitted (another middleware, or the
     // rejection itself), or after the outcome was recorded. Either way it is not the downstream's.
     const held = take(request)
-    if (held !== undefined) {
+    if (held?.body !== undefined) {
+      // A middleware's `after` hook threw once the handler had returned a streamed response:
+      // Middy will not send that body, and the error is not the downstream's.
+      await held.permit.release()
+    } else if (held !== undefined) {
       // The error the call threw, not what a middleware whose onError ran first made of it.
       const { thrown } = held.errors
-      await held.permit.recordError(thrown === undefined ? request.error : thrown.error)
+      await recordThrown(held.permit, thrown === undefined ? request.error : thrown.error)
     }
     await settleFinished()
     return undefined

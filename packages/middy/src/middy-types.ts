@@ -7,6 +7,8 @@
 /** The part of the Lambda context the middleware reads. */
 export interface LambdaContextLike {
   getRemainingTimeInMillis?: () => number
+  /** The Lambda context inside a durable execution context (Middy 7 reads the deadline here too). */
+  lambdaContext?: { getRemainingTimeInMillis?: () => number }
 }
 
 /** A Middy request: what a middleware's hooks receive. */

@@ -1,148 +1,31 @@
-import {
-  type Admission,
-  CircuitBreaker as Breaker,
-  type CallPermit,
-  type CircuitBreaker,
-  CircuitState,
-  InvalidConfigurationError,
-  isCircuitOpenError,
-  MemoryStore,
-} from '@fleet-breaker/core'
-import { InstrumentedStore, ManualClock } from '@fleet-breaker/core/testing'
+import { CircuitState, InvalidConfigurationError, isCircuitOpenError, MemoryStore } from '@fleet-breaker/core'
 import { circuitBreaker, type MiddyRequest, settleCircuitBreakerPermits } from '@fleet-breaker/middy'
 import { describe, expect, it, jest } from '@jest/globals'
 import middy7 from '@middy/core'
-import httpErrorHandler7 from '@middy/http-error-handler'
 import middy5 from 'middy-core-5'
-import middy6 from 'middy-core-6'
-import httpErrorHandler5 from 'middy-http-error-handler-5'
-import httpErrorHandler6 from 'middy-http-error-handler-6'
 import { silentLogger } from '../../../../test-support/logger.js'
+import {
+  albEvent,
+  clientError,
+  context,
+  deferred,
+  eventBridgeEvent,
+  httpEvent,
+  type Middy,
+  openCircuit,
+  restEvent,
+  serverError,
+  setup,
+  sqsEvent,
+  versions,
+  watchSettlements,
+} from '../support/chains.js'
 
 /*
  * The middleware in real Middy chains, on every Middy major it supports, each with the
  * `@middy/http-error-handler` of the same major. A chain is built around a handler that calls the
  * "downstream" as the test says.
  */
-
-type Middy = typeof middy7
-type HttpErrorHandler = typeof httpErrorHandler7
-interface MiddyMajor {
-  readonly middy: Middy
-  readonly httpErrorHandler: HttpErrorHandler
-  /** Middy 6 and later mark a chain that ended early with `request.earlyResponse`. */
-  readonly marksEarlyResponses: boolean
-}
-const versions: Array<[string, MiddyMajor]> = [
-  [
-    'Middy 5',
-    {
-      middy: middy5 as unknown as Middy,
-      httpErrorHandler: httpErrorHandler5 as unknown as HttpErrorHandler,
-      marksEarlyResponses: false,
-    },
-  ],
-  [
-    'Middy 6',
-    {
-      middy: middy6 as unknown as Middy,
-      httpErrorHandler: httpErrorHandler6 as unknown as HttpErrorHandler,
-      marksEarlyResponses: true,
-    },
-  ],
-  ['Middy 7', { middy: middy7, httpErrorHandler: httpErrorHandler7, marksEarlyResponses: true }],
-]
-
-const context = { getRemainingTimeInMillis: () => 30_000 } as never
-
-const httpEvent = {
-  version: '2.0',
-  routeKey: 'GET /quote',
-  rawPath: '/quote',
-  requestContext: { http: { method: 'GET' } },
-}
-const restEvent = { httpMethod: 'GET', path: '/quote', requestContext: { stage: 'prod' } }
-const albEvent = {
-  httpMethod: 'GET',
-  path: '/quote',
-  requestContext: { elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:tg' } },
-}
-const sqsEvent = {
-  Records: [
-    { messageId: 'm-1', eventSource: 'aws:sqs', body: '{}' },
-    { messageId: 'm-2', eventSource: 'aws:sqs', body: '{}' },
-  ],
-}
-const eventBridgeEvent = { source: 'orders', 'detail-type': 'OrderPlaced', detail: {} }
-
-const serverError = () => Object.assign(new Error('downstream failed'), { statusCode: 502 })
-const clientError = (statusCode: number) => Object.assign(new Error(`client error ${statusCode}`), { statusCode })
-
-function setup(options: { failureThreshold?: number; maxConcurrent?: number } = {}) {
-  const clock = new ManualClock()
-  const store = new InstrumentedStore(new MemoryStore())
-  const breaker: CircuitBreaker<unknown> = new Breaker({
-    circuitId: 'quote-api',
-    store,
-    now: clock.now,
-    logger: silentLogger,
-    failureThreshold: options.failureThreshold ?? 2,
-    resetTimeoutMs: 10_000,
-    ...(options.maxConcurrent === undefined ? {} : { maxConcurrent: options.maxConcurrent, maxQueued: 0 }),
-  })
-  return { clock, store, breaker }
-}
-
-async function openCircuit(breaker: CircuitBreaker<unknown>) {
-  for (let i = 0; i < breaker.options.failureThreshold; i++) {
-    await breaker.execute(async () => Promise.reject(serverError())).catch(() => undefined)
-  }
-}
-
-type Settlement = 'recordResult' | 'recordError' | 'recordSuccess' | 'recordFailure' | 'release'
-
-/**
- * Watches every permit the breaker hands out from now on: one list per permit, in the order they
- * were handed out, of the ways it was settled (recorded or released). `[['release']]`: one permit,
- * given back once.
- */
-function watchSettlements(breaker: CircuitBreaker<unknown>): Settlement[][] {
-  const settlements: Settlement[][] = []
-  const admit = breaker.admit.bind(breaker)
-  jest.spyOn(breaker, 'admit').mockImplementation(async (options): Promise<Admission> => {
-    const admission = await admit(options)
-    if (!admission.admitted) return admission
-    const seen: Settlement[] = []
-    settlements.push(seen)
-    const { permit } = admission
-    const watched =
-      <A extends unknown[], R>(name: Settlement, settle: (...args: A) => R) =>
-      (...args: A): R => {
-        seen.push(name)
-        return settle(...args)
-      }
-    const watchedPermit: CallPermit = {
-      circuitId: permit.circuitId,
-      isProbe: permit.isProbe,
-      recordResult: watched('recordResult', permit.recordResult),
-      recordError: watched('recordError', permit.recordError),
-      recordSuccess: watched('recordSuccess', permit.recordSuccess),
-      recordFailure: watched('recordFailure', permit.recordFailure),
-      release: watched('release', permit.release),
-    }
-    return { admitted: true, permit: watchedPermit }
-  })
-  return settlements
-}
-
-/** A promise and the function that resolves it. */
-function deferred<T>(): { readonly promise: Promise<T>; readonly resolve: (value: T) => void } {
-  let resolve: (value: T) => void = () => {}
-  const promise = new Promise<T>((settle) => {
-    resolve = settle
-  })
-  return { promise, resolve }
-}
 
 /** Middlewares that end the chain early from each hook, and a handler for each case. */
 const endsEarly = {
@@ -480,6 +363,35 @@ describe.each(versions)('circuitBreaker on %s', (_version, { middy, httpErrorHan
     calls[1].response.resolve({ statusCode: 200 })
     expect(await second).toEqual({ statusCode: 200 })
     expect(settled).toEqual([['recordFailure'], ['recordSuccess']])
+  })
+
+  it("counts a response slower than the breaker's slowCallDurationMs, timed from admission, as a failure", async () => {
+    const { breaker, clock } = setup({ failureThreshold: 1, slowCallDurationMs: 1_000 })
+    const settled = watchSettlements(breaker)
+    const handler = middy(async () => {
+      clock.advance(1_500)
+      return { statusCode: 200 }
+    }).use(circuitBreaker({ breaker }))
+    expect(await handler(httpEvent, context)).toEqual({ statusCode: 200 })
+    expect(settled).toEqual([['recordSuccess']])
+    expect((await breaker.getState()).state).toBe(CircuitState.OPEN)
+  })
+
+  it("answers a call the breaker's rampUpMs holds back after the circuit closed like an open circuit: 503 with Retry-After, or the fallback", async () => {
+    const { breaker, clock } = setup({ failureThreshold: 1, rampUpMs: 10_000 })
+    await openCircuit(breaker)
+    clock.advance(10_000)
+    const downstream = jest.fn(async () => ({ statusCode: 200 }))
+    const handler = middy(downstream).use(circuitBreaker({ breaker }))
+    expect(await handler(httpEvent, context)).toEqual({ statusCode: 200 }) // the probe closes the circuit
+    expect((await breaker.getState()).state).toBe(CircuitState.CLOSED)
+    clock.advance(100)
+    expect(await handler(httpEvent, context)).toMatchObject({ statusCode: 503, headers: { 'Retry-After': '1' } })
+    expect(downstream).toHaveBeenCalledTimes(1)
+    const fallback = jest.fn((_error: unknown) => ({ statusCode: 200, body: 'cached quote' }))
+    const withFallback = middy(downstream).use(circuitBreaker({ breaker, fallback }))
+    expect(await withFallback(httpEvent, context)).toEqual({ statusCode: 200, body: 'cached quote' })
+    expect(fallback.mock.calls[0]?.[0]).toMatchObject({ reason: 'ramping' })
   })
 
   it('keeps two breakers on one handler apart', async () => {
