@@ -20,6 +20,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   'hot-path': async () => (await import('./suites/hot-path.js')).hotPath,
   'store-cost': async () => (await import('./suites/store-cost.js')).storeCost,
   fleet: async () => (await import('./suites/fleet.js')).fleetProtection,
+  'trip-logic': async () => (await import('./suites/trip-logic.js')).tripLogic,
   'cold-start': async () => (await import('./suites/cold-start.js')).coldStart,
 }
 
