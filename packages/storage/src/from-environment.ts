@@ -40,8 +40,40 @@ const REDIS_CONNECT_TIMEOUT_MS = 1_000
 const REDIS_COMMAND_TIMEOUT_MS = 500
 
 const stores = new Map<string, Promise<CircuitStore>>()
+/** What the factory may close: a store that owns its client, or a Redis client of either library. */
+interface OwnedClient {
+  quit?(): unknown
+  close?(): unknown
+  disconnect?(): unknown
+  destroy?(): unknown
+  /** ioredis: 'ready' once connected. */
+  readonly status?: unknown
+  /** node-redis: true once connected. */
+  readonly isReady?: unknown
+}
+
 /** Connections the factory opened (and so owns), for {@link closeStoresFromEnvironment}. */
-const ownedClients = new Set<{ quit?: () => unknown; close?: () => unknown }>()
+const ownedClients = new Set<OwnedClient>()
+
+/**
+ * Closes one client: gracefully when it is connected (pending commands finish), at once when it is
+ * not. A client still trying to reach a server that is down cannot quit gracefully (without an
+ * offline queue the QUIT itself fails), and would go on reconnecting.
+ */
+async function closeOwned(client: OwnedClient): Promise<void> {
+  const showsConnection = client.status !== undefined || client.isReady !== undefined
+  const connected = client.status === 'ready' || client.isReady === true
+  const graceful = client.quit ?? client.close
+  if (graceful !== undefined && (connected || !showsConnection)) {
+    try {
+      await graceful.call(client)
+      return
+    } catch {
+      // Lost its connection meanwhile: close it at once below.
+    }
+  }
+  await (client.disconnect ?? client.destroy)?.call(client)
+}
 
 /**
  * Builds the store the environment asks for, so switching backends is a configuration change:
@@ -109,8 +141,8 @@ async function redisStore(url: string | undefined, keyPrefix: string | undefined
   if (url === undefined || !/^rediss?:\/\//.test(url)) {
     throw new InvalidConfigurationError(STORE_ENVIRONMENT_VARIABLES.REDIS_URL, url, 'a redis:// or rediss:// URL')
   }
-  const [{ RedisStore }, client] = await Promise.all([import('./redis/index.js'), connectRedis(url)])
-  ownedClients.add(client as object)
+  const [{ RedisStore }, client] = await Promise.all([import('./redis/index.js'), connectRedis(url, logger)])
+  ownedClients.add(client as OwnedClient)
   return new RedisStore({ client, logger, ...(keyPrefix === undefined ? {} : { keyPrefix }) })
 }
 
@@ -127,7 +159,7 @@ export async function closeStoresFromEnvironment(): Promise<void> {
   stores.clear()
   const clients = [...ownedClients]
   ownedClients.clear()
-  await Promise.all(clients.map(async (client) => (client.quit ?? client.close)?.call(client)))
+  await Promise.all(clients.map(closeOwned))
 }
 
 /** Loads a module by a name bundlers leave alone, so an absent optional peer costs nothing. */
@@ -143,7 +175,10 @@ async function optionalImport(name: string): Promise<Record<string, unknown> | u
 type Constructor = new (
   url: string,
   options: Record<string, unknown>,
-) => { once(event: string, listener: () => void): unknown }
+) => {
+  once(event: string, listener: () => void): unknown
+  on(event: string, listener: (error: unknown) => void): unknown
+}
 
 /** Waits for `promise` for at most `ms`, never failing: a store that is down must not fail the init. */
 async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
@@ -156,9 +191,19 @@ async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> 
  * Connects with ioredis, else node-redis, with timeouts that suit a call on the hot path and no
  * offline queue (a command to a server that is down fails at once and the breaker's outage policy
  * applies). Waits up to the connect timeout for the connection, so the first invocation finds it
- * ready, but never fails because of it.
+ * ready, but never fails because of it; a connection still in progress after that is waited for by
+ * the store itself, within each call's deadline.
+ *
+ * Connection errors go to the logger at debug level: the breaker reports a store outage once, as a
+ * warning, and an error event nobody listens to would end the process (node-redis) or be printed
+ * on every reconnection attempt (ioredis).
+ *
+ * Both clients keep their defaults for commands a dropped connection left unanswered: ioredis sends
+ * them again once reconnected, node-redis fails them. Either is safe, since every write carries an
+ * op id and the scripts apply it at most once.
  */
-async function connectRedis(url: string): Promise<RedisClientLike> {
+async function connectRedis(url: string, logger: Logger): Promise<RedisClientLike> {
+  const onError = (error: unknown) => logger.debug('fleet-breaker: Redis client error', { error })
   const ioredis = await optionalImport('ioredis')
   if (ioredis !== undefined) {
     const Redis = (ioredis.default ?? ioredis.Redis) as Constructor
@@ -168,17 +213,22 @@ async function connectRedis(url: string): Promise<RedisClientLike> {
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
     })
+    client.on('error', onError)
     await waitAtMost(new Promise<void>((resolve) => client.once('ready', resolve)), REDIS_CONNECT_TIMEOUT_MS)
     return client as unknown as RedisClientLike
   }
   const nodeRedis = await optionalImport('redis')
   if (nodeRedis !== undefined) {
-    const createClient = nodeRedis.createClient as (options: Record<string, unknown>) => { connect(): Promise<unknown> }
+    const createClient = nodeRedis.createClient as (options: Record<string, unknown>) => {
+      connect(): Promise<unknown>
+      on(event: string, listener: (error: unknown) => void): unknown
+    }
     const client = createClient({
       url,
       socket: { connectTimeout: REDIS_CONNECT_TIMEOUT_MS },
       disableOfflineQueue: true,
     })
+    client.on('error', onError)
     await waitAtMost(client.connect(), REDIS_CONNECT_TIMEOUT_MS)
     return client as unknown as RedisClientLike
   }

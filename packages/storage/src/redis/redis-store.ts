@@ -1,11 +1,13 @@
 import {
   type AcquireProbeRequest,
+  type AddCountsRequest,
   type AddFailureRequest,
   type CircuitRecord,
   CircuitState,
   type CircuitStore,
   type CompleteProbeRequest,
   InvalidConfigurationError,
+  isOpId,
   jsonConsoleLogger,
   type Logger,
   type OverrideRequest,
@@ -18,6 +20,7 @@ import {
   type StoreCallOptions,
   type TransitionOutcome,
   type TransitionRequest,
+  type WriteRequest,
 } from '@fleet-breaker/core'
 import { InvalidRecordReporter } from '../invalid-records.js'
 import { adaptClient, type RedisClientLike, type ScriptClient } from './client.js'
@@ -36,8 +39,9 @@ import { type LuaScript, Scripts } from './scripts.js'
  */
 export interface RedisStoreOptions {
   /**
-   * A connected ioredis (`Redis` or `Cluster`) or node-redis (`createClient()` or `createCluster()`)
-   * client, created once per execution environment. Give it timeouts of its own (see
+   * An ioredis (`Redis` or `Cluster`) or node-redis (`createClient()` or `createCluster()`) client,
+   * created once per execution environment; connected, or connecting (the store waits for a client
+   * still connecting, within each call's signal). Give it timeouts of its own (see
    * {@link RedisStore}): the breaker stops waiting at its `storeTimeoutMs`, but only the client can
    * stop a command from queueing or hanging on a dead connection.
    */
@@ -86,7 +90,9 @@ function validLogger(logger: unknown): Logger {
 
 /** Rejects a non-finite number here: in a script it would only surface as an obscure Lua error. */
 function finite(name: string, value: number): number {
-  if (!Number.isFinite(value)) throw new TypeError(`${name} must be a finite number; received ${value}`)
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new TypeError(`${name} must be a finite number; received ${value}`)
+  }
   return value
 }
 
@@ -96,6 +102,42 @@ function numberArg(name: string, value: number): string {
 
 function optionalNumberArg(name: string, value: number | undefined): string {
   return value === undefined ? '' : numberArg(name, value)
+}
+
+/** A count the record keeps (or compares slots with): a whole number from 0 to 2^53 - 1. */
+function countArg(name: string, value: number): string {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new TypeError(`${name} must be a whole number from 0 to 2^53 - 1; received ${value}`)
+  }
+  return String(value)
+}
+
+/** An op id (or an environment id), as core's `isOpId` defines it (the scripts check it again). */
+function idArg(name: string, value: string): string {
+  if (!isOpId(value)) {
+    throw new TypeError(
+      `${name} must be 1 to 64 printable ASCII characters without spaces; received ${JSON.stringify(value)}`,
+    )
+  }
+  return value
+}
+
+function opIdArg(value: string): string {
+  return idArg('opId', value)
+}
+
+function optionalIdArg(name: string, value: string | undefined): string {
+  return value === undefined ? '' : idArg(name, value)
+}
+
+/** The incarnation a write is fenced on; absent or '' fences nothing. */
+function fenceArg(name: string, value: string | undefined): string {
+  return value === undefined || value === '' ? '' : idArg(name, value)
+}
+
+function textArg(name: string, value: string): string {
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a string; received ${String(value)}`)
+  return value
 }
 
 function flag(value: boolean): string {
@@ -114,19 +156,40 @@ function flag(value: boolean): string {
  * **Clock.** The scripts decide with the Redis server's clock (`TIME`), not the caller's: whether a
  * failure window has lapsed, whether the retry time has come, whether a probe lease has run out.
  * Durations in requests are added to the server's time and times are stored in it. Every record
- * the store returns is moved into the caller's clock (by the difference between the caller's `now`
- * and the server's time at that call), so environments whose clocks disagree still agree on when
- * an open circuit may be retried. A difference under 100 ms is taken as agreement and left
- * uncorrected, because one call's measurement of it includes that call's latency: this way
- * concurrent callers see identical times. The DynamoDB store, having no server clock to use,
- * decides with the caller's clock instead.
+ * the store returns is moved into the caller's clock (by the difference between the caller's clock
+ * and the server's that the call shows), so environments whose clocks disagree still agree on when
+ * an open circuit may be retried. One call shows that difference only to within its round trip, so
+ * a clock the call cannot show to be more than 100 ms off is taken as agreeing and its times are
+ * left as the server's: concurrent callers see identical times, however long each call waited.
+ *
+ * **Idempotent writes.** Every write carries an op id and is applied at most once: a transition,
+ * override or reset already made by that op id (the record's `changedBy`), or a counting write
+ * whose op id is among the record's `recentOps`, changes nothing and answers as the first
+ * application did. ioredis re-sends the commands a dropped connection left unanswered once it has
+ * reconnected (its `autoResendUnfulfilledCommands`, on by default), so a command can reach the
+ * server twice; it still counts once, and a transition's winner still learns it won.
+ *
+ * **Lost records.** A record lost with the server's data (a restart without persistence, a flush,
+ * a failover that lost the last writes) reads as absent, and the next write creates it afresh with
+ * a new `incarnation`; a write fenced on the lost incarnation changes nothing. Scripts the server
+ * forgot are sent again (see below).
  *
  * **Expiry.** Every write gives the key an expiry of `ttlSeconds` (counted from the last time the
- * record still relies on, such as its retry time or the end of an override), so circuits that are no
- * longer used do not accumulate. A circuit forced with no end never expires.
+ * record still relies on, such as its retry time or the end of an override, and at most 100 years),
+ * so circuits that are no longer used do not accumulate. A circuit forced with no end never expires.
  *
  * **Unreadable data.** A key of another type, or a hash that is not a valid record, reads as a
  * fresh CLOSED circuit (logged once per circuit) and is replaced whole by the next write to it.
+ *
+ * **Arguments.** Every request is checked before anything is sent (a `TypeError` names the field),
+ * and every script checks its arguments again before its first write, so no call ever fails after
+ * changing the record.
+ *
+ * **Connecting.** A client that is still connecting (created at module scope and not yet ready, or
+ * reconnecting after a dropped connection) is waited for before a command is sent, until that
+ * connection attempt ends or the call's signal aborts. So a new execution environment can create
+ * its client at module scope without waiting for it, and its first call still reaches the store.
+ * A node-redis client must have been told to `connect()` (awaiting it is not needed).
  *
  * **Timeouts.** The breaker bounds every store call with `storeTimeoutMs` and an `AbortSignal`; the
  * store rejects as soon as the signal aborts, but the command itself is the client's to bound.
@@ -143,9 +206,10 @@ function flag(value: boolean): string {
  * import { RedisStore } from '@fleet-breaker/storage/redis'
  * import { Redis } from 'ioredis'
  *
- * // Once per execution environment, outside the handler.
+ * // Once per execution environment, at module scope; the store waits for the connection.
  * const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
- *   commandTimeout: 300,
+ *   connectTimeout: 1_000,
+ *   commandTimeout: 500,
  *   maxRetriesPerRequest: 1,
  *   enableOfflineQueue: false,
  * })
@@ -187,22 +251,26 @@ export class RedisStore implements CircuitStore {
     callerNow: number,
     options: StoreCallOptions | undefined,
   ): Promise<ScriptAnswer> {
+    const started = performance.now()
     const reply = await runScript(this.#client, script, this.keyFor(circuitId), args, options?.signal)
-    const answer = readAnswer(circuitId, reply, callerNow)
+    const answer = readAnswer(circuitId, reply, callerNow, performance.now() - started)
     if (answer.problem !== undefined) this.#invalidRecords.report(circuitId, answer.problem)
     return answer
   }
 
   /** Runs a write script, which always answers with a record. */
   async #write<Arg extends string>(
-    script: LuaScript<Arg | 'ttlMs'>,
+    script: LuaScript<Arg | 'ttlMs' | 'opId'>,
     circuitId: string,
-    args: Readonly<Record<Exclude<Arg, 'ttlMs'>, string>>,
-    now: number,
+    request: WriteRequest,
+    args: Readonly<Record<Exclude<Arg, 'ttlMs' | 'opId'>, string>>,
     options: StoreCallOptions | undefined,
   ): Promise<{ record: CircuitRecord; outcome: string }> {
-    const allArgs = { ...args, ttlMs: this.#ttlMs } as Readonly<Record<Arg | 'ttlMs', string>>
-    const { record, outcome } = await this.#run(script, circuitId, allArgs, finite('now', now), options)
+    const allArgs = { ...args, ttlMs: this.#ttlMs, opId: opIdArg(request.opId) } as Readonly<
+      Record<Arg | 'ttlMs' | 'opId', string>
+    >
+    const now = finite('now', request.now)
+    const { record, outcome } = await this.#run(script, circuitId, allArgs, now, options)
     if (record === undefined) throw new Error(`fleet-breaker: the Redis ${script.name} script returned no record`)
     return { record, outcome }
   }
@@ -231,9 +299,24 @@ export class RedisStore implements CircuitStore {
   async addFailure(circuitId: string, request: AddFailureRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
     const args = {
       generation: numberArg('generation', request.generation),
+      incarnation: fenceArg('incarnation', request.incarnation),
       windowMs: numberArg('windowMs', request.windowMs),
+      environment: optionalIdArg('environment', request.environment),
     }
-    return (await this.#write(Scripts.addFailure, circuitId, args, request.now, options)).record
+    return (await this.#write(Scripts.addFailure, circuitId, request, args, options)).record
+  }
+
+  async addCounts(circuitId: string, request: AddCountsRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    const args = {
+      generation: numberArg('generation', request.generation),
+      incarnation: fenceArg('incarnation', request.incarnation),
+      windowMs: numberArg('windowMs', request.windowMs),
+      calls: countArg('calls', request.calls),
+      failures: countArg('failures', request.failures),
+      slowCalls: countArg('slowCalls', request.slowCalls),
+      environment: optionalIdArg('environment', request.environment),
+    }
+    return (await this.#write(Scripts.addCounts, circuitId, request, args, options)).record
   }
 
   async resetFailures(
@@ -241,8 +324,11 @@ export class RedisStore implements CircuitStore {
     request: ResetFailuresRequest,
     options?: StoreCallOptions,
   ): Promise<CircuitRecord> {
-    const args = { generation: numberArg('generation', request.generation) }
-    return (await this.#write(Scripts.resetFailures, circuitId, args, request.now, options)).record
+    const args = {
+      generation: numberArg('generation', request.generation),
+      incarnation: fenceArg('incarnation', request.incarnation),
+    }
+    return (await this.#write(Scripts.resetFailures, circuitId, request, args, options)).record
   }
 
   async transition(
@@ -252,18 +338,26 @@ export class RedisStore implements CircuitStore {
   ): Promise<TransitionOutcome> {
     const { from, guard, to } = request
     const args = {
-      fromState: from.state,
+      fromState: textArg('from.state', from.state),
       fromGeneration: numberArg('from.generation', from.generation),
+      fromIncarnation: fenceArg('from.incarnation', from.incarnation),
       minFailures: optionalNumberArg('guard.minFailures', guard?.minFailures),
+      minCalls: optionalNumberArg('guard.minCalls', guard?.minCalls),
+      maxCalls: optionalNumberArg('guard.maxCalls', guard?.maxCalls),
+      minSlowCalls: optionalNumberArg('guard.minSlowCalls', guard?.minSlowCalls),
+      minEnvironments: optionalNumberArg('guard.minEnvironments', guard?.minEnvironments),
       minSuccesses: optionalNumberArg('guard.minSuccesses', guard?.minSuccesses),
       retryDue: flag(guard?.retryDue === true),
-      toState: to.state,
-      openCount: to.state === CircuitState.OPEN ? numberArg('to.openCount', to.openCount) : '',
+      // A token may be any string, '' included, so presence travels apart from the text.
+      hasProbeGuard: flag(guard?.probeToken !== undefined),
+      probeGuard: guard?.probeToken === undefined ? '' : textArg('guard.probeToken', guard.probeToken),
+      toState: textArg('to.state', to.state),
+      openCount: to.state === CircuitState.OPEN ? countArg('to.openCount', to.openCount) : '',
       retryInMs: to.state === CircuitState.OPEN ? numberArg('to.retryInMs', to.retryInMs) : '',
-      probeToken: to.state === CircuitState.HALF_OPEN ? to.probe.token : '',
+      probeToken: to.state === CircuitState.HALF_OPEN ? textArg('to.probe.token', to.probe.token) : '',
       leaseMs: to.state === CircuitState.HALF_OPEN ? numberArg('to.probe.leaseMs', to.probe.leaseMs) : '',
     }
-    const { record, outcome } = await this.#write(Scripts.transition, circuitId, args, request.now, options)
+    const { record, outcome } = await this.#write(Scripts.transition, circuitId, request, args, options)
     return { applied: outcome === '1', record }
   }
 
@@ -274,11 +368,11 @@ export class RedisStore implements CircuitStore {
   ): Promise<ProbeOutcome> {
     const args = {
       generation: numberArg('generation', request.generation),
-      maxProbes: numberArg('maxProbes', request.maxProbes),
-      token: request.token,
+      maxProbes: countArg('maxProbes', request.maxProbes),
+      token: textArg('token', request.token),
       leaseMs: numberArg('leaseMs', request.leaseMs),
     }
-    const { record, outcome } = await this.#write(Scripts.acquireProbe, circuitId, args, request.now, options)
+    const { record, outcome } = await this.#write(Scripts.acquireProbe, circuitId, request, args, options)
     if (outcome === '') return { record }
     const slot = Number(outcome)
     const lease = record.state === CircuitState.HALF_OPEN ? record.probes.find((held) => held.slot === slot) : undefined
@@ -295,26 +389,35 @@ export class RedisStore implements CircuitStore {
   ): Promise<CircuitRecord> {
     const args = {
       generation: numberArg('generation', request.generation),
-      token: request.token,
+      token: textArg('token', request.token),
       success: flag(request.success),
     }
-    return (await this.#write(Scripts.completeProbe, circuitId, args, request.now, options)).record
+    return (await this.#write(Scripts.completeProbe, circuitId, request, args, options)).record
   }
 
   async setForced(circuitId: string, request: SetForcedRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
-    return (await this.#write(Scripts.setForced, circuitId, overrideArgs(request.forced), request.now, options)).record
+    return (await this.#write(Scripts.setForced, circuitId, request, overrideArgs(request.forced), options)).record
   }
 
   async reset(circuitId: string, request: ResetRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
-    return (await this.#write(Scripts.reset, circuitId, {}, request.now, options)).record
+    return (await this.#write(Scripts.reset, circuitId, request, {}, options)).record
   }
 
-  /** Sets each override with its own atomic call, in parallel (keys may live in different cluster slots). */
+  /**
+   * Sets each override with its own atomic call, in parallel (keys may live in different cluster
+   * slots), each new generation made by `request.opId`.
+   */
   async setMany(entries: readonly SetManyEntry[], request: SetManyRequest, options?: StoreCallOptions): Promise<void> {
+    const { opId, now } = request
+    // Checked before any circuit is written, so a bad request changes none of them.
+    opIdArg(opId)
+    finite('now', now)
+    const requests = entries.map(({ circuitId, forced }) => ({
+      circuitId,
+      args: overrideArgs(forced),
+    }))
     await Promise.all(
-      entries.map(({ circuitId, forced }) =>
-        this.setForced(circuitId, forced === undefined ? { now: request.now } : { forced, now: request.now }, options),
-      ),
+      requests.map(({ circuitId, args }) => this.#write(Scripts.setForced, circuitId, { opId, now }, args, options)),
     )
   }
 
@@ -330,12 +433,15 @@ export class RedisStore implements CircuitStore {
 
 function overrideArgs(
   forced: OverrideRequest | undefined,
-): Record<Exclude<(typeof Scripts.setForced.args)[number], 'ttlMs'>, string> {
+): Record<Exclude<(typeof Scripts.setForced.args)[number], 'ttlMs' | 'opId'>, string> {
+  if (forced !== undefined && forced.state !== CircuitState.OPEN && forced.state !== CircuitState.CLOSED) {
+    throw new TypeError(`forced.state must be 'OPEN' or 'CLOSED'; received ${String(forced.state)}`)
+  }
   return {
     forcedState: forced?.state ?? '',
     // An empty reason is still a reason, so presence travels apart from the text.
     hasReason: flag(forced?.reason !== undefined),
-    reason: forced?.reason ?? '',
+    reason: forced?.reason === undefined ? '' : textArg('forced.reason', forced.reason),
     durationMs: optionalNumberArg('forced.durationMs', forced?.durationMs),
   }
 }

@@ -10,17 +10,38 @@ import {
  * Turns a script's reply (see scripts.ts) into a record in the caller's clock. The scripts store
  * and decide with the server's clock; every time they hand back is moved by the difference between
  * the caller's clock and the server's at that call, so a caller can compare it with its own `now`.
+ *
+ * One call tells that difference only within its round trip: the script read the server's clock
+ * (`serverNow`) at some moment between the caller's `now` and the answer's arrival, `elapsedMs`
+ * later. So the offset `server - caller` lies in
+ *
+ *     [serverNow - (now + elapsedMs), serverNow - now]
+ *
+ * and a call that waited (for a connection, behind other commands) widens the interval rather than
+ * being taken for a skewed clock.
  */
 
 /**
- * Below this, a difference between the caller's clock and the server's is taken as agreement and
- * not corrected. The difference measured on one call includes that call's own latency, which varies
- * from call to call; correcting by it would have concurrent callers (and successive calls of one
- * caller) see the same stored time a few milliseconds apart. Real skew, such as a clock minutes
- * off, is well above it. Skew below it is harmless: the server's clock decides every transition,
- * so at worst an environment asks for a probe a moment early and is told the circuit is still open.
+ * A caller whose clock the call cannot show to be further than this from the server's is taken to
+ * agree with it, and its times are not moved. Concurrent callers (and successive calls of one
+ * caller) then see a stored time identically, instead of a few milliseconds apart by each call's
+ * own latency. Real skew, such as a clock minutes off, is well above it. Skew below it is harmless:
+ * the server's clock decides every transition, so at worst an environment asks for a probe a moment
+ * early and is told the circuit is still open.
  */
 export const CLOCK_AGREEMENT_MS = 100
+
+/**
+ * The milliseconds to add to the server's times to express them in the caller's clock: 0 when the
+ * clocks may agree to within {@link CLOCK_AGREEMENT_MS}, else the smallest correction the call
+ * allows (the end of the interval nearest to agreement).
+ */
+export function clockShift(serverNow: number, callerNow: number, elapsedMs: number): number {
+  const low = serverNow - (callerNow + Math.max(elapsedMs, 0))
+  const high = serverNow - callerNow
+  if (low <= CLOCK_AGREEMENT_MS && high >= -CLOCK_AGREEMENT_MS) return 0
+  return Math.round(high < 0 ? -high : -low)
+}
 
 /** What a script answered, with the record already expressed in the caller's clock. */
 export interface ScriptAnswer {
@@ -48,6 +69,8 @@ const NUMERIC_FIELDS: ReadonlySet<string> = new Set([
   FlatField.CHANGED_AT,
   FlatField.FAILURES,
   FlatField.SUCCESSES,
+  FlatField.CALLS,
+  FlatField.SLOW_CALLS,
   ...TIME_FIELDS,
 ])
 
@@ -65,11 +88,12 @@ function isStringArray(value: unknown): value is readonly string[] {
 }
 
 /**
- * Reads a script's reply for `circuitId`. `callerNow` is the caller's clock at the call, used to
- * move the server's times into it. Throws when the reply does not have the shape every script
- * produces (a different script answering under the same SHA, say), rather than guessing.
+ * Reads a script's reply for `circuitId`. `callerNow` is the caller's clock at the call and
+ * `elapsedMs` how long the call took, used to move the server's times into that clock. Throws when
+ * the reply does not have the shape every script produces (a different script answering under the
+ * same SHA, say), rather than guessing.
  */
-export function readAnswer(circuitId: string, reply: unknown, callerNow: number): ScriptAnswer {
+export function readAnswer(circuitId: string, reply: unknown, callerNow: number, elapsedMs = 0): ScriptAnswer {
   if (!isStringArray(reply) || reply.length < 3 || reply.length % 2 === 0) {
     throw new Error(`fleet-breaker: unexpected reply from a Redis store script: ${JSON.stringify(reply)}`)
   }
@@ -79,8 +103,7 @@ export function readAnswer(circuitId: string, reply: unknown, callerNow: number)
   const answer = { problem: problem === '' ? undefined : problem, outcome }
   if (reply.length === 3) return { ...answer, record: undefined }
 
-  const measured = callerNow - serverNow
-  const shift = Math.abs(measured) < CLOCK_AGREEMENT_MS ? 0 : measured
+  const shift = clockShift(serverNow, callerNow, elapsedMs)
   const fields: Record<string, string | number> = {}
   for (let index = 3; index < reply.length; index += 2) {
     const field = reply[index] ?? ''

@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto'
-import { CircuitState, FlatField, MAX_PROBE_SLOTS, probeExpiresField, probeTokenField } from '@fleet-breaker/core'
+import {
+  CircuitState,
+  FlatField,
+  MAX_FAILING_ENVIRONMENTS,
+  MAX_PROBE_SLOTS,
+  MAX_RECENT_OPS,
+  probeExpiresField,
+  probeTokenField,
+} from '@fleet-breaker/core'
 
 /*
  * One Lua script per store operation. Each runs atomically on the server, so "read the record,
@@ -7,13 +15,48 @@ import { CircuitState, FlatField, MAX_PROBE_SLOTS, probeExpiresField, probeToken
  * with. The rules are those of core's `semantics.ts`; the field names and validity rules are those
  * of core's `flat-record.ts`, injected below so they are written once.
  *
+ * Every script first reads and checks all of its arguments, and only then touches the key: a
+ * script that fails must fail before its first write, because Redis does not undo the writes a
+ * script made before an error.
+ *
+ * Every write carries an op id and is idempotent under it, as the contract requires: a transition,
+ * an override or a reset already made by that op id (`changedBy`) changes nothing, and neither does
+ * a counting write whose id is among the record's `recentOps`. So a command applied twice (a client
+ * re-sending a command whose answer was lost with its connection) counts once, and answers as the
+ * first application did.
+ *
  * Every script decides with the server's clock (`TIME`) and stores times in it. Each reply is a flat
  * array of strings: `[serverNow, problem, outcome, field, value, field, value, ...]`, where
  * `problem` says why the stored data was unreadable ('' when it was fine or absent), `outcome` is
- * the operation's own answer (the transition's applied flag, the probe slot taken) and the pairs
+ * the operation's own answer (the transition's applied flag, the probe slot held) and the pairs
  * are the resulting record, absent only when `get` finds no record. Numbers travel as strings
  * because Redis truncates Lua numbers in replies to integers.
  */
+
+/** How a script reads one of its arguments (each arrives as a string). */
+const ArgKind = {
+  /** A finite number. */
+  NUMBER: 'number',
+  /** A finite number, or '' for none. */
+  OPTIONAL_NUMBER: 'optionalNumber',
+  /** A whole number from 0 to 2^53 - 1. */
+  COUNT: 'count',
+  /** A whole number from 0 to 2^53 - 1, or '' for none. */
+  OPTIONAL_COUNT: 'optionalCount',
+  /** An op id: 1 to 64 printable ASCII characters, no spaces. */
+  OP_ID: 'opId',
+  /** An op id (or an environment id, which has the same form), or '' for none. */
+  OPTIONAL_OP_ID: 'optionalOpId',
+  /** Any string. */
+  TEXT: 'text',
+  /** '1' or '0'. */
+  FLAG: 'flag',
+  /** A circuit state name. */
+  STATE: 'state',
+  /** A state an override can force ('OPEN' or 'CLOSED'), or '' for none. */
+  FORCED_STATE: 'forcedState',
+} as const
+type ArgKind = (typeof ArgKind)[keyof typeof ArgKind]
 
 /** A script ready to call: its source, the SHA1 Redis knows it by, and its named arguments in order. */
 export interface LuaScript<Arg extends string = string> {
@@ -35,14 +78,29 @@ function luaTable(entries: ReadonlyArray<readonly [string, string]>): string {
 
 const slots = Array.from({ length: MAX_PROBE_SLOTS }, (_, slot) => slot)
 
+/**
+ * The longest expiry the store gives a key: 100 years, in milliseconds. A record relying on a time
+ * further away (an override for a huge duration, say) is kept this long past each write, which is
+ * "until the far future" in practice; PEXPIRE could not take the exact figure anyway (it must fit a
+ * 64-bit integer once added to the server's clock, and be written without an exponent).
+ */
+export const MAX_EXPIRY_MS = 100 * 365.25 * 24 * 60 * 60 * 1_000
+
 const PRELUDE = `
 local F = ${luaTable(Object.entries(FlatField).map(([name, field]) => [name, luaString(field)]))}
 local CLOSED, OPEN, HALF_OPEN = ${luaString(CircuitState.CLOSED)}, ${luaString(CircuitState.OPEN)}, ${luaString(CircuitState.HALF_OPEN)}
 local COUNTER = { [CLOSED] = F.FAILURES, [OPEN] = F.RETRY_AT, [HALF_OPEN] = F.SUCCESSES }
 local MAX_PROBE_SLOTS = ${MAX_PROBE_SLOTS}
+local MAX_RECENT_OPS = ${MAX_RECENT_OPS}
+local MAX_FAILING_ENVIRONMENTS = ${MAX_FAILING_ENVIRONMENTS}
+local MAX_EXPIRY_MS = ${MAX_EXPIRY_MS}
+-- 2^53 - 1: past it, doubles lose their units digit and generation + 1 could equal generation.
+local MAX_COUNT = 9007199254740991
 local PROBE_TOKEN = ${luaTable(slots.map((slot) => [`[${slot}]`, luaString(probeTokenField(slot))]))}
 local PROBE_EXPIRES = ${luaTable(slots.map((slot) => [`[${slot}]`, luaString(probeExpiresField(slot))]))}
 local KEY = KEYS[1]
+-- The arguments, read and checked before the operation runs (see the end of the prelude).
+local A = {}
 
 -- Strict on purpose (no hex, spaces, 'inf' or 'nan'): the TypeScript decoder accepts exactly the
 -- same strings as numbers, so both sides agree on what a valid record is.
@@ -53,12 +111,23 @@ local function number_of(value)
   end
   local number = tonumber(value)
   if number == nil or number ~= number or number == math.huge or number == -math.huge then return nil end
-  return number
+  -- '-0' reads as 0, the same number, so that no record ever holds a signed zero.
+  return number + 0
+end
+
+-- Mirrors core's isCount: a whole number from 0 to 2^53 - 1.
+local function is_count(number)
+  return number ~= nil and number >= 0 and number <= MAX_COUNT and number == math.floor(number)
+end
+
+-- Mirrors core's isOpId: 1 to 64 printable ASCII characters, no spaces ('!' to '~').
+local function is_op_id(value)
+  return type(value) == 'string' and #value >= 1 and #value <= 64 and string.find(value, '^[!-~]+$') ~= nil
 end
 
 -- Whole numbers print in full ('%.0f'); tostring would switch to exponent notation past 14 digits.
 local function format_number(number)
-  if number == math.floor(number) and math.abs(number) < 1e15 then return string.format('%.0f', number) end
+  if number == math.floor(number) and math.abs(number) <= MAX_COUNT then return string.format('%.0f', number) end
   return string.format('%.17g', number)
 end
 
@@ -67,26 +136,31 @@ local function server_now()
   return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
 
-local function number_arg(name)
-  local value = number_of(ARG[name])
-  if value == nil then error('fleet-breaker: argument ' .. name .. ' must be a number') end
-  return value
-end
-
-local function optional_number_arg(name)
-  if ARG[name] == '' then return nil end
-  return number_arg(name)
-end
-
 local function fresh_record(generation)
-  return { state = CLOSED, generation = generation, openCount = 0, changedAt = 0, failures = 0, probes = {} }
+  return {
+    state = CLOSED, generation = generation, openCount = 0, changedAt = 0, failures = 0,
+    incarnation = '', recentOps = {}, failingEnvironments = {}, probes = {},
+  }
 end
 
 -- Mirrors core's repairGeneration: keep a readable generation so writes aimed at it still match.
 local function repair_generation(fields)
   local generation = number_of(fields[F.GENERATION])
-  if generation ~= nil and generation >= 0 and generation == math.floor(generation) then return generation end
+  if is_count(generation) then return generation end
   return 0
+end
+
+-- Mirrors core's decodeIds: the valid ids of a space-separated list, the newest max of them.
+local function decode_ids(text, max)
+  local ids = {}
+  if text == nil then return ids end
+  for id in string.gmatch(text, '[^ ]+') do
+    if is_op_id(id) then ids[#ids + 1] = id end
+  end
+  if #ids <= max then return ids end
+  local newest = {}
+  for index = #ids - max + 1, #ids do newest[#newest + 1] = ids[index] end
+  return newest
 end
 
 -- Mirrors core's decodeFlatRecord: returns the record, or nil and why the fields are not one.
@@ -100,16 +174,32 @@ local function decode(fields)
     if number_of(fields[field]) == nil then missing[#missing + 1] = field end
   end
   if #missing > 0 then return nil, 'missing or non-numeric ' .. table.concat(missing, ', ') end
+  local bad_counts = {}
+  for _, field in ipairs({ F.GENERATION, F.OPEN_COUNT, F.FAILURES, F.SUCCESSES, F.CALLS, F.SLOW_CALLS }) do
+    if fields[field] ~= nil and not is_count(number_of(fields[field])) then bad_counts[#bad_counts + 1] = field end
+  end
+  if #bad_counts > 0 then return nil, 'not a whole number from 0 to 2^53 - 1: ' .. table.concat(bad_counts, ', ') end
+  local incarnation = fields[F.INCARNATION]
+  if incarnation ~= nil and not is_op_id(incarnation) then return nil, 'malformed incarnation' end
   local record = {
     state = state,
     generation = number_of(fields[F.GENERATION]),
     openCount = number_of(fields[F.OPEN_COUNT]),
     changedAt = number_of(fields[F.CHANGED_AT]),
+    incarnation = incarnation or '',
+    recentOps = decode_ids(fields[F.RECENT_OPS], MAX_RECENT_OPS),
+    failingEnvironments = {},
     probes = {},
   }
+  -- An unreadable changedBy is dropped, not fatal: no retried write can match it then.
+  if is_op_id(fields[F.CHANGED_BY]) then record.changedBy = fields[F.CHANGED_BY] end
   if state == CLOSED then
     record.failures = number_of(fields[F.FAILURES])
     record.windowStartedAt = number_of(fields[F.WINDOW_STARTED_AT])
+    -- Present only in failure-rate mode; when present they are counts (checked above).
+    record.calls = number_of(fields[F.CALLS])
+    record.slowCalls = number_of(fields[F.SLOW_CALLS])
+    record.failingEnvironments = decode_ids(fields[F.FAILING_ENVIRONMENTS], MAX_FAILING_ENVIRONMENTS)
   elseif state == OPEN then
     record.retryAt = number_of(fields[F.RETRY_AT])
   else
@@ -120,28 +210,36 @@ local function decode(fields)
       if token ~= nil and expires_at ~= nil then record.probes[slot] = { token = token, expiresAt = expires_at } end
     end
   end
-  -- A malformed override is ignored rather than invalidating the record.
+  -- A malformed override is ignored rather than invalidating the record; an end that cannot be
+  -- read drops the whole override, so a timed override never turns into a permanent one.
   local forced_state, forced_since = fields[F.FORCED_STATE], number_of(fields[F.FORCED_SINCE])
-  if (forced_state == OPEN or forced_state == CLOSED) and forced_since ~= nil then
+  local until_text = fields[F.FORCED_UNTIL]
+  if (forced_state == OPEN or forced_state == CLOSED) and forced_since ~= nil
+    and (until_text == nil or number_of(until_text) ~= nil) then
     record.forced = {
       state = forced_state,
       since = forced_since,
       reason = fields[F.FORCED_REASON],
-      untilAt = number_of(fields[F.FORCED_UNTIL]),
+      untilAt = number_of(until_text),
     }
   end
   return record
 end
 
+-- What the key held when the script read it: its type and, for a hash, its fields.
+local STORED = { kind = 'none', fields = {} }
+
 -- Reads the circuit: its record (a fresh one when absent or unreadable), whether the key exists,
 -- and why its data was unreadable ('' when it was fine). Foreign data never raises an error.
 local function load_record()
   local kind = redis.call('TYPE', KEY)['ok']
+  STORED.kind = kind
   if kind == 'none' then return fresh_record(0), false, '' end
   if kind ~= 'hash' then return fresh_record(0), true, 'the key holds a ' .. kind .. ', not a hash' end
   local flat = redis.call('HGETALL', KEY)
   local fields = {}
   for index = 1, #flat, 2 do fields[flat[index]] = flat[index + 1] end
+  STORED.fields = fields
   local record, problem = decode(fields)
   if record == nil then return fresh_record(repair_generation(fields)), true, problem end
   return record, true, ''
@@ -155,9 +253,17 @@ local function encode(record)
   put(F.GENERATION, format_number(record.generation))
   put(F.OPEN_COUNT, format_number(record.openCount))
   put(F.CHANGED_AT, format_number(record.changedAt))
+  if record.incarnation ~= '' then put(F.INCARNATION, record.incarnation) end
+  if record.changedBy ~= nil then put(F.CHANGED_BY, record.changedBy) end
+  if #record.recentOps > 0 then put(F.RECENT_OPS, table.concat(record.recentOps, ' ')) end
   if record.state == CLOSED then
     put(F.FAILURES, format_number(record.failures))
     if record.windowStartedAt ~= nil then put(F.WINDOW_STARTED_AT, format_number(record.windowStartedAt)) end
+    if record.calls ~= nil then put(F.CALLS, format_number(record.calls)) end
+    if record.slowCalls ~= nil then put(F.SLOW_CALLS, format_number(record.slowCalls)) end
+    if #record.failingEnvironments > 0 then
+      put(F.FAILING_ENVIRONMENTS, table.concat(record.failingEnvironments, ' '))
+    end
   elseif record.state == OPEN then
     put(F.RETRY_AT, format_number(record.retryAt))
   else
@@ -179,21 +285,40 @@ local function encode(record)
   return flat
 end
 
--- Replaces the whole hash: foreign data, stray fields and fields the new state no longer uses all
--- go, so the key holds exactly the record. Then sets how long an idle circuit is kept.
+-- Makes the key hold exactly the record: foreign data, stray fields and fields the new state no
+-- longer uses all go. The new fields are written first and the stale ones removed after, so a
+-- write the server refuses (out of memory) fails before anything changed, never half way. Then
+-- sets how long an idle circuit is kept.
 local function save(record, now)
-  redis.call('DEL', KEY)
-  redis.call('HSET', KEY, unpack(encode(record)))
+  local flat = encode(record)
+  if STORED.kind ~= 'none' and STORED.kind ~= 'hash' then redis.call('DEL', KEY) end
+  redis.call('HSET', KEY, unpack(flat))
+  local kept = {}
+  for index = 1, #flat, 2 do kept[flat[index]] = true end
+  local stale = {}
+  for field in pairs(STORED.fields) do
+    if not kept[field] then stale[#stale + 1] = field end
+  end
+  if #stale > 0 then redis.call('HDEL', KEY, unpack(stale)) end
   if record.forced ~= nil and record.forced.untilAt == nil then
     -- Forced until cleared: the record must not expire, or the override would silently vanish.
-    -- The key was just rewritten, so it already has no expiry (the effect of PERSIST).
+    redis.call('PERSIST', KEY)
     return
   end
-  -- Never expire before the times the record still relies on have passed.
+  -- Never expire before the times the record still relies on have passed, nor (whatever those
+  -- times) later than MAX_EXPIRY_MS from now: PEXPIRE must always accept the figure.
   local keep_until = now
-  if record.forced ~= nil and record.forced.untilAt > keep_until then keep_until = record.forced.untilAt end
-  if record.retryAt ~= nil and record.retryAt > keep_until then keep_until = record.retryAt end
-  redis.call('PEXPIRE', KEY, format_number(math.ceil(keep_until - now + number_arg('ttlMs'))))
+  local function keep_past(time)
+    if time ~= nil and time > keep_until then keep_until = time end
+  end
+  if record.forced ~= nil then keep_past(record.forced.untilAt) end
+  keep_past(record.retryAt)
+  for slot = 0, MAX_PROBE_SLOTS - 1 do
+    if record.probes[slot] ~= nil then keep_past(record.probes[slot].expiresAt) end
+  end
+  local expiry = math.ceil(keep_until - now) + A.ttlMs
+  if expiry > MAX_EXPIRY_MS then expiry = MAX_EXPIRY_MS end
+  redis.call('PEXPIRE', KEY, format_number(expiry))
 end
 
 local function reply(now, record, problem, outcome)
@@ -203,28 +328,134 @@ local function reply(now, record, problem, outcome)
   end
   return out
 end
+
+-- Mirrors core's hasApplied: whether the counting write op_id was already applied.
+local function has_applied(record, op_id)
+  for _, id in ipairs(record.recentOps) do
+    if id == op_id then return true end
+  end
+  return false
+end
+
+-- Mirrors core's withRecentOp: the record's op ids with op_id added, the newest MAX_RECENT_OPS.
+local function with_recent_op(record, op_id)
+  local ops = {}
+  local first = #record.recentOps - MAX_RECENT_OPS + 2
+  if first < 1 then first = 1 end
+  for index = first, #record.recentOps do ops[#ops + 1] = record.recentOps[index] end
+  ops[#ops + 1] = op_id
+  return ops
+end
+
+-- Mirrors core's withFailingEnvironment: the window's failing environments with environment added,
+-- if it is new and there is room (first come).
+local function with_failing_environment(environments, environment)
+  if environment == nil or #environments >= MAX_FAILING_ENVIRONMENTS then return environments end
+  for _, known in ipairs(environments) do
+    if known == environment then return environments end
+  end
+  local added = {}
+  for _, known in ipairs(environments) do added[#added + 1] = known end
+  added[#added + 1] = environment
+  return added
+end
+
+-- Mirrors core's isOfIncarnation: whether a write fenced on incarnation (nil: not fenced) may apply.
+local function of_incarnation(record, incarnation)
+  return incarnation == nil or record.incarnation == incarnation
+end
+
+-- The incarnation a write gives the record: its own, or the writer's op id for a new record.
+local function incarnation_after(record, op_id)
+  if record.incarnation == '' then return op_id end
+  return record.incarnation
+end
+
+-- The slot of the lease held by token (lapsed or not), or nil.
+local function lease_slot(record, token)
+  for slot = 0, MAX_PROBE_SLOTS - 1 do
+    local lease = record.probes[slot]
+    if lease ~= nil and lease.token == token then return slot end
+  end
+  return nil
+end
+
+local function bad_argument(name, expected, value)
+  local shown = value == nil and 'nothing' or string.format('%q', string.sub(value, 1, 80))
+  error('fleet-breaker: argument ' .. name .. ' must be ' .. expected .. '; received ' .. shown)
+end
+
+local READ = {}
+READ.number = function(name, value)
+  local number = number_of(value)
+  if number == nil then bad_argument(name, 'a finite number', value) end
+  return number
+end
+READ.optionalNumber = function(name, value)
+  if value == '' then return nil end
+  return READ.number(name, value)
+end
+READ.count = function(name, value)
+  local number = number_of(value)
+  if not is_count(number) then bad_argument(name, 'a whole number from 0 to 2^53 - 1', value) end
+  return number
+end
+READ.optionalCount = function(name, value)
+  if value == '' then return nil end
+  return READ.count(name, value)
+end
+READ.opId = function(name, value)
+  if not is_op_id(value) then bad_argument(name, '1 to 64 printable ASCII characters without spaces', value) end
+  return value
+end
+READ.optionalOpId = function(name, value)
+  if value == '' then return nil end
+  return READ.opId(name, value)
+end
+READ.text = function(_, value) return value end
+READ.flag = function(name, value)
+  if value ~= '1' and value ~= '0' then bad_argument(name, "'1' or '0'", value) end
+  return value == '1'
+end
+READ.state = function(name, value)
+  if value ~= CLOSED and value ~= OPEN and value ~= HALF_OPEN then bad_argument(name, 'a circuit state', value) end
+  return value
+end
+READ.forcedState = function(name, value)
+  if value == '' then return nil end
+  if value ~= OPEN and value ~= CLOSED then bad_argument(name, "'OPEN', 'CLOSED' or ''", value) end
+  return value
+end
 `
 
 /**
  * Builds a script from the prelude and `body`. The arguments are bound by name in the order given,
- * so a call site passes them as an object and cannot get the order wrong.
+ * so a call site passes them as an object and cannot get the order wrong; each is read and checked
+ * by its kind before `body` runs.
  */
-function defineScript<const Arg extends string>(name: string, args: readonly Arg[], body: string): LuaScript<Arg> {
-  const bindings = args.map((arg, index) => `ARG[${luaString(arg)}] = ARGV[${index + 1}]`).join('\n')
-  const source = `-- fleet-breaker: ${name}\nlocal ARG = {}\n${bindings}\n${PRELUDE}\n${body.trim()}\n`
+function defineScript<const Args extends Readonly<Record<string, ArgKind>>>(
+  name: string,
+  args: Args,
+  body: string,
+): LuaScript<Extract<keyof Args, string>> {
+  const names = Object.keys(args) as Extract<keyof Args, string>[]
+  const bindings = names
+    .map((arg, index) => `A[${luaString(arg)}] = READ.${args[arg]}(${luaString(arg)}, ARGV[${index + 1}])`)
+    .join('\n')
+  const source = `-- fleet-breaker: ${name}\n${PRELUDE}\n${bindings}\n${body.trim()}\n`
   // The SHA1 of the source is the name Redis gives a script, so no SCRIPT LOAD round trip is needed.
   const sha = createHash('sha1').update(source).digest('hex')
-  return { name, source, sha, args }
+  return { name, source, sha, args: names }
 }
 
-/** Arguments of every write: how long an idle record is kept, in milliseconds. */
-const TTL = 'ttlMs'
+/** Arguments of every write: how long an idle record is kept (ms), and the write's op id. */
+const WRITE = { ttlMs: ArgKind.COUNT, opId: ArgKind.OP_ID } as const
 
 /** The script of each store operation. */
 export const Scripts = {
   get: defineScript(
     'get',
-    [],
+    {},
     `
 local record, exists, problem = load_record()
 return reply(server_now(), exists and record or nil, problem, '')
@@ -233,17 +464,72 @@ return reply(server_now(), exists and record or nil, problem, '')
 
   addFailure: defineScript(
     'addFailure',
-    [TTL, 'generation', 'windowMs'],
+    {
+      ...WRITE,
+      generation: ArgKind.NUMBER,
+      incarnation: ArgKind.OPTIONAL_OP_ID,
+      windowMs: ArgKind.NUMBER,
+      environment: ArgKind.OPTIONAL_OP_ID,
+    },
     `
 local now = server_now()
 local record, _, problem = load_record()
-if record.state == CLOSED and record.generation == number_arg('generation') then
+if record.state == CLOSED and record.generation == A.generation and of_incarnation(record, A.incarnation)
+  and not has_applied(record, A.opId) then
+  record.incarnation = incarnation_after(record, A.opId)
   local started = record.windowStartedAt
-  if record.failures > 0 and started ~= nil and now - started < number_arg('windowMs') then
+  if record.failures > 0 and started ~= nil and now - started < A.windowMs then
     record.failures = record.failures + 1
+    record.failingEnvironments = with_failing_environment(record.failingEnvironments, A.environment)
   else
+    -- A new window keeps the op ids of the generation: a failure retried after its window lapsed
+    -- must not count again in the new one. Its failing environments start afresh.
     record.failures = 1
     record.windowStartedAt = now
+    record.failingEnvironments = with_failing_environment({}, A.environment)
+  end
+  record.recentOps = with_recent_op(record, A.opId)
+  save(record, now)
+end
+return reply(now, record, problem, '')
+`,
+  ),
+
+  addCounts: defineScript(
+    'addCounts',
+    {
+      ...WRITE,
+      generation: ArgKind.NUMBER,
+      incarnation: ArgKind.OPTIONAL_OP_ID,
+      windowMs: ArgKind.NUMBER,
+      calls: ArgKind.COUNT,
+      failures: ArgKind.COUNT,
+      slowCalls: ArgKind.COUNT,
+      environment: ArgKind.OPTIONAL_OP_ID,
+    },
+    `
+local now = server_now()
+local record, _, problem = load_record()
+if record.state == CLOSED and record.generation == A.generation and of_incarnation(record, A.incarnation)
+  and not has_applied(record, A.opId) then
+  record.incarnation = incarnation_after(record, A.opId)
+  record.recentOps = with_recent_op(record, A.opId)
+  -- Only an environment that reports failures counts towards a quorum of failing environments.
+  local reporter = nil
+  if A.failures > 0 then reporter = A.environment end
+  local started = record.windowStartedAt
+  if started ~= nil and now - started < A.windowMs and (record.failures > 0 or (record.calls or 0) > 0) then
+    record.calls = (record.calls or 0) + A.calls
+    record.failures = record.failures + A.failures
+    record.slowCalls = (record.slowCalls or 0) + A.slowCalls
+    record.failingEnvironments = with_failing_environment(record.failingEnvironments, reporter)
+  else
+    -- A new window starts with these counts.
+    record.calls = A.calls
+    record.failures = A.failures
+    record.slowCalls = A.slowCalls
+    record.windowStartedAt = now
+    record.failingEnvironments = with_failing_environment({}, reporter)
   end
   save(record, now)
 end
@@ -253,13 +539,16 @@ return reply(now, record, problem, '')
 
   resetFailures: defineScript(
     'resetFailures',
-    [TTL, 'generation'],
+    { ...WRITE, generation: ArgKind.NUMBER, incarnation: ArgKind.OPTIONAL_OP_ID },
     `
 local now = server_now()
 local record, _, problem = load_record()
-if record.state == CLOSED and record.generation == number_arg('generation') and record.failures ~= 0 then
+if record.state == CLOSED and record.generation == A.generation and record.failures ~= 0
+  and not has_applied(record, A.opId) and of_incarnation(record, A.incarnation) then
   record.failures = 0
   record.windowStartedAt = nil
+  record.failingEnvironments = {}
+  record.recentOps = with_recent_op(record, A.opId)
   save(record, now)
 end
 return reply(now, record, problem, '')
@@ -268,50 +557,80 @@ return reply(now, record, problem, '')
 
   transition: defineScript(
     'transition',
-    [
-      TTL,
-      'fromState',
-      'fromGeneration',
-      'minFailures',
-      'minSuccesses',
-      'retryDue',
-      'toState',
-      'openCount',
-      'retryInMs',
-      'probeToken',
-      'leaseMs',
-    ],
+    {
+      ...WRITE,
+      fromState: ArgKind.STATE,
+      fromGeneration: ArgKind.NUMBER,
+      fromIncarnation: ArgKind.OPTIONAL_OP_ID,
+      minFailures: ArgKind.OPTIONAL_NUMBER,
+      minCalls: ArgKind.OPTIONAL_NUMBER,
+      maxCalls: ArgKind.OPTIONAL_NUMBER,
+      minSlowCalls: ArgKind.OPTIONAL_NUMBER,
+      minEnvironments: ArgKind.OPTIONAL_NUMBER,
+      minSuccesses: ArgKind.OPTIONAL_NUMBER,
+      retryDue: ArgKind.FLAG,
+      hasProbeGuard: ArgKind.FLAG,
+      probeGuard: ArgKind.TEXT,
+      toState: ArgKind.STATE,
+      openCount: ArgKind.OPTIONAL_COUNT,
+      retryInMs: ArgKind.OPTIONAL_NUMBER,
+      probeToken: ArgKind.TEXT,
+      leaseMs: ArgKind.OPTIONAL_NUMBER,
+    },
     `
+if A.toState == OPEN and (A.openCount == nil or A.retryInMs == nil) then
+  error('fleet-breaker: a transition to OPEN needs openCount and retryInMs')
+end
+if A.toState == HALF_OPEN and A.leaseMs == nil then
+  error('fleet-breaker: a transition to HALF_OPEN needs leaseMs')
+end
 local now = server_now()
 local record, _, problem = load_record()
-local applied = record.state == ARG['fromState'] and record.generation == number_arg('fromGeneration')
-local min_failures, min_successes = optional_number_arg('minFailures'), optional_number_arg('minSuccesses')
-if applied and min_failures ~= nil and (record.state ~= CLOSED or record.failures < min_failures) then
-  applied = false
+
+local function guard_holds()
+  if A.minFailures ~= nil and (record.state ~= CLOSED or record.failures < A.minFailures) then return false end
+  if A.minSuccesses ~= nil and (record.state ~= HALF_OPEN or record.successes < A.minSuccesses) then return false end
+  -- The retry time is judged by the server's clock, the one it was set by.
+  if A.retryDue and (record.state ~= OPEN or record.retryAt > now) then return false end
+  -- The guards on a closed circuit's window: call volume, slow calls, distinct failing environments.
+  if A.minCalls ~= nil or A.maxCalls ~= nil or A.minSlowCalls ~= nil or A.minEnvironments ~= nil then
+    if record.state ~= CLOSED then return false end
+    local calls = record.calls or 0
+    if A.minCalls ~= nil and calls < A.minCalls then return false end
+    if A.maxCalls ~= nil and calls > A.maxCalls then return false end
+    if A.minSlowCalls ~= nil and (record.slowCalls or 0) < A.minSlowCalls then return false end
+    if A.minEnvironments ~= nil and #record.failingEnvironments < A.minEnvironments then return false end
+  end
+  -- Only a probe that really holds a lease (lapsed or not) decides a half-open circuit.
+  if A.hasProbeGuard and (record.state ~= HALF_OPEN or lease_slot(record, A.probeGuard) == nil) then return false end
+  return true
 end
-if applied and min_successes ~= nil and (record.state ~= HALF_OPEN or record.successes < min_successes) then
-  applied = false
-end
--- The retry time is judged by the server's clock, the one it was set by.
-if applied and ARG['retryDue'] == '1' and (record.state ~= OPEN or record.retryAt > now) then
-  applied = false
-end
-if applied then
-  local to = ARG['toState']
-  -- Only the common fields and the override carry over; the new state's own fields start afresh.
-  local changed = { state = to, generation = record.generation + 1, changedAt = now, forced = record.forced, probes = {} }
+
+local applied = false
+if record.changedBy == A.opId then
+  -- Applied before (a retried request): the record is still the one this write produced.
+  applied = true
+elseif record.state == A.fromState and record.generation == A.fromGeneration and guard_holds()
+  and of_incarnation(record, A.fromIncarnation) then
+  applied = true
+  local to = A.toState
+  -- Only the common fields and the override carry over; the new state's own fields start afresh,
+  -- and so do the op ids of counting writes, which belonged to the old generation.
+  local changed = {
+    state = to, generation = record.generation + 1, changedAt = now, forced = record.forced,
+    incarnation = incarnation_after(record, A.opId), changedBy = A.opId, recentOps = {},
+    failingEnvironments = {}, probes = {},
+  }
   if to == OPEN then
-    changed.openCount = number_arg('openCount')
-    changed.retryAt = now + number_arg('retryInMs')
+    changed.openCount = A.openCount
+    changed.retryAt = now + A.retryInMs
   elseif to == HALF_OPEN then
     changed.openCount = record.openCount
     changed.successes = 0
-    changed.probes[0] = { token = ARG['probeToken'], expiresAt = now + number_arg('leaseMs') }
-  elseif to == CLOSED then
+    changed.probes[0] = { token = A.probeToken, expiresAt = now + A.leaseMs }
+  else
     changed.openCount = 0
     changed.failures = 0
-  else
-    error('fleet-breaker: unknown target state ' .. tostring(to))
   end
   record = changed
   save(record, now)
@@ -322,24 +641,29 @@ return reply(now, record, problem, applied and '1' or '0')
 
   acquireProbe: defineScript(
     'acquireProbe',
-    [TTL, 'generation', 'maxProbes', 'token', 'leaseMs'],
+    { ...WRITE, generation: ArgKind.NUMBER, maxProbes: ArgKind.COUNT, token: ArgKind.TEXT, leaseMs: ArgKind.NUMBER },
     `
 local now = server_now()
 local record, _, problem = load_record()
 local taken = ''
-if record.state == HALF_OPEN and record.generation == number_arg('generation') then
-  local max_probes = number_arg('maxProbes')
-  local slot = 0
-  -- The lowest slot that is free or whose lease has lapsed; a record has MAX_PROBE_SLOTS at most.
-  while slot < max_probes and slot < MAX_PROBE_SLOTS do
-    local holder = record.probes[slot]
-    if holder == nil or holder.expiresAt <= now then
-      record.probes[slot] = { token = ARG['token'], expiresAt = now + number_arg('leaseMs') }
-      taken = tostring(slot)
-      save(record, now)
-      break
+if record.state == HALF_OPEN and record.generation == A.generation then
+  local held = lease_slot(record, A.token)
+  if held ~= nil then
+    -- Applied before (a retried request): the caller already holds this lease.
+    taken = tostring(held)
+  else
+    -- The lowest slot that is free or whose lease has lapsed; a record has MAX_PROBE_SLOTS at most.
+    local slot = 0
+    while slot < A.maxProbes and slot < MAX_PROBE_SLOTS do
+      local holder = record.probes[slot]
+      if holder == nil or holder.expiresAt <= now then
+        record.probes[slot] = { token = A.token, expiresAt = now + A.leaseMs }
+        taken = tostring(slot)
+        save(record, now)
+        break
+      end
+      slot = slot + 1
     end
-    slot = slot + 1
   end
 end
 return reply(now, record, problem, taken)
@@ -348,22 +672,22 @@ return reply(now, record, problem, taken)
 
   completeProbe: defineScript(
     'completeProbe',
-    [TTL, 'generation', 'token', 'success'],
+    { ...WRITE, generation: ArgKind.NUMBER, token: ArgKind.TEXT, success: ArgKind.FLAG },
     `
 local now = server_now()
 local record, _, problem = load_record()
-if record.state == HALF_OPEN and record.generation == number_arg('generation') then
+if record.state == HALF_OPEN and record.generation == A.generation and not has_applied(record, A.opId) then
   local released = false
   for slot = 0, MAX_PROBE_SLOTS - 1 do
     local lease = record.probes[slot]
-    if lease ~= nil and lease.token == ARG['token'] then
+    if lease ~= nil and lease.token == A.token then
       record.probes[slot] = nil
       released = true
     end
   end
-  local success = ARG['success'] == '1'
-  if released or success then
-    if success then record.successes = record.successes + 1 end
+  if released or A.success then
+    if A.success then record.successes = record.successes + 1 end
+    record.recentOps = with_recent_op(record, A.opId)
     save(record, now)
   end
 end
@@ -373,46 +697,63 @@ return reply(now, record, problem, '')
 
   setForced: defineScript(
     'setForced',
-    [TTL, 'forcedState', 'hasReason', 'reason', 'durationMs'],
+    {
+      ...WRITE,
+      forcedState: ArgKind.FORCED_STATE,
+      hasReason: ArgKind.FLAG,
+      reason: ArgKind.TEXT,
+      durationMs: ArgKind.OPTIONAL_NUMBER,
+    },
     `
 local now = server_now()
 local record, _, problem = load_record()
-record.generation = record.generation + 1
-local forced_state = ARG['forcedState']
-if forced_state == '' then
+if record.changedBy ~= A.opId then
+  record.incarnation = incarnation_after(record, A.opId)
+  record.generation = record.generation + 1
+  record.changedBy = A.opId
+  record.recentOps = {}
+  if record.state == HALF_OPEN then
+    -- The probes belong to the generation that ends here: their writes can no longer settle their
+    -- leases, so the leases (and the successes they counted) go with it.
+    record.probes = {}
+    record.successes = 0
+  end
   record.forced = nil
-elseif forced_state == OPEN or forced_state == CLOSED then
-  local duration = optional_number_arg('durationMs')
-  record.forced = {
-    state = forced_state,
-    since = now,
-    reason = ARG['hasReason'] == '1' and ARG['reason'] or nil,
-    untilAt = duration ~= nil and now + duration or nil,
-  }
-else
-  error('fleet-breaker: unknown forced state ' .. forced_state)
+  if A.forcedState ~= nil then
+    record.forced = {
+      state = A.forcedState,
+      since = now,
+      reason = A.hasReason and A.reason or nil,
+      untilAt = A.durationMs ~= nil and now + A.durationMs or nil,
+    }
+  end
+  save(record, now)
 end
-save(record, now)
 return reply(now, record, problem, '')
 `,
   ),
 
   reset: defineScript(
     'reset',
-    [TTL],
+    WRITE,
     `
 local now = server_now()
 local record, _, problem = load_record()
-local fresh = fresh_record(record.generation + 1)
-fresh.changedAt = now
-save(fresh, now)
-return reply(now, fresh, problem, '')
+if record.changedBy ~= A.opId then
+  local fresh = fresh_record(record.generation + 1)
+  fresh.changedAt = now
+  fresh.incarnation = incarnation_after(record, A.opId)
+  fresh.changedBy = A.opId
+  record = fresh
+  save(record, now)
+end
+return reply(now, record, problem, '')
 `,
   ),
 
   clear: defineScript(
     'clear',
-    [],
+    {},
     `
 redis.call('UNLINK', KEY)
 return 1

@@ -1,25 +1,20 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { CircuitState } from '@fleet-breaker/core'
+import { CircuitState, MAX_RECENT_OPS } from '@fleet-breaker/core'
 import { type RedisClientLike, RedisStore, type RedisStoreOptions } from '@fleet-breaker/storage/redis'
 import { afterAll, afterEach, describe, expect, it, jest } from '@jest/globals'
 import { Redis } from 'ioredis'
 import { recordingLogger } from '../../../../test-support/logger.js'
 import { testRedisUrl } from '../../../../test-support/redis.js'
-import {
-  connectRedis,
-  REDIS_CLIENT_KINDS,
-  type RedisClientKind,
-  type RedisConnection,
-} from '../support/redis-clients.js'
+import { type LuaScript, MAX_EXPIRY_MS, Scripts } from '../../src/redis/scripts.js'
+import { connectRedis, type RedisClientKind, type RedisConnection } from '../support/redis-clients.js'
 
 /*
  * What is particular to the Redis store, checked against a real server: the keys it writes, their
- * expiry, recovery from an emptied script cache, foreign data under its keys, and deciding with the
- * server's clock while answering in each caller's.
+ * expiry, writes applied again, arguments checked before any write, foreign data under its keys,
+ * and deciding with the server's clock while answering in each caller's. (Recovery from an emptied
+ * script cache, a flush or a restart needs a server of its own: redis-private-server.test.ts.)
  */
-
-const kinds = REDIS_CLIENT_KINDS
 
 const RUN_PREFIX = `fleet-breaker-test:behaviour:${randomUUID()}:`
 const open: RedisConnection[] = []
@@ -49,6 +44,9 @@ async function newStore(
 
 const LONG_WINDOW = 600_000
 
+/** A new op id, as the breaker gives every write. */
+const op = (): string => randomUUID()
+
 afterEach(async () => {
   await Promise.all(open.splice(0).map((connection) => connection.close()))
 })
@@ -68,7 +66,8 @@ describe('keys', () => {
   it('keeps each circuit in one hash under the prefix, with the circuit id as the hash tag', async () => {
     const keyPrefix = `${RUN_PREFIX}keys:`
     const { store } = await newStore({ keyPrefix })
-    await store.addFailure('payment-api', { generation: 0, now: Date.now(), windowMs: LONG_WINDOW })
+    const opId = op()
+    await store.addFailure('payment-api', { opId, generation: 0, now: Date.now(), windowMs: LONG_WINDOW })
     const key = `${keyPrefix}{payment-api}`
     expect(store.keyFor('payment-api')).toBe(key)
     const redis = await admin()
@@ -80,6 +79,8 @@ describe('keys', () => {
       changedAt: '0',
       failures: '1',
       windowStartedAt: expect.stringMatching(/^\d{13}$/),
+      incarnation: opId,
+      recentOps: opId,
     })
   })
 
@@ -91,19 +92,240 @@ describe('keys', () => {
   it('leaves only the fields of the new state after a transition', async () => {
     const { store } = await newStore()
     const now = Date.now()
-    await store.addFailure('orders', { generation: 0, now, windowMs: LONG_WINDOW })
+    await store.addFailure('orders', { opId: op(), generation: 0, now, windowMs: LONG_WINDOW })
     await store.transition('orders', {
+      opId: op(),
       from: { state: CircuitState.CLOSED, generation: 0 },
       to: { state: CircuitState.HALF_OPEN, probe: { token: 'probe-a', leaseMs: 30_000 } },
       now,
     })
     await store.transition('orders', {
+      opId: op(),
       from: { state: CircuitState.HALF_OPEN, generation: 1 },
       to: { state: CircuitState.OPEN, openCount: 2, retryInMs: 60_000 },
       now,
     })
     const fields = await (await admin()).hgetall(store.keyFor('orders'))
-    expect(Object.keys(fields).sort()).toEqual(['changedAt', 'generation', 'openCount', 'retryAt', 'state'])
+    expect(Object.keys(fields).sort()).toEqual([
+      'changedAt',
+      'changedBy',
+      'generation',
+      'incarnation',
+      'openCount',
+      'retryAt',
+      'state',
+    ])
+  })
+
+  it('drops stray fields on the next write, keeping the record', async () => {
+    const { store } = await newStore()
+    const key = store.keyFor('orders')
+    await store.addFailure('orders', { opId: op(), generation: 0, now: Date.now(), windowMs: LONG_WINDOW })
+    await (await admin()).hset(key, { stray: 'field', probe3Token: 'left over' })
+    const counted = await store.addFailure('orders', {
+      opId: op(),
+      generation: 0,
+      now: Date.now(),
+      windowMs: LONG_WINDOW,
+    })
+    expect(counted).toMatchObject({ failures: 2 })
+    const fields = await (await admin()).hgetall(key)
+    expect(fields).not.toHaveProperty('stray')
+    expect(fields).not.toHaveProperty('probe3Token')
+    expect(fields).toMatchObject({ failures: '2' })
+  })
+})
+
+describe('writes applied again', () => {
+  it('counts a failure sent twice once, and remembers at most the newest op ids', async () => {
+    const { store } = await newStore()
+    const request = { opId: op(), generation: 0, now: Date.now(), windowMs: LONG_WINDOW }
+    const first = await store.addFailure('orders', request)
+    expect(await store.addFailure('orders', request)).toEqual(first)
+    for (let index = 0; index < MAX_RECENT_OPS + 5; index++) {
+      await store.addFailure('orders', { ...request, opId: op() })
+    }
+    const many = await store.get('orders')
+    expect(many).toMatchObject({ failures: MAX_RECENT_OPS + 6 })
+    expect(many?.recentOps).toHaveLength(MAX_RECENT_OPS)
+    expect(many?.recentOps).not.toContain(request.opId)
+    expect(many?.incarnation).toBe(request.opId)
+  })
+
+  it('answers a transition sent twice as applied both times, and a rival as not applied', async () => {
+    const { store } = await newStore()
+    await store.addFailure('orders', { opId: op(), generation: 0, now: Date.now(), windowMs: LONG_WINDOW })
+    const request = {
+      opId: op(),
+      from: { state: CircuitState.CLOSED, generation: 0 },
+      guard: { minFailures: 1 },
+      to: { state: CircuitState.OPEN, openCount: 1, retryInMs: 60_000 },
+      now: Date.now(),
+    } as const
+    const first = await store.transition('orders', request)
+    expect(first).toMatchObject({ applied: true, record: { generation: 1, changedBy: request.opId } })
+    expect(await store.transition('orders', { ...request, opId: op() })).toMatchObject({ applied: false })
+    expect(await store.transition('orders', request)).toEqual(first)
+  })
+
+  it('answers a probe request sent twice with the lease it took', async () => {
+    const { store } = await newStore()
+    await store.transition('orders', {
+      opId: op(),
+      from: { state: CircuitState.CLOSED, generation: 0 },
+      to: { state: CircuitState.HALF_OPEN, probe: { token: 'first', leaseMs: 30_000 } },
+      now: Date.now(),
+    })
+    const request = { opId: 'second', generation: 1, maxProbes: 2, token: 'second', leaseMs: 30_000, now: Date.now() }
+    const taken = await store.acquireProbe('orders', request)
+    expect(taken.lease).toMatchObject({ slot: 1, token: 'second' })
+    // Every slot is taken now, yet the retried request still answers with its own lease.
+    expect(await store.acquireProbe('orders', request)).toEqual(taken)
+    expect((await store.acquireProbe('orders', { ...request, opId: 'third', token: 'third' })).lease).toBeUndefined()
+  })
+
+  it('counts a probe completion sent twice once', async () => {
+    const { store } = await newStore()
+    await store.transition('orders', {
+      opId: op(),
+      from: { state: CircuitState.CLOSED, generation: 0 },
+      to: { state: CircuitState.HALF_OPEN, probe: { token: 'probe', leaseMs: 30_000 } },
+      now: Date.now(),
+    })
+    const request = { opId: op(), generation: 1, token: 'probe', success: true, now: Date.now() }
+    const first = await store.completeProbe('orders', request)
+    expect(first).toMatchObject({ successes: 1, probes: [] })
+    expect(await store.completeProbe('orders', request)).toEqual(first)
+  })
+
+  it('does not let a reset of the count sent again erase failures counted since', async () => {
+    const { store } = await newStore()
+    const failure = () =>
+      store.addFailure('orders', { opId: op(), generation: 0, now: Date.now(), windowMs: LONG_WINDOW })
+    await failure()
+    const reset = { opId: op(), generation: 0, now: Date.now() }
+    expect(await store.resetFailures('orders', reset)).toMatchObject({ failures: 0 })
+    await failure()
+    expect(await store.resetFailures('orders', reset)).toMatchObject({ failures: 1 })
+  })
+
+  it('does not count a failure sent again after its window lapsed in the new window', async () => {
+    const { store } = await newStore()
+    const lapsed = { opId: op(), generation: 0, now: Date.now(), windowMs: -1 }
+    expect(await store.addFailure('orders', lapsed)).toMatchObject({ failures: 1 })
+    const next = await store.addFailure('orders', { ...lapsed, opId: op() })
+    expect(next).toMatchObject({ failures: 1, recentOps: [lapsed.opId, expect.any(String)] })
+    expect(await store.addFailure('orders', lapsed)).toEqual(next)
+  })
+
+  it('applies an override or a reset sent twice once', async () => {
+    const { store } = await newStore()
+    const forced = { opId: op(), forced: { state: CircuitState.OPEN, reason: 'incident' }, now: Date.now() } as const
+    const first = await store.setForced('orders', forced)
+    expect(first).toMatchObject({ generation: 1, changedBy: forced.opId, incarnation: forced.opId })
+    expect(await store.setForced('orders', forced)).toEqual(first)
+    const reset = { opId: op(), now: Date.now() }
+    const afterReset = await store.reset('orders', reset)
+    expect(afterReset).toMatchObject({ generation: 2, changedBy: reset.opId, incarnation: forced.opId })
+    expect(await store.reset('orders', reset)).toEqual(afterReset)
+    await store.setMany([{ circuitId: 'orders' }, { circuitId: 'billing' }], { opId: forced.opId, now: Date.now() })
+    // The batch reused the override's op id: on 'orders' that write is not the latest, so it applies.
+    expect(await store.get('orders')).toMatchObject({ generation: 3, changedBy: forced.opId })
+    expect(await store.get('billing')).toMatchObject({ generation: 1, changedBy: forced.opId })
+  })
+
+  it('decides a half-open circuit only for a probe that holds a lease', async () => {
+    const { store } = await newStore()
+    await store.transition('orders', {
+      opId: op(),
+      from: { state: CircuitState.CLOSED, generation: 0 },
+      to: { state: CircuitState.HALF_OPEN, probe: { token: 'holder', leaseMs: 30_000 } },
+      now: Date.now(),
+    })
+    const close = (probeToken: string) =>
+      store.transition('orders', {
+        opId: op(),
+        from: { state: CircuitState.HALF_OPEN, generation: 1 },
+        guard: { probeToken },
+        to: { state: CircuitState.CLOSED },
+        now: Date.now(),
+      })
+    expect(await close('stranger')).toMatchObject({ applied: false })
+    expect(await close('holder')).toMatchObject({ applied: true, record: { state: CircuitState.CLOSED } })
+  })
+})
+
+/** A script's arguments in its order, from their names ('' for those not given). */
+function argv<Arg extends string>(script: LuaScript<Arg>, values: Readonly<Record<string, string>>): string[] {
+  return script.args.map((name) => values[name] ?? '')
+}
+
+describe('arguments', () => {
+  it('a script refuses a bad argument before it writes anything', async () => {
+    const { store } = await newStore()
+    await store.addFailure('orders', { opId: op(), generation: 0, now: Date.now(), windowMs: LONG_WINDOW })
+    const redis = await admin()
+    const key = store.keyFor('orders')
+    const ok = { ttlMs: '60000', opId: op(), generation: '0', windowMs: '1000' }
+    const transition = {
+      ...ok,
+      fromState: 'CLOSED',
+      fromGeneration: '0',
+      retryDue: '0',
+      hasProbeGuard: '0',
+      toState: 'OPEN',
+      openCount: '1',
+      retryInMs: '1000',
+    }
+    const attempts: ReadonlyArray<readonly [string, readonly string[]]> = [
+      [Scripts.addFailure.source, argv(Scripts.addFailure, { ...ok, opId: 'has space' })],
+      [Scripts.addFailure.source, argv(Scripts.addFailure, { ...ok, windowMs: 'soon' })],
+      [Scripts.addFailure.source, argv(Scripts.addFailure, { ...ok, environment: 'has space' })],
+      [Scripts.addCounts.source, argv(Scripts.addCounts, { ...ok, calls: '-1', failures: '0', slowCalls: '0' })],
+      [Scripts.reset.source, argv(Scripts.reset, { ...ok, ttlMs: '-1' })],
+      [Scripts.setForced.source, argv(Scripts.setForced, { ...ok, forcedState: 'SIDEWAYS', hasReason: '0' })],
+      [Scripts.setForced.source, argv(Scripts.setForced, { ...ok, forcedState: 'OPEN', hasReason: 'yes' })],
+      [Scripts.transition.source, argv(Scripts.transition, { ...transition, openCount: '' })],
+      [Scripts.transition.source, argv(Scripts.transition, { ...transition, fromIncarnation: 'not an id' })],
+      [Scripts.transition.source, argv(Scripts.transition, { ...transition, toState: 'SIDEWAYS' })],
+      [
+        Scripts.acquireProbe.source,
+        argv(Scripts.acquireProbe, { ...ok, maxProbes: '1.5', token: 'token', leaseMs: '1000' }),
+      ],
+    ]
+    // The same arguments, all valid, run: the test above is not refusing for a reason of its own.
+    await redis.eval(Scripts.transition.source, 1, key, ...argv(Scripts.transition, { ...transition, opId: op() }))
+    const written = await redis.hgetall(key)
+    expect(written).toMatchObject({ state: 'OPEN', generation: '1' })
+    for (const [script, args] of attempts) {
+      await expect(redis.eval(script, 1, key, ...args)).rejects.toThrow(/fleet-breaker: /)
+    }
+    expect(await redis.hgetall(key)).toEqual(written)
+  })
+
+  it('takes an override of a huge duration as "until the far future", bounding the key’s expiry', async () => {
+    const { store } = await newStore({ ttlSeconds: 60 })
+    const now = Date.now()
+    for (const durationMs of [Number.MAX_SAFE_INTEGER, 1e300, Number.MAX_VALUE]) {
+      const forced = await store.setForced('orders', {
+        opId: op(),
+        forced: { state: CircuitState.OPEN, durationMs },
+        now,
+      })
+      expect(forced.forced).toMatchObject({ state: CircuitState.OPEN })
+      expect(forced.forced?.until).toBeGreaterThan(now + 1e15)
+      const ttl = await (await admin()).pttl(store.keyFor('orders'))
+      expect(ttl).toBeGreaterThan(99 * 365 * 24 * 3_600_000)
+      expect(ttl).toBeLessThanOrEqual(MAX_EXPIRY_MS)
+    }
+    const open = await store.transition('orders', {
+      opId: op(),
+      from: { state: CircuitState.CLOSED, generation: 3 },
+      to: { state: CircuitState.OPEN, openCount: 1, retryInMs: 1e300 },
+      now,
+    })
+    expect(open).toMatchObject({ applied: true, record: { state: CircuitState.OPEN } })
+    expect(await store.get('orders')).toMatchObject({ state: CircuitState.OPEN, generation: 4 })
   })
 })
 
@@ -114,7 +336,7 @@ describe('expiry', () => {
 
   it('gives every written record an expiry of ttlSeconds', async () => {
     const { store } = await newStore({ ttlSeconds: 60 })
-    await store.addFailure('a', { generation: 0, now: Date.now(), windowMs: LONG_WINDOW })
+    await store.addFailure('a', { opId: op(), generation: 0, now: Date.now(), windowMs: LONG_WINDOW })
     const ttl = await pttl(store, 'a')
     expect(ttl).toBeGreaterThan(55_000)
     expect(ttl).toBeLessThanOrEqual(60_000)
@@ -123,6 +345,7 @@ describe('expiry', () => {
   it('keeps an open circuit at least until its retry time, plus ttlSeconds', async () => {
     const { store } = await newStore({ ttlSeconds: 60 })
     await store.transition('a', {
+      opId: op(),
       from: { state: CircuitState.CLOSED, generation: 0 },
       to: { state: CircuitState.OPEN, openCount: 1, retryInMs: 600_000 },
       now: Date.now(),
@@ -132,34 +355,25 @@ describe('expiry', () => {
 
   it('never expires a circuit forced without an end, and expires it again once cleared', async () => {
     const { store } = await newStore({ ttlSeconds: 60 })
-    await store.addFailure('a', { generation: 0, now: Date.now(), windowMs: LONG_WINDOW })
-    await store.setForced('a', { forced: { state: CircuitState.OPEN, reason: 'incident' }, now: Date.now() })
+    await store.addFailure('a', { opId: op(), generation: 0, now: Date.now(), windowMs: LONG_WINDOW })
+    await store.setForced('a', {
+      opId: op(),
+      forced: { state: CircuitState.OPEN, reason: 'incident' },
+      now: Date.now(),
+    })
     expect(await pttl(store, 'a')).toBe(-1)
-    await store.setForced('a', { now: Date.now() })
+    await store.setForced('a', { opId: op(), now: Date.now() })
     expect(await pttl(store, 'a')).toBeGreaterThan(55_000)
   })
 
   it('keeps a circuit forced for a while at least until the override ends, plus ttlSeconds', async () => {
     const { store } = await newStore({ ttlSeconds: 60 })
-    await store.setForced('a', { forced: { state: CircuitState.OPEN, durationMs: 3_600_000 }, now: Date.now() })
+    await store.setForced('a', {
+      opId: op(),
+      forced: { state: CircuitState.OPEN, durationMs: 3_600_000 },
+      now: Date.now(),
+    })
     expect(await pttl(store, 'a')).toBeGreaterThan(3_655_000)
-  })
-})
-
-describe('script cache', () => {
-  it.each(kinds)('%s: recovers when the server has forgotten the scripts (SCRIPT FLUSH)', async (kind) => {
-    const { store, client } = await newStore({}, kind)
-    const now = Date.now()
-    await store.addFailure('a', { generation: 0, now, windowMs: LONG_WINDOW })
-    await (await admin()).script('FLUSH')
-    const evalCalls = jest.spyOn(client, 'eval')
-    const second = await store.addFailure('a', { generation: 0, now, windowMs: LONG_WINDOW })
-    expect(second).toMatchObject({ state: CircuitState.CLOSED, failures: 2 })
-    expect(evalCalls).toHaveBeenCalledTimes(1)
-    // The full source went once; from then on the script is called by its SHA1 again.
-    const third = await store.addFailure('a', { generation: 0, now, windowMs: LONG_WINDOW })
-    expect(third).toMatchObject({ failures: 3 })
-    expect(evalCalls).toHaveBeenCalledTimes(1)
   })
 })
 
@@ -211,6 +425,7 @@ describe('unreadable data under a circuit key', () => {
     const read = await store.get('orders')
     expect(read).toEqual({
       circuitId: 'orders',
+      incarnation: '',
       state: CircuitState.CLOSED,
       generation: tampering.generation,
       openCount: 0,
@@ -223,6 +438,7 @@ describe('unreadable data under a circuit key', () => {
     expect(String(logger.at('warn')[0]?.details?.reason)).toMatch(tampering.reason)
 
     const counted = await store.addFailure('orders', {
+      opId: op(),
       generation: tampering.generation,
       now: Date.now(),
       windowMs: LONG_WINDOW,
@@ -239,7 +455,12 @@ describe('unreadable data under a circuit key', () => {
     const { store } = await newStore({ logger })
     const redis = await admin()
     await redis.set(store.keyFor('orders'), 'hello')
-    const answer = await store.addFailure('orders', { generation: 5, now: Date.now(), windowMs: LONG_WINDOW })
+    const answer = await store.addFailure('orders', {
+      opId: op(),
+      generation: 5,
+      now: Date.now(),
+      windowMs: LONG_WINDOW,
+    })
     expect(answer).toMatchObject({ state: CircuitState.CLOSED, generation: 0, failures: 0 })
     expect(await redis.get(store.keyFor('orders'))).toBe('hello')
   })
@@ -247,7 +468,7 @@ describe('unreadable data under a circuit key', () => {
   it('resets foreign data to a fresh CLOSED record one generation on', async () => {
     const { store } = await newStore({ logger: recordingLogger() })
     await (await admin()).hset(store.keyFor('orders'), { state: 'SIDEWAYS', generation: '9' })
-    const reset = await store.reset('orders', { now: Date.now() })
+    const reset = await store.reset('orders', { opId: op(), now: Date.now() })
     expect(reset).toMatchObject({ state: CircuitState.CLOSED, generation: 10, failures: 0, openCount: 0 })
   })
 
@@ -276,6 +497,7 @@ describe('unreadable data under a circuit key', () => {
     expect(logger.at('warn')).toHaveLength(0)
     // The lowest free slot is 1: the half-written one holds no lease.
     const probe = await store.acquireProbe('orders', {
+      opId: op(),
       generation: 6,
       maxProbes: 3,
       token: 'new',
@@ -290,6 +512,8 @@ describe('clocks', () => {
   const SKEW = 10 * 60_000
   const OPEN_FOR = 60_000
 
+  // Times read back later are compared within a second: calls on a busy machine take a while, and
+  // the skews are ten minutes.
   it('decides with the server clock and answers every caller in its own clock', async () => {
     // Three environments: A's clock runs 10 minutes fast, B's is right, C's runs 10 minutes slow.
     const keyPrefix = `${RUN_PREFIX}${randomUUID()}:`
@@ -299,14 +523,20 @@ describe('clocks', () => {
     const aheadNow = () => Date.now() + SKEW
     const behindNow = () => Date.now() - SKEW
 
-    await a.addFailure('payments', { generation: 0, now: aheadNow(), windowMs: LONG_WINDOW })
+    await a.addFailure('payments', { opId: op(), generation: 0, now: aheadNow(), windowMs: LONG_WINDOW })
     // A failure from a clock 20 minutes behind still lands in the same window: the server judges it.
-    const second = await c.addFailure('payments', { generation: 0, now: behindNow(), windowMs: LONG_WINDOW })
+    const second = await c.addFailure('payments', {
+      opId: op(),
+      generation: 0,
+      now: behindNow(),
+      windowMs: LONG_WINDOW,
+    })
     expect(second).toMatchObject({ failures: 2 })
     expect(second.state === CircuitState.CLOSED && second.windowStartedAt).toBeGreaterThan(behindNow() - 1_000)
 
     const before = aheadNow()
     const opened = await a.transition('payments', {
+      opId: op(),
       from: { state: CircuitState.CLOSED, generation: 0 },
       to: { state: CircuitState.OPEN, openCount: 1, retryInMs: OPEN_FOR },
       now: before,
@@ -318,9 +548,11 @@ describe('clocks', () => {
 
     const inB = await b.get('payments', { now: Date.now() })
     expect(inB?.state).toBe(CircuitState.OPEN)
-    expect(Math.abs((inB?.state === CircuitState.OPEN ? inB.retryAt : 0) - (Date.now() + OPEN_FOR))).toBeLessThan(100)
+    expect(Math.abs((inB?.state === CircuitState.OPEN ? inB.retryAt : 0) - (Date.now() + OPEN_FOR))).toBeLessThan(1_000)
     const inC = await c.get('payments', { now: behindNow() })
-    expect(Math.abs((inC?.state === CircuitState.OPEN ? inC.retryAt : 0) - (behindNow() + OPEN_FOR))).toBeLessThan(100)
+    expect(Math.abs((inC?.state === CircuitState.OPEN ? inC.retryAt : 0) - (behindNow() + OPEN_FOR))).toBeLessThan(
+      1_000,
+    )
 
     // The server stores its own time, not A's.
     const stored = Number(await (await admin()).hget(a.keyFor('payments'), 'retryAt'))
@@ -328,6 +560,7 @@ describe('clocks', () => {
 
     // By A's fast clock the retry time has long come; by the server's it has not, and the server decides.
     const early = await a.transition('payments', {
+      opId: op(),
       from: { state: CircuitState.OPEN, generation: 1 },
       guard: { retryDue: true },
       to: { state: CircuitState.HALF_OPEN, probe: { token: 'a', leaseMs: 30_000 } },
@@ -342,23 +575,25 @@ describe('clocks', () => {
     const a = (await newStore({ keyPrefix })).store
     const b = (await newStore({ keyPrefix })).store
     await a.transition('x', {
+      opId: op(),
       from: { state: CircuitState.CLOSED, generation: 0 },
       to: { state: CircuitState.HALF_OPEN, probe: { token: 'a', leaseMs: 150 } },
       now: Date.now() - SKEW,
     })
     const request = { generation: 1, maxProbes: 1, token: 'b', leaseMs: 30_000 }
     // B's clock is 10 minutes fast, yet the lease is still live on the server.
-    expect((await b.acquireProbe('x', { ...request, now: Date.now() + SKEW })).lease).toBeUndefined()
+    expect((await b.acquireProbe('x', { ...request, opId: op(), now: Date.now() + SKEW })).lease).toBeUndefined()
     await sleep(200)
-    const taken = await b.acquireProbe('x', { ...request, now: Date.now() + SKEW })
+    const taken = await b.acquireProbe('x', { ...request, opId: op(), now: Date.now() + SKEW })
     expect(taken.lease).toMatchObject({ slot: 0, token: 'b' })
-    expect(Math.abs((taken.lease?.expiresAt ?? 0) - (Date.now() + SKEW + 30_000))).toBeLessThan(100)
+    expect(Math.abs((taken.lease?.expiresAt ?? 0) - (Date.now() + SKEW + 30_000))).toBeLessThan(1_000)
   })
 
   it('reports a forced state in the caller clock', async () => {
     const { store } = await newStore()
     const now = Date.now() + SKEW
     const forced = await store.setForced('x', {
+      opId: op(),
       forced: { state: CircuitState.OPEN, reason: '', durationMs: 5_000 },
       now,
     })
@@ -375,7 +610,7 @@ describe('cancellation', () => {
     controller.abort(reason)
     await expect(store.get('x', { signal: controller.signal })).rejects.toBe(reason)
     await expect(
-      store.addFailure('x', { generation: 0, now: Date.now(), windowMs: 1 }, { signal: controller.signal }),
+      store.addFailure('x', { opId: op(), generation: 0, now: Date.now(), windowMs: 1 }, { signal: controller.signal }),
     ).rejects.toBe(reason)
     await expect(store.clearMany(['x', 'y'], { signal: controller.signal })).rejects.toBe(reason)
     expect(evalShaCalls).not.toHaveBeenCalled()

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { InvalidConfigurationError, MemoryStore } from '@fleet-breaker/core'
 import { closeStoresFromEnvironment, createStoreFromEnvironment } from '@fleet-breaker/storage'
 import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
@@ -5,6 +6,7 @@ import { RedisStore } from '@fleet-breaker/storage/redis'
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { recordingLogger } from '../../../../test-support/logger.js'
 import { testRedisUrl } from '../../../../test-support/redis.js'
+import { freePort } from '../../../../test-support/redis-setup.js'
 
 afterAll(() => closeStoresFromEnvironment())
 
@@ -36,8 +38,23 @@ describe('createStoreFromEnvironment', () => {
       env: { CIRCUIT_BREAKER_STORE: 'redis', CIRCUIT_BREAKER_REDIS_URL: url, CIRCUIT_BREAKER_KEY_PREFIX: 'from-env:' },
     })
     expect(store).toBeInstanceOf(RedisStore)
-    await store.addFailure('env-circuit', { generation: 0, now: Date.now(), windowMs: 1_000 })
+    await store.addFailure('env-circuit', { opId: randomUUID(), generation: 0, now: Date.now(), windowMs: 1_000 })
     await store.clearMany(['env-circuit'])
+  })
+
+  it('builds a Redis store even when the server is down, reporting the client’s errors at debug level', async () => {
+    const logger = recordingLogger()
+    const url = `redis://127.0.0.1:${await freePort()}`
+    const store = await createStoreFromEnvironment({
+      env: { CIRCUIT_BREAKER_STORE: 'redis', CIRCUIT_BREAKER_REDIS_URL: url },
+      logger,
+    })
+    expect(store).toBeInstanceOf(RedisStore)
+    await expect(store.get('env-circuit')).rejects.toThrow()
+    expect(logger.at('debug').length).toBeGreaterThan(0)
+    expect(logger.at('debug')[0]?.message).toBe('fleet-breaker: Redis client error')
+    expect(logger.at('warn')).toEqual([])
+    await closeStoresFromEnvironment()
   })
 
   it.each([

@@ -1,7 +1,9 @@
+import { EventEmitter } from 'node:events'
 import { CircuitState, isInvalidConfigurationError } from '@fleet-breaker/core'
 import { type IoRedisClientLike, type NodeRedisClientLike, RedisStore } from '@fleet-breaker/storage/redis'
 import { describe, expect, it, jest } from '@jest/globals'
 import { recordingLogger } from '../../../../test-support/logger.js'
+import { clockShift } from '../../src/redis/reply.js'
 
 /*
  * The store's own logic with stand-in clients: configuration, how each library is called, the
@@ -96,22 +98,22 @@ describe('calling the client', () => {
   it('calls ioredis by SHA1 with the number of keys, the key and the arguments', async () => {
     const client = ioredisClient(async () => reply(CLOSED_WITH_ONE_FAILURE))
     const store = new RedisStore({ client, keyPrefix: 'p:', ttlSeconds: 60 })
-    await store.addFailure('orders', { generation: 3, now: SERVER_NOW, windowMs: 30_000 })
+    await store.addFailure('orders', { opId: 'op-1', generation: 3, now: SERVER_NOW, windowMs: 30_000 })
     expect(client.evalsha).toHaveBeenCalledTimes(1)
     const [sha, numKeys, ...rest] = client.evalsha.mock.calls[0] ?? []
     expect(sha).toMatch(/^[0-9a-f]{40}$/)
     expect(numKeys).toBe(1)
-    expect(rest).toEqual(['p:{orders}', '60000', '3', '30000'])
+    expect(rest).toEqual(['p:{orders}', '60000', 'op-1', '3', '', '30000', ''])
     expect(client.eval).not.toHaveBeenCalled()
   })
 
   it('calls node-redis by SHA1 with keys and arguments apart', async () => {
     const client = nodeRedisClient(async () => reply(CLOSED_WITH_ONE_FAILURE))
     const store = new RedisStore({ client, keyPrefix: 'p:', ttlSeconds: 60 })
-    await store.addFailure('orders', { generation: 3, now: SERVER_NOW, windowMs: 30_000 })
+    await store.addFailure('orders', { opId: 'op-1', generation: 3, now: SERVER_NOW, windowMs: 30_000 })
     expect(client.evalSha).toHaveBeenCalledWith(expect.stringMatching(/^[0-9a-f]{40}$/), {
       keys: ['p:{orders}'],
-      arguments: ['60000', '3', '30000'],
+      arguments: ['60000', 'op-1', '3', '', '30000', ''],
     })
   })
 
@@ -119,9 +121,9 @@ describe('calling the client', () => {
     const client = ioredisClient(async () => reply(CLOSED_WITH_ONE_FAILURE))
     const store = new RedisStore({ client })
     await store.get('a')
-    await store.addFailure('a', { generation: 3, now: SERVER_NOW, windowMs: 1 })
-    await store.resetFailures('a', { generation: 3, now: SERVER_NOW })
-    await store.reset('a', { now: SERVER_NOW })
+    await store.addFailure('a', { opId: 'op-1', generation: 3, now: SERVER_NOW, windowMs: 1 })
+    await store.resetFailures('a', { opId: 'op-2', generation: 3, now: SERVER_NOW })
+    await store.reset('a', { opId: 'op-3', now: SERVER_NOW })
     const shas = client.evalsha.mock.calls.map(([sha]) => sha)
     expect(new Set(shas).size).toBe(4)
   })
@@ -152,7 +154,7 @@ describe('calling the client', () => {
       throw refused
     })
     const store = new RedisStore({ client })
-    await expect(store.reset('orders', { now: SERVER_NOW })).rejects.toBe(refused)
+    await expect(store.reset('orders', { opId: 'op-1', now: SERVER_NOW })).rejects.toBe(refused)
     expect(client.eval).not.toHaveBeenCalled()
   })
 
@@ -171,10 +173,12 @@ describe('calling the client', () => {
   it('refuses a non-finite number in a request before calling Redis', async () => {
     const client = ioredisClient(async () => reply(CLOSED_WITH_ONE_FAILURE))
     const store = new RedisStore({ client })
-    await expect(store.addFailure('a', { generation: 0, now: SERVER_NOW, windowMs: Number.NaN })).rejects.toThrow(
-      /windowMs must be a finite number/,
+    await expect(
+      store.addFailure('a', { opId: 'op-1', generation: 0, now: SERVER_NOW, windowMs: Number.NaN }),
+    ).rejects.toThrow(/windowMs must be a finite number/)
+    await expect(store.reset('a', { opId: 'op-1', now: Number.POSITIVE_INFINITY })).rejects.toThrow(
+      /now must be a finite number/,
     )
-    await expect(store.reset('a', { now: Number.POSITIVE_INFINITY })).rejects.toThrow(/now must be a finite number/)
     expect(client.evalsha).not.toHaveBeenCalled()
   })
 })
@@ -187,7 +191,9 @@ describe('cancellation', () => {
     const signal = AbortSignal.abort(reason)
     await expect(store.get('a', { signal })).rejects.toBe(reason)
     await expect(store.getMany(['a', 'b'], { signal })).rejects.toBe(reason)
-    await expect(store.setMany([{ circuitId: 'a' }], { now: SERVER_NOW }, { signal })).rejects.toBe(reason)
+    await expect(store.setMany([{ circuitId: 'a' }], { opId: 'op-1', now: SERVER_NOW }, { signal })).rejects.toBe(
+      reason,
+    )
     expect(client.evalsha).not.toHaveBeenCalled()
   })
 
@@ -224,6 +230,7 @@ describe('reading replies', () => {
     const callerNow = SERVER_NOW + 600_000
     expect(await store.get('orders', { now: callerNow })).toEqual({
       circuitId: 'orders',
+      incarnation: '',
       state: CircuitState.CLOSED,
       generation: 3,
       openCount: 0,
@@ -252,9 +259,10 @@ describe('reading replies', () => {
       }),
     )
     const store = new RedisStore({ client })
-    const callerNow = SERVER_NOW - 3_600_000
+    const callerNow = SERVER_NOW + 3_600_000
     expect(await store.get('orders', { now: callerNow })).toEqual({
       circuitId: 'orders',
+      incarnation: '',
       state: CircuitState.HALF_OPEN,
       generation: 4,
       openCount: 1,
@@ -301,6 +309,7 @@ describe('reading replies', () => {
       maxProbes: 2,
       token: 'mine',
       leaseMs: 30_000,
+      opId: 'mine',
       now: SERVER_NOW,
     })
     expect(outcome.lease).toEqual({ slot: 1, token: 'mine', expiresAt: SERVER_NOW + 30_000 })
@@ -311,6 +320,7 @@ describe('reading replies', () => {
     const client = ioredisClient(async () => reply(open, { outcome: '0' }))
     const store = new RedisStore({ client })
     const outcome = await store.transition('orders', {
+      opId: 'op-1',
       from: { state: CircuitState.CLOSED, generation: 4 },
       to: { state: CircuitState.OPEN, openCount: 1, retryInMs: 1_000 },
       now: SERVER_NOW,
@@ -345,6 +355,263 @@ describe('reading replies', () => {
 
   it('refuses a write reply that holds no record', async () => {
     const store = new RedisStore({ client: ioredisClient(async () => reply({})) })
-    await expect(store.reset('orders', { now: SERVER_NOW })).rejects.toThrow(/returned no record/)
+    await expect(store.reset('orders', { opId: 'op-1', now: SERVER_NOW })).rejects.toThrow(/returned no record/)
+  })
+})
+
+describe('checking requests', () => {
+  const client = () => ioredisClient(async () => reply(CLOSED_WITH_ONE_FAILURE))
+
+  it.each([
+    ['empty', ''],
+    ['with a space', 'op 1'],
+    ['with a control character', 'op\n1'],
+    ['longer than 64 characters', 'x'.repeat(65)],
+    ['not ASCII', 'opé'],
+  ])('refuses an op id that is %s before calling Redis', async (_name, opId) => {
+    const stand = client()
+    const store = new RedisStore({ client: stand })
+    await expect(store.addFailure('a', { opId, generation: 0, now: SERVER_NOW, windowMs: 1 })).rejects.toThrow(
+      /opId must be 1 to 64 printable ASCII characters without spaces/,
+    )
+    await expect(store.reset('a', { opId, now: SERVER_NOW })).rejects.toThrow(TypeError)
+    expect(stand.evalsha).not.toHaveBeenCalled()
+  })
+
+  it.each([
+    ['a negative openCount', -1],
+    ['a fractional openCount', 1.5],
+    ['an openCount past 2^53', 2 ** 53],
+  ])('refuses %s before calling Redis', async (_name, openCount) => {
+    const stand = client()
+    const store = new RedisStore({ client: stand })
+    const request = {
+      opId: 'op-1',
+      from: { state: CircuitState.CLOSED, generation: 0 },
+      to: { state: CircuitState.OPEN, openCount, retryInMs: 1_000 },
+      now: SERVER_NOW,
+    } as const
+    await expect(store.transition('a', request)).rejects.toThrow(/to.openCount must be a whole number/)
+    expect(stand.evalsha).not.toHaveBeenCalled()
+  })
+
+  it('refuses an unknown override state, and a batch with one writes none of it', async () => {
+    const stand = client()
+    const store = new RedisStore({ client: stand })
+    const sideways = { state: 'SIDEWAYS' } as unknown as { state: typeof CircuitState.OPEN }
+    await expect(store.setForced('a', { opId: 'op-1', forced: sideways, now: SERVER_NOW })).rejects.toThrow(
+      /forced.state must be 'OPEN' or 'CLOSED'/,
+    )
+    const entries = [
+      { circuitId: 'a', forced: { state: CircuitState.OPEN } },
+      { circuitId: 'b', forced: sideways },
+    ]
+    await expect(store.setMany(entries, { opId: 'op-2', now: SERVER_NOW })).rejects.toThrow(TypeError)
+    expect(stand.evalsha).not.toHaveBeenCalled()
+  })
+
+  it('passes a huge override duration on as a number: the script bounds the expiry', async () => {
+    const stand = client()
+    const store = new RedisStore({ client: stand, ttlSeconds: 60 })
+    await store.setForced('a', {
+      opId: 'op-1',
+      forced: { state: CircuitState.OPEN, durationMs: 1e300 },
+      now: SERVER_NOW,
+    })
+    expect(stand.evalsha.mock.calls[0]?.slice(2)).toEqual([
+      'fleet-breaker:{a}',
+      '60000',
+      'op-1',
+      'OPEN',
+      '0',
+      '',
+      '1e+300',
+    ])
+  })
+})
+
+describe('many calls under one signal', () => {
+  /**
+   * The process Node reports warnings on. Jest gives each test file a copy of `process` whose
+   * events are its own, so the real one is reached through a function of a core module, which
+   * belongs to the host's realm.
+   */
+  const hostProcess = (EventEmitter.constructor as FunctionConstructor)('return process')() as NodeJS.Process
+
+  /** The listener-leak warnings Node reports while `action` runs. */
+  async function leakWarningsDuring(action: () => Promise<unknown>): Promise<string[]> {
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => {
+      if (warning.name === 'MaxListenersExceededWarning') warnings.push(warning.message)
+    }
+    hostProcess.on('warning', onWarning)
+    try {
+      await action()
+      // Node reports a warning on a later tick.
+      await new Promise((resolve) => setImmediate(resolve))
+    } finally {
+      hostProcess.off('warning', onWarning)
+    }
+    return warnings
+  }
+
+  const circuits = Array.from({ length: 50 }, (_, index) => `circuit-${index}`)
+
+  it.each([
+    ['getMany', (store: RedisStore, signal: AbortSignal) => store.getMany(circuits, { signal })],
+    [
+      'setMany',
+      (store: RedisStore, signal: AbortSignal) =>
+        store.setMany(
+          circuits.map((circuitId) => ({ circuitId })),
+          { opId: 'op-1', now: SERVER_NOW },
+          { signal },
+        ),
+    ],
+    ['clearMany', (store: RedisStore, signal: AbortSignal) => store.clearMany(circuits, { signal })],
+  ])('%s of fifty circuits adds no listener warning', async (_name, batch) => {
+    const stand = ioredisClient(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      return reply(CLOSED_WITH_ONE_FAILURE)
+    })
+    const store = new RedisStore({ client: stand })
+    const controller = new AbortController()
+    expect(await leakWarningsDuring(() => batch(store, controller.signal))).toEqual([])
+    expect(stand.evalsha).toHaveBeenCalledTimes(50)
+  })
+
+  it('still stops every call of a batch when the signal aborts', async () => {
+    const stand = ioredisClient(() => new Promise(() => {}))
+    const store = new RedisStore({ client: stand })
+    const controller = new AbortController()
+    const pending = store.getMany(circuits, { signal: controller.signal })
+    const reason = new Error('deadline')
+    controller.abort(reason)
+    await expect(pending).rejects.toBe(reason)
+  })
+})
+
+describe('a client still connecting', () => {
+  /** An ioredis stand-in: `status` and an event per status, as ioredis has them. */
+  function connectingIoredis(status: string) {
+    const emitter = new EventEmitter()
+    const client = Object.assign(emitter, {
+      status,
+      evalsha: jest.fn(async (_sha: string, _numKeys: number, ..._keysAndArgs: string[]): Promise<unknown> => {
+        if (client.status !== 'ready') throw new Error("Stream isn't writeable and enableOfflineQueue options is false")
+        return reply(CLOSED_WITH_ONE_FAILURE)
+      }),
+      eval: jest.fn(async (): Promise<unknown> => reply(CLOSED_WITH_ONE_FAILURE)),
+      connect: jest.fn(async () => {
+        client.status = 'connecting'
+      }),
+      becomes(next: string) {
+        client.status = next
+        client.emit(next)
+      },
+    })
+    return client
+  }
+
+  it('waits for it, so the first call of a new environment reaches the store', async () => {
+    const client = connectingIoredis('connecting')
+    const store = new RedisStore({ client })
+    const first = store.get('orders')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(client.evalsha).not.toHaveBeenCalled()
+    client.becomes('connect')
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(client.evalsha).not.toHaveBeenCalled()
+    client.becomes('ready')
+    expect(await first).toMatchObject({ failures: 1 })
+    expect(client.evalsha).toHaveBeenCalledTimes(1)
+  })
+
+  it('starts the connection of a lazy client, as its first command would', async () => {
+    const client = connectingIoredis('wait')
+    const store = new RedisStore({ client })
+    const first = store.get('orders')
+    expect(client.connect).toHaveBeenCalledTimes(1)
+    client.becomes('ready')
+    expect(await first).toMatchObject({ failures: 1 })
+  })
+
+  it('shares one set of listeners between all the calls waiting, and removes it', async () => {
+    const client = connectingIoredis('connecting')
+    const stores = [new RedisStore({ client }), new RedisStore({ client, keyPrefix: 'other:' })]
+    const calls = stores.flatMap((store) => Array.from({ length: 20 }, (_, index) => store.get(`c${index}`)))
+    expect(client.listenerCount('ready')).toBe(1)
+    client.becomes('ready')
+    await Promise.all(calls)
+    expect(client.listenerCount('ready')).toBe(0)
+    expect(client.listenerCount('close')).toBe(0)
+  })
+
+  it('sends the command once the attempt has failed, and reports the client’s own error', async () => {
+    const client = connectingIoredis('reconnecting')
+    const store = new RedisStore({ client })
+    const first = store.get('orders')
+    client.becomes('connecting')
+    client.becomes('close')
+    await expect(first).rejects.toThrow(/enableOfflineQueue/)
+  })
+
+  it('stops waiting when the signal aborts, sending nothing', async () => {
+    const client = connectingIoredis('connecting')
+    const store = new RedisStore({ client })
+    const controller = new AbortController()
+    const first = store.get('orders', { signal: controller.signal })
+    const reason = new Error('deadline')
+    controller.abort(reason)
+    await expect(first).rejects.toBe(reason)
+    client.becomes('ready')
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(client.evalsha).not.toHaveBeenCalled()
+  })
+
+  it('waits for a node-redis client told to connect, and not for one never told to', async () => {
+    const state = { isOpen: true, isReady: false }
+    class NodeRedisStandIn extends EventEmitter {
+      get isOpen() {
+        return state.isOpen
+      }
+      get isReady() {
+        return state.isReady
+      }
+      evalSha = jest.fn(async (): Promise<unknown> => {
+        if (!state.isOpen) throw new Error('The client is closed')
+        return reply(CLOSED_WITH_ONE_FAILURE)
+      })
+      eval = jest.fn(async (): Promise<unknown> => reply(CLOSED_WITH_ONE_FAILURE))
+    }
+    const client = new NodeRedisStandIn()
+    const store = new RedisStore({ client })
+    const first = store.get('orders')
+    client.emit('connect')
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(client.evalSha).not.toHaveBeenCalled()
+    state.isReady = true
+    client.emit('ready')
+    expect(await first).toMatchObject({ failures: 1 })
+
+    state.isOpen = false
+    state.isReady = false
+    await expect(store.get('orders')).rejects.toThrow('The client is closed')
+  })
+})
+
+describe('the difference between the clocks', () => {
+  it('is nothing when the server read its clock while the call was under way, however long it took', () => {
+    // Asked at 1 000, answered 400 ms later: a server reading 1 350 agrees with the caller.
+    expect(clockShift(1_350, 1_000, 400)).toBe(0)
+    expect(clockShift(1_050, 1_000, 0)).toBe(0)
+    expect(clockShift(950, 1_000, 0)).toBe(0)
+  })
+
+  it('is the smallest correction the call allows when the clocks cannot agree', () => {
+    // The server is ten minutes behind: its times move forward by that much.
+    expect(clockShift(1_000, 601_000, 5)).toBe(600_000)
+    // The server is ten minutes ahead, read at most 5 ms after the caller's now.
+    expect(clockShift(601_000, 1_000, 5)).toBe(-599_995)
   })
 })
