@@ -1,3 +1,4 @@
+import { MAX_PROBE_SLOTS } from '../options.js'
 import {
   type CircuitRecord,
   CircuitState,
@@ -258,7 +259,8 @@ export function applyTransition(record: CircuitRecord, request: TransitionReques
 
 /** The lowest probe slot below `maxProbes` that is free or whose lease has lapsed at `now`. */
 export function freeProbeSlot(record: HalfOpenRecord, maxProbes: number, now: number): number | undefined {
-  for (let slot = 0; slot < maxProbes; slot++) {
+  // A slot past MAX_PROBE_SLOTS could be neither stored nor read back by a flat record.
+  for (let slot = 0; slot < Math.min(maxProbes, MAX_PROBE_SLOTS); slot++) {
     const holder = record.probes.find((lease) => lease.slot === slot)
     if (holder === undefined || holder.expiresAt <= now) return slot
   }
