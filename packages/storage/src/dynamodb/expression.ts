@@ -70,9 +70,14 @@ export class UpdateBuilder {
     return this
   }
 
-  /** A condition clause; clauses are joined with AND. */
+  /**
+   * A condition clause; clauses are joined with AND, and one that has an OR outside parentheses
+   * is wrapped in a pair. Write clauses flat, relying on precedence (NOT, then AND, then OR) rather
+   * than nested parentheses: besides reading better, flat expressions keep DynamoDB-compatible
+   * local servers fast (dynalite's parser slows down exponentially with nesting).
+   */
   when(clause: string): this {
-    this.#conditions.push(`(${clause})`)
+    this.#conditions.push(hasTopLevelOr(clause) ? `(${clause})` : clause)
     return this
   }
 
@@ -92,4 +97,16 @@ export class UpdateBuilder {
       ...(this.#values.size === 0 ? {} : { ExpressionAttributeValues: values }),
     }
   }
+}
+
+/** Whether `clause` has an OR outside any parentheses. */
+function hasTopLevelOr(clause: string): boolean {
+  let depth = 0
+  for (let index = 0; index < clause.length; index++) {
+    const char = clause[index]
+    if (char === '(') depth++
+    else if (char === ')') depth--
+    else if (depth === 0 && clause.startsWith(' OR ', index)) return true
+  }
+  return false
 }

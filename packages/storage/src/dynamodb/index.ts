@@ -1,4 +1,5 @@
 export {
+  DEFAULT_CALL_TIMEOUT_MS,
   DEFAULT_CLIENT_CONFIG,
   DEFAULT_TTL_SECONDS,
   type DynamoDBCommandSender,

@@ -32,6 +32,19 @@ interface DynamoDBStoreCommonOptions {
   readonly consistentReads?: boolean
   /** Where unreadable items are reported. Default: JSON lines on the console. */
   readonly logger?: Logger
+  /**
+   * The caller's clock, in epoch milliseconds: the clock the `now` of your requests comes from (the
+   * breaker's `now` option, if you inject one). The store reads it as each request leaves and as its
+   * answer arrives, to learn how far it is from the service's clock. Default `Date.now`.
+   */
+  readonly now?: () => number
+  /**
+   * How long a store call made without an abort signal of its own (an operator's tool calling
+   * `setMany`, `clearMany` or `get` directly) waits for each DynamoDB request, its retries included,
+   * before it fails. Calls through a breaker carry the breaker's `storeTimeoutMs` deadline instead.
+   * Default 5 000.
+   */
+  readonly callTimeoutMs?: number
 }
 
 /**
@@ -51,15 +64,19 @@ export type DynamoDBStoreOptions = DynamoDBStoreCommonOptions &
 
 /**
  * The client settings the store uses when it builds the client, tuned for a call on the hot path:
- * a black-holed endpoint costs at most a connection timeout, and one retry instead of the SDK's
- * default two with backoff. Anything in `clientConfig` wins.
+ * a black-holed endpoint costs at most a connection timeout or a request timeout per attempt (the
+ * SDK only warns about a request past its `requestTimeout` unless told to throw), and one retry
+ * instead of the SDK's default two with backoff. Anything in `clientConfig` wins.
  */
 export const DEFAULT_CLIENT_CONFIG = {
   maxAttempts: 2,
-  requestHandler: { connectionTimeout: 250, requestTimeout: 500 },
+  requestHandler: { connectionTimeout: 250, requestTimeout: 500, throwOnRequestTimeout: true },
 } as const satisfies DynamoDBClientConfig
 
 export const DEFAULT_TTL_SECONDS = 604_800
+
+/** See {@link DynamoDBStoreOptions.callTimeoutMs}. */
+export const DEFAULT_CALL_TIMEOUT_MS = 5_000
 
 /** Options with every default filled in. */
 export interface ResolvedDynamoDBStoreOptions {
@@ -74,6 +91,8 @@ export interface ResolvedDynamoDBStoreOptions {
   readonly ttlSeconds: number
   readonly consistentReads: boolean
   readonly logger: Logger
+  readonly now: () => number
+  readonly callTimeoutMs: number
 }
 
 function nonBlank(option: string, value: unknown): string {
@@ -99,11 +118,18 @@ function resolveClient(options: DynamoDBStoreOptions): DynamoDBCommandSender {
     return options.client
   }
   const config = options.clientConfig ?? {}
-  return new DynamoDBClient({
-    ...DEFAULT_CLIENT_CONFIG,
-    ...config,
-    requestHandler: config.requestHandler ?? DEFAULT_CLIENT_CONFIG.requestHandler,
-  })
+  return new DynamoDBClient({ ...DEFAULT_CLIENT_CONFIG, ...config, requestHandler: requestHandlerOf(config) })
+}
+
+/**
+ * The request handler of a client the store builds: the default one, or yours. Handler options you
+ * give (rather than a handler) make the SDK throw at their `requestTimeout` unless they say otherwise.
+ */
+function requestHandlerOf(config: DynamoDBClientConfig): DynamoDBClientConfig['requestHandler'] {
+  const handler = config.requestHandler
+  if (handler === undefined) return DEFAULT_CLIENT_CONFIG.requestHandler
+  const isOptions = typeof handler === 'object' && typeof (handler as { handle?: unknown }).handle !== 'function'
+  return isOptions ? { throwOnRequestTimeout: true, ...handler } : handler
 }
 
 /** Validates the options and fills in the defaults. */
@@ -124,6 +150,13 @@ export function resolveDynamoDBStoreOptions(
   }
   const keyPrefix = options.keyPrefix ?? ''
   if (typeof keyPrefix !== 'string') throw new InvalidConfigurationError('keyPrefix', keyPrefix, 'a string')
+  const now = options.now ?? Date.now
+  if (typeof now !== 'function')
+    throw new InvalidConfigurationError('now', now, 'a function returning epoch milliseconds')
+  const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
+  if (!Number.isInteger(callTimeoutMs) || callTimeoutMs < 1) {
+    throw new InvalidConfigurationError('callTimeoutMs', callTimeoutMs, 'an integer of 1 or more')
+  }
   return {
     client: resolveClient(options),
     ownsClient: options.client === undefined,
@@ -138,5 +171,7 @@ export function resolveDynamoDBStoreOptions(
     ttlSeconds,
     consistentReads: options.consistentReads ?? true,
     logger: options.logger ?? jsonConsoleLogger,
+    now,
+    callTimeoutMs,
   }
 }

@@ -13,22 +13,26 @@ import {
 } from '@aws-sdk/client-dynamodb'
 import {
   type AcquireProbeRequest,
+  type AddCountsRequest,
   type AddFailureRequest,
+  applyAcquireProbe,
+  applyAddCounts,
+  applyAddFailure,
+  applyCompleteProbe,
+  applyResetFailures,
+  applySetForced,
+  applyTransition,
   type CircuitRecord,
   CircuitState,
   type CircuitStore,
   type CompleteProbeRequest,
+  countWindowIsOpen,
   decodeFlatRecord,
-  FlatField,
-  freeProbeSlot,
   initialRecord,
-  MAX_PROBE_SLOTS,
+  MAX_FAILING_ENVIRONMENTS,
   type OverrideRequest,
-  overrideAt,
-  PROBE_FIELDS,
+  type ProbeLease,
   type ProbeOutcome,
-  probeExpiresField,
-  probeTokenField,
   type ResetFailuresRequest,
   type ResetRequest,
   repairGeneration,
@@ -41,10 +45,12 @@ import {
   windowIsOpen,
 } from '@fleet-breaker/core'
 import { InvalidRecordReporter } from '../invalid-records.js'
-import { type Item, itemToFields, number, text } from './attributes.js'
-import { UpdateBuilder } from './expression.js'
+import { type Item, itemToFields, text } from './attributes.js'
+import type { UpdateBuilder } from './expression.js'
 import { type DynamoDBStoreOptions, type ResolvedDynamoDBStoreOptions, resolveDynamoDBStoreOptions } from './options.js'
 import { eachWithBackoff, inBatches, runLimited } from './retry.js'
+import { type ServiceClock, serviceClockOf, shiftRecord } from './service-clock.js'
+import { blemishesOf, CircuitUpdates, type OpsChoice, opsChoice, WindowForm } from './updates.js'
 
 /** BatchGetItem reads at most 100 keys a request; BatchWriteItem writes at most 25 items. */
 const BATCH_GET_LIMIT = 100
@@ -52,41 +58,75 @@ const BATCH_WRITE_LIMIT = 25
 /** How many overrides `setMany` writes at once. */
 const SET_MANY_CONCURRENCY = 10
 /** Bounds the compare-and-retry loops; each retry means another writer won a race meanwhile. */
-const MAX_ATTEMPTS = 5
-/** How many circuits' last-seen records an instance keeps as hints. */
+const MAX_ATTEMPTS = 6
+/** How many circuits' last-seen items an instance keeps as hints. */
 const MAX_HINTS = 1_000
 
-/** The attributes a record may hold besides the common ones; a transition removes those it does not set. */
-const STATE_FIELDS: readonly string[] = [
-  FlatField.FAILURES,
-  FlatField.WINDOW_STARTED_AT,
-  FlatField.RETRY_AT,
-  FlatField.SUCCESSES,
-  ...PROBE_FIELDS,
-]
-const FORCED_FIELDS: readonly string[] = [
-  FlatField.FORCED_STATE,
-  FlatField.FORCED_REASON,
-  FlatField.FORCED_SINCE,
-  FlatField.FORCED_UNTIL,
-]
+/** What the store knows of a circuit's item at one moment. Times are the service's. */
+interface Seen {
+  readonly record: CircuitRecord
+  /** The item as DynamoDB sent it; `undefined` when there is none. */
+  readonly item: Item | undefined
+  /** The item is not a record (foreign or corrupt data): it is replaced before any write to it. */
+  readonly unreadable: boolean
+}
 
-/** The result of one conditional write: the record it produced, or the record that stopped it. */
-type WriteResult =
-  | { readonly applied: true; readonly record: CircuitRecord }
-  | { readonly applied: false; readonly record: CircuitRecord; readonly invalidItem?: Item }
+/** The result of one conditional write: the item it produced, or the item that stopped it. */
+interface WriteResult {
+  readonly applied: boolean
+  readonly seen: Seen
+}
+
+/** The time a write decides with. */
+interface WriteTime {
+  /** Milliseconds added to the caller's `now` to get the service's time. */
+  readonly offset: number
+  /** The caller's `now` in the service's time. */
+  readonly t: number
+  /** The item as read during this call, before the write, when a read was needed to learn the time. */
+  readonly seen: Seen | undefined
+}
+
+/** What an operation does next, decided from what the store knows of the item. */
+type Step<T> =
+  | { readonly kind: 'answer'; readonly answer: T }
+  | { readonly kind: 'read' }
+  | { readonly kind: 'write'; readonly update: UpdateBuilder; readonly answer: (seen: Seen) => T }
+
+function answer<T>(value: T): Step<T> {
+  return { kind: 'answer', answer: value }
+}
+
+function nothingSeen(circuitId: string): Seen {
+  return { record: initialRecord(circuitId), item: undefined, unreadable: false }
+}
 
 /**
  * A {@link CircuitStore} on a DynamoDB table, one item per circuit.
  *
- * Every change is one conditional `UpdateItem`: counters with `ADD`, transitions and probe leases
- * with conditions on the circuit's generation and state, `ReturnValues: ALL_NEW` so a write says
- * what it produced, and `ReturnValuesOnConditionCheckFailure: ALL_OLD` so a lost race says who
- * won without another read. There is no unconditional whole-item write.
+ * **Atomic writes.** Every change is one conditional `UpdateItem`: counters with `ADD`, transitions
+ * and probe leases with conditions on the circuit's generation and state, `ReturnValues: ALL_NEW`
+ * so a write says what it produced, and `ReturnValuesOnConditionCheckFailure: ALL_OLD` so a lost
+ * race says who won without another read. There is no unconditional whole-item write.
  *
- * Times are the caller's clock (`now` in each request). DynamoDB has no server clock to decide
- * with, and Lambda's clocks are kept within milliseconds by the Amazon Time Sync Service, far
- * below the seconds a circuit's timings are measured in.
+ * **Idempotent writes.** Every write carries its op id. A transition, an override or a reset
+ * writes it as `changedBy`; a counting write (a failure, a rate report, a reset of the count, a
+ * probe's end) appends it to the item's `recentOps` list in the same update that checks it is not
+ * there yet (`NOT contains(...)`). Writes that name an incarnation are conditional on it too. A request the SDK retries after its first attempt was applied (the
+ * connection reset, or the service answered 500) therefore fails its condition and changes
+ * nothing, and the answer that comes back (`ALL_OLD`) shows the store that it was its own: the
+ * retried transition answers `applied: true`, the retried probe finds its lease, the retried
+ * failure is counted once.
+ *
+ * **The service's clock.** DynamoDB cannot read a clock in an expression, but every answer carries
+ * the service's time in its `Date` header. The store learns the offset between the caller's clock
+ * and the service's from those headers (see `ServiceClock`), decides and stores times in service
+ * time, and returns records in the caller's clock. Environments whose clocks agree with the service
+ * within half a second decide with their own `now` unchanged.
+ *
+ * **Hints.** The last item each instance saw of a circuit chooses which form of a write to try
+ * first (which window form, which probe slot). Hints never decide that a write is unnecessary:
+ * only an answer from the service (a write's or a consistent read's) does.
  *
  * @example
  * ```ts
@@ -100,16 +140,20 @@ type WriteResult =
 export class DynamoDBStore implements CircuitStore {
   readonly #options: ResolvedDynamoDBStoreOptions
   readonly #invalid: InvalidRecordReporter
-  /**
-   * The last record this instance saw of each circuit. Only a hint for choosing which form of a
-   * write to try first (extend the failure window or start one; which probe slot is free); the
-   * conditions decide, so a stale hint costs a retry, never a wrong result.
-   */
-  readonly #hints = new Map<string, CircuitRecord>()
+  readonly #updates: CircuitUpdates
+  /** The service's clock as this instance knows it; `undefined` for a client without middleware. */
+  readonly #clock: ServiceClock | undefined
+  /** Set when a read meant to learn the service's time brought no `Date` header back. */
+  #clockUnobservable = false
+  /** A read under way to learn the service's time, shared by the writes waiting for it. */
+  #clockRead: Promise<void> | undefined
+  readonly #hints = new Map<string, Seen>()
 
   constructor(options: DynamoDBStoreOptions) {
     this.#options = resolveDynamoDBStoreOptions(options)
     this.#invalid = new InvalidRecordReporter(this.#options.logger, 'dynamodb')
+    this.#updates = new CircuitUpdates({ attribute: this.#options.ttlAttribute, seconds: this.#options.ttlSeconds })
+    this.#clock = serviceClockOf(this.#options.client, this.#options.now)
   }
 
   /**
@@ -130,6 +174,21 @@ export class DynamoDBStore implements CircuitStore {
     return this.#options.tableName
   }
 
+  /**
+   * What this instance knows of the offset between the caller's clock and the service's: the
+   * milliseconds it adds to a caller's `now` to get the service's time (0 while they agree), or
+   * `undefined` before any answer.
+   *
+   * @example
+   * ```ts
+   * await store.get('payment-api')
+   * console.log(`this machine is ${-(store.serviceClockOffset() ?? 0)} ms ahead of DynamoDB`)
+   * ```
+   */
+  serviceClockOffset(): number | undefined {
+    return this.#clock?.offset()
+  }
+
   // ---- reads ----------------------------------------------------------------------------------
 
   async get(circuitId: string, options?: StoreCallOptions): Promise<CircuitRecord | undefined> {
@@ -141,9 +200,8 @@ export class DynamoDBStore implements CircuitStore {
       }),
       options,
     )
-    return output.Item === undefined
-      ? undefined
-      : this.#remember(circuitId, this.#decode(circuitId, output.Item).record)
+    if (output?.Item === undefined) return undefined
+    return this.#toCaller(this.#see(circuitId, output.Item).record, this.#readTime())
   }
 
   async getMany(
@@ -164,11 +222,12 @@ export class DynamoDBStore implements CircuitStore {
             new BatchGetItemCommand({ RequestItems: requestItems }),
             options,
           )
-          for (const item of output.Responses?.[this.#options.tableName] ?? []) {
+          const time = this.#readTime()
+          for (const item of output?.Responses?.[this.#options.tableName] ?? []) {
             const circuitId = byKey.get(item[this.#options.partitionKey]?.S ?? '')
-            if (circuitId !== undefined) found.set(circuitId, this.#decode(circuitId, item).record)
+            if (circuitId !== undefined) found.set(circuitId, this.#toCaller(this.#see(circuitId, item).record, time))
           }
-          const unprocessed = output.UnprocessedKeys?.[this.#options.tableName]
+          const unprocessed = output?.UnprocessedKeys?.[this.#options.tableName]
           return unprocessed?.Keys?.length ? { [this.#options.tableName]: unprocessed } : undefined
         },
         options?.signal,
@@ -180,56 +239,46 @@ export class DynamoDBStore implements CircuitStore {
   // ---- counting failures ------------------------------------------------------------------------
 
   async addFailure(circuitId: string, request: AddFailureRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
-    const { generation, now, windowMs } = request
-    const hint = this.#hints.get(circuitId)
-    let extend =
-      hint?.state === CircuitState.CLOSED && hint.generation === generation && windowIsOpen(hint, now, windowMs)
-    let current: CircuitRecord = hint ?? initialRecord(circuitId)
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const update = extend
-        ? this.#extendWindow(generation, now, windowMs)
-        : this.#startWindow(generation, now, windowMs)
-      const result = await this.#update(circuitId, update, options)
-      if (result.applied) return result.record
-      current = result.record
-      if (result.invalidItem !== undefined) {
-        await this.#repair(circuitId, result.invalidItem, now, options)
-        extend = false
-        continue
-      }
-      if (current.state !== CircuitState.CLOSED || current.generation !== generation) return current
-      // Still closed at this generation: the window changed under us; try the other form.
-      extend = windowIsOpen(current, now, windowMs)
-    }
-    return current
+    const time = await this.#timeForWrite(circuitId, request.now, options)
+    const { t } = time
+    const inServiceTime = { ...request, now: t }
+    const toCaller = (seen: Seen) => this.#toCaller(seen.record, time)
+    const chooseOps = opsChooser()
+    return this.#settle(circuitId, time, options, toCaller, (seen, authoritative) => {
+      const current = seen.record
+      if (authoritative && applyAddFailure(current, inServiceTime) === current) return answer(toCaller(seen))
+      const open = current.state === CircuitState.CLOSED && windowIsOpen(current, t, request.windowMs)
+      const fresh = current.state !== CircuitState.CLOSED || (current.failures === 0 && !current.windowStartedAt)
+      const form = open || fresh ? WindowForm.COUNT : WindowForm.START
+      const environment = environmentChoice(current, request.environment, open)
+      const update = this.#updates.addFailure(form, request, t, chooseOps(seen), environment)
+      return { kind: 'write', update, answer: toCaller }
+    })
   }
 
-  /** Counts one more failure in a window that is still open. */
-  #extendWindow(generation: number, now: number, windowMs: number): UpdateBuilder {
-    const update = this.#touch(new UpdateBuilder(), now)
-    const failures = update.name(FlatField.FAILURES)
-    const windowStartedAt = update.name(FlatField.WINDOW_STARTED_AT)
-    update.add(FlatField.FAILURES, number(1))
-    // Guards: closed at the caller's generation, and the window has a failure and has not lapsed.
-    this.#closedAt(update, generation)
-    update.when(`${failures} > ${update.value(number(0))}`)
-    update.when(`${windowStartedAt} > ${update.value(number(now - windowMs))}`)
-    return update
-  }
-
-  /** Counts the first failure of a new window (creating the item if there is none). */
-  #startWindow(generation: number, now: number, windowMs: number): UpdateBuilder {
-    const update = this.#touch(new UpdateBuilder(), now)
-    update.setValue(FlatField.FAILURES, number(1)).setValue(FlatField.WINDOW_STARTED_AT, number(now))
-    this.#createIfAbsent(update, { withGeneration: true })
-    const failures = update.name(FlatField.FAILURES)
-    const windowStartedAt = update.name(FlatField.WINDOW_STARTED_AT)
-    // Guards: closed at the caller's generation, and no failure is counted in an open window.
-    this.#closedAt(update, generation)
-    update.when(
-      `${failures} = ${update.value(number(0))} OR attribute_not_exists(${windowStartedAt}) OR ${windowStartedAt} <= ${update.value(number(now - windowMs))}`,
-    )
-    return update
+  async addCounts(circuitId: string, request: AddCountsRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    const time = await this.#timeForWrite(circuitId, request.now, options)
+    const { t } = time
+    const inServiceTime = { ...request, now: t }
+    const toCaller = (seen: Seen) => this.#toCaller(seen.record, time)
+    const chooseOps = opsChooser()
+    const reporter = request.failures > 0 ? request.environment : undefined
+    return this.#settle(circuitId, time, options, toCaller, (seen, authoritative) => {
+      const current = seen.record
+      if (authoritative && applyAddCounts(current, inServiceTime) === current) return answer(toCaller(seen))
+      const closed = current.state === CircuitState.CLOSED ? current : undefined
+      const open = closed !== undefined && countWindowIsOpen(closed, t, request.windowMs)
+      const fresh =
+        closed === undefined ||
+        (closed.windowStartedAt === undefined &&
+          closed.failures === 0 &&
+          (closed.calls ?? 0) === 0 &&
+          (closed.slowCalls ?? 0) === 0)
+      const form = open || fresh ? WindowForm.COUNT : WindowForm.START
+      const environment = environmentChoice(current, reporter, open)
+      const update = this.#updates.addCounts(form, request, t, chooseOps(seen), environment)
+      return { kind: 'write', update, answer: toCaller }
+    })
   }
 
   async resetFailures(
@@ -237,12 +286,16 @@ export class DynamoDBStore implements CircuitStore {
     request: ResetFailuresRequest,
     options?: StoreCallOptions,
   ): Promise<CircuitRecord> {
-    const update = this.#touch(new UpdateBuilder(), request.now)
-    update.setValue(FlatField.FAILURES, number(0)).remove(FlatField.WINDOW_STARTED_AT)
-    // Guards: closed at the caller's generation with something to reset.
-    this.#closedAt(update, request.generation)
-    update.when(`${update.name(FlatField.FAILURES)} > ${update.value(number(0))}`)
-    return (await this.#update(circuitId, update, options)).record
+    // Nothing here depends on time but the item's expiry: the offset known (if any) will do.
+    const time = this.#timeKnown(request.now)
+    const inServiceTime = { ...request, now: time.t }
+    const toCaller = (seen: Seen) => this.#toCaller(seen.record, time)
+    const chooseOps = opsChooser()
+    return this.#settle(circuitId, time, options, toCaller, (seen, authoritative) => {
+      const current = seen.record
+      if (authoritative && applyResetFailures(current, inServiceTime) === current) return answer(toCaller(seen))
+      return { kind: 'write', update: this.#updates.resetFailures(request, time.t, chooseOps(seen)), answer: toCaller }
+    })
   }
 
   // ---- transitions and probes -----------------------------------------------------------------
@@ -252,42 +305,26 @@ export class DynamoDBStore implements CircuitStore {
     request: TransitionRequest,
     options?: StoreCallOptions,
   ): Promise<TransitionOutcome> {
-    const { from, guard, to, now } = request
-    const update = this.#touch(new UpdateBuilder(), now)
-    update
-      .setValue(FlatField.STATE, text(to.state))
-      .setValue(FlatField.GENERATION, number(from.generation + 1))
-      .setValue(FlatField.CHANGED_AT, number(now))
-    switch (to.state) {
-      case CircuitState.OPEN:
-        update
-          .setValue(FlatField.OPEN_COUNT, number(to.openCount))
-          .setValue(FlatField.RETRY_AT, number(now + to.retryInMs))
-        break
-      case CircuitState.HALF_OPEN:
-        update
-          .setValue(FlatField.SUCCESSES, number(0))
-          .setValue(probeTokenField(0), text(to.probe.token))
-          .setValue(probeExpiresField(0), number(now + to.probe.leaseMs))
-        break
-      case CircuitState.CLOSED:
-        update.setValue(FlatField.FAILURES, number(0)).setValue(FlatField.OPEN_COUNT, number(0))
-        break
-    }
-    update.remove(...STATE_FIELDS)
-    // Guards: still in the state and generation the caller saw, plus the caller's own conditions.
-    this.#stateAt(update, from.state, from.generation)
-    if (guard?.minFailures !== undefined) {
-      update.when(`${update.name(FlatField.FAILURES)} >= ${update.value(number(guard.minFailures))}`)
-    }
-    if (guard?.minSuccesses !== undefined) {
-      update.when(`${update.name(FlatField.SUCCESSES)} >= ${update.value(number(guard.minSuccesses))}`)
-    }
-    if (guard?.retryDue === true) {
-      update.when(`${update.name(FlatField.RETRY_AT)} <= ${update.value(number(now))}`)
-    }
-    const result = await this.#update(circuitId, update, options)
-    return { applied: result.applied, record: result.record }
+    const time = await this.#timeForWrite(circuitId, request.now, options)
+    const inServiceTime = { ...request, now: time.t }
+    const outcome = (applied: boolean, seen: Seen): TransitionOutcome => ({
+      applied,
+      record: this.#toCaller(seen.record, time),
+    })
+    // A transition that did not apply answers with the current record, and with `applied: true`
+    // when that record's generation was made by this very request (its first attempt applied).
+    const settled = (seen: Seen) => outcome(seen.record.changedBy === request.opId, seen)
+    return this.#settle(circuitId, time, options, settled, (seen, authoritative) => {
+      if (authoritative) {
+        const decided = applyTransition(seen.record, inServiceTime)
+        if (decided.record === seen.record) return answer(outcome(decided.applied, seen))
+      }
+      return {
+        kind: 'write',
+        update: this.#updates.transition(request, time.t),
+        answer: (produced) => outcome(true, produced),
+      }
+    })
   }
 
   async acquireProbe(
@@ -295,25 +332,32 @@ export class DynamoDBStore implements CircuitStore {
     request: AcquireProbeRequest,
     options?: StoreCallOptions,
   ): Promise<ProbeOutcome> {
-    const { generation, maxProbes, token, leaseMs, now } = request
-    let current = this.#hints.get(circuitId)
-    for (let attempt = 0; attempt <= Math.min(maxProbes, MAX_PROBE_SLOTS); attempt++) {
-      const halfOpen = current?.state === CircuitState.HALF_OPEN && current.generation === generation
-      if (current !== undefined && !halfOpen) return { record: current }
-      const slot = current?.state === CircuitState.HALF_OPEN ? freeProbeSlot(current, maxProbes, now) : 0
-      if (slot === undefined) return { record: current ?? initialRecord(circuitId) }
-      const expiresAt = now + leaseMs
-      const update = this.#touch(new UpdateBuilder(), now)
-      update.setValue(probeTokenField(slot), text(token)).setValue(probeExpiresField(slot), number(expiresAt))
-      // Guards: half-open at the caller's generation, and the slot is free or its lease lapsed.
-      this.#stateAt(update, CircuitState.HALF_OPEN, generation)
-      const slotExpiry = update.name(probeExpiresField(slot))
-      update.when(`attribute_not_exists(${slotExpiry}) OR ${slotExpiry} <= ${update.value(number(now))}`)
-      const result = await this.#update(circuitId, update, options)
-      if (result.applied) return { lease: { slot, token, expiresAt }, record: result.record }
-      current = result.record
-    }
-    return { record: current ?? initialRecord(circuitId) }
+    const time = await this.#timeForWrite(circuitId, request.now, options)
+    const { t } = time
+    const inServiceTime = { ...request, now: t }
+    const refused = (seen: Seen): ProbeOutcome => ({ record: this.#toCaller(seen.record, time) })
+    const granted = (lease: ProbeLease, seen: Seen): ProbeOutcome => ({
+      lease: { ...lease, expiresAt: lease.expiresAt - time.offset },
+      record: this.#toCaller(seen.record, time),
+    })
+    return this.#settle(circuitId, time, options, refused, (seen, authoritative) => {
+      const decided = applyAcquireProbe(seen.record, inServiceTime)
+      const lease = decided.lease
+      if (authoritative) {
+        if (lease === undefined) return answer(refused(seen))
+        // The caller holds this lease already (its request applied before): answer with it.
+        if (decided.record === seen.record) return answer(granted(lease, seen))
+      } else if (lease === undefined && seen.item !== undefined) {
+        // The hint says no slot is free, but it may be older than the request: ask the service.
+        return { kind: 'read' }
+      }
+      const slot = lease?.slot ?? 0
+      return {
+        kind: 'write',
+        update: this.#updates.acquireProbe(request, slot, t),
+        answer: (produced) => granted({ slot, token: request.token, expiresAt: t + request.leaseMs }, produced),
+      }
+    })
   }
 
   async completeProbe(
@@ -321,87 +365,70 @@ export class DynamoDBStore implements CircuitStore {
     request: CompleteProbeRequest,
     options?: StoreCallOptions,
   ): Promise<CircuitRecord> {
-    const { generation, token, success, now } = request
-    let current = this.#hints.get(circuitId) ?? (await this.get(circuitId, options)) ?? initialRecord(circuitId)
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      if (current.state !== CircuitState.HALF_OPEN || current.generation !== generation) return current
-      const held = current.probes.find((lease) => lease.token === token)
-      if (held === undefined && !success) return current
-      const update = this.#touch(new UpdateBuilder(), now)
-      if (success) update.add(FlatField.SUCCESSES, number(1))
-      // Guards: half-open at the caller's generation and, when giving a lease back, still the
-      // caller's: a lapsed lease may have gone to another probe, whose slot must stay taken.
-      this.#stateAt(update, CircuitState.HALF_OPEN, generation)
-      if (held !== undefined) {
-        update.remove(probeTokenField(held.slot), probeExpiresField(held.slot))
-        update.when(`${update.name(probeTokenField(held.slot))} = ${update.value(text(token))}`)
+    // Like resetFailures, nothing here compares times.
+    const time = this.#timeKnown(request.now)
+    const inServiceTime = { ...request, now: time.t }
+    const toCaller = (seen: Seen) => this.#toCaller(seen.record, time)
+    const chooseOps = opsChooser()
+    return this.#settle(circuitId, time, options, toCaller, (seen, authoritative) => {
+      const current = seen.record
+      if (applyCompleteProbe(current, inServiceTime) === current) {
+        // Nothing to do by this view; a hint may be older than the request (the lease taken by an
+        // answer that came late), so only the service's word ends a probe without a write.
+        return authoritative ? answer(toCaller(seen)) : { kind: 'read' }
       }
-      const result = await this.#update(circuitId, update, options)
-      if (result.applied) return result.record
-      current = result.record
-    }
-    return current
+      const held =
+        current.state === CircuitState.HALF_OPEN ? current.probes.find((l) => l.token === request.token) : undefined
+      const update = this.#updates.completeProbe(request, held?.slot, time.t, chooseOps(seen))
+      return { kind: 'write', update, answer: toCaller }
+    })
   }
 
   // ---- manual control -----------------------------------------------------------------------
 
   async setForced(circuitId: string, request: SetForcedRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
-    return this.#writeRepairing(circuitId, request.now, options, () => this.#forcedUpdate(request.forced, request.now))
+    const time = await this.#timeForWrite(circuitId, request.now, options)
+    return this.#setForced(circuitId, request.forced, request.opId, time, options)
   }
 
-  #forcedUpdate(forced: OverrideRequest | undefined, now: number): UpdateBuilder {
-    const update = new UpdateBuilder()
-    this.#createIfAbsent(update, { withGeneration: false })
-    const generation = update.name(FlatField.GENERATION)
-    update.set(
-      FlatField.GENERATION,
-      `if_not_exists(${generation}, ${update.value(number(0))}) + ${update.value(number(1))}`,
-    )
-    update.set(FlatField.FAILURES, `if_not_exists(${update.name(FlatField.FAILURES)}, ${update.value(number(0))})`)
-    if (forced === undefined) {
-      this.#touch(update, now)
-      update.remove(...FORCED_FIELDS)
-    } else {
-      const override = overrideAt(forced, now)
-      update
-        .setValue(FlatField.FORCED_STATE, text(override.state))
-        .setValue(FlatField.FORCED_SINCE, number(override.since))
-      if (override.reason !== undefined) update.setValue(FlatField.FORCED_REASON, text(override.reason))
-      if (override.until !== undefined) update.setValue(FlatField.FORCED_UNTIL, number(override.until))
-      update.remove(FlatField.FORCED_REASON, FlatField.FORCED_UNTIL)
-      // A circuit forced open must not silently expire; one with an end lives a TTL past it.
-      if (override.until === undefined) this.#dropTtl(update)
-      else this.#touch(update, override.until)
-    }
-    this.#validOrAbsent(update)
-    return update
+  #setForced(
+    circuitId: string,
+    forced: OverrideRequest | undefined,
+    opId: string,
+    time: WriteTime,
+    options: StoreCallOptions | undefined,
+  ): Promise<CircuitRecord> {
+    const toCaller = (seen: Seen) => this.#toCaller(seen.record, time)
+    return this.#settle(circuitId, time, options, toCaller, (seen, authoritative) => {
+      // Applied before (this request made the current generation): nothing to change.
+      if (authoritative && applySetForced(seen.record, forced, { opId, now: time.t }) === seen.record) {
+        return answer(toCaller(seen))
+      }
+      return { kind: 'write', update: this.#updates.setForced(forced, opId, time.t), answer: toCaller }
+    })
   }
 
   async reset(circuitId: string, request: ResetRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
-    return this.#writeRepairing(circuitId, request.now, options, () => {
-      const update = this.#touch(new UpdateBuilder(), request.now)
-      const generation = update.name(FlatField.GENERATION)
-      update
-        .setValue(FlatField.STATE, text(CircuitState.CLOSED))
-        .set(
-          FlatField.GENERATION,
-          `if_not_exists(${generation}, ${update.value(number(0))}) + ${update.value(number(1))}`,
-        )
-        .setValue(FlatField.OPEN_COUNT, number(0))
-        .setValue(FlatField.CHANGED_AT, number(request.now))
-        .setValue(FlatField.FAILURES, number(0))
-        .remove(...STATE_FIELDS, ...FORCED_FIELDS)
-      this.#validOrAbsent(update)
-      return update
+    const time = await this.#timeForWrite(circuitId, request.now, options)
+    const toCaller = (seen: Seen) => this.#toCaller(seen.record, time)
+    return this.#settle(circuitId, time, options, toCaller, (seen, authoritative) => {
+      // Applied before (this request made the current generation): nothing to change.
+      if (authoritative && seen.record.changedBy === request.opId) return answer(toCaller(seen))
+      return { kind: 'write', update: this.#updates.reset(request.opId, time.t), answer: toCaller }
     })
   }
 
   async setMany(entries: readonly SetManyEntry[], request: SetManyRequest, options?: StoreCallOptions): Promise<void> {
+    const first = entries[0]
+    if (first === undefined) return
+    const learnt = await this.#timeForWrite(first.circuitId, request.now, options)
     // BatchWriteItem cannot make a conditional update, so each circuit gets its own UpdateItem.
     await runLimited(entries, SET_MANY_CONCURRENCY, (entry) =>
-      this.setForced(
+      this.#setForced(
         entry.circuitId,
-        entry.forced === undefined ? { now: request.now } : { forced: entry.forced, now: request.now },
+        entry.forced,
+        request.opId,
+        { ...learnt, seen: entry.circuitId === first.circuitId ? learnt.seen : undefined },
         options,
       ),
     )
@@ -419,7 +446,7 @@ export class DynamoDBStore implements CircuitStore {
             new BatchWriteItemCommand({ RequestItems: requestItems }),
             options,
           )
-          const unprocessed = output.UnprocessedItems?.[this.#options.tableName]
+          const unprocessed = output?.UnprocessedItems?.[this.#options.tableName]
           return unprocessed?.length ? { [this.#options.tableName]: unprocessed } : undefined
         },
         options?.signal,
@@ -427,69 +454,103 @@ export class DynamoDBStore implements CircuitStore {
     }
   }
 
-  // ---- building blocks ----------------------------------------------------------------------
+  // ---- the write loop -------------------------------------------------------------------------
 
-  /** Runs one conditional update; on a failed condition, returns the record that stopped it. */
-  async #update(circuitId: string, update: UpdateBuilder, options: StoreCallOptions | undefined): Promise<WriteResult> {
+  /**
+   * Runs an operation to its answer. `next` looks at what the store knows of the item (first the
+   * hint, then each answer from the service) and says what to do: answer, read, or write. An
+   * unreadable item is replaced first. `authoritative` is true for what the service has said during
+   * this call, false for a hint, which may only choose a write, never skip one.
+   */
+  async #settle<T>(
+    circuitId: string,
+    time: WriteTime,
+    options: StoreCallOptions | undefined,
+    giveUp: (seen: Seen) => T,
+    next: (seen: Seen, authoritative: boolean) => Step<T>,
+  ): Promise<T> {
+    const t = time.t
+    let seen = time.seen ?? this.#hints.get(circuitId) ?? nothingSeen(circuitId)
+    let authoritative = time.seen !== undefined
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      if (seen.unreadable && seen.item !== undefined) {
+        seen = (await this.#update(circuitId, this.#repairOf(seen.item, t), t, options)).seen
+        authoritative = true
+        continue
+      }
+      const step = next(seen, authoritative)
+      if (step.kind === 'answer') return step.answer
+      if (step.kind === 'read') {
+        seen = await this.#read(circuitId, options)
+        authoritative = true
+        continue
+      }
+      const result = await this.#update(circuitId, step.update, t, options)
+      if (result.applied) return step.answer(result.seen)
+      seen = result.seen
+      authoritative = true
+    }
+    return giveUp(seen)
+  }
+
+  /** Runs one conditional update; on a failed condition, returns the item that stopped it. */
+  async #update(
+    circuitId: string,
+    update: UpdateBuilder,
+    t: number,
+    options: StoreCallOptions | undefined,
+  ): Promise<WriteResult> {
     try {
-      const output = await this.#send<UpdateItemCommandOutput>(
-        new UpdateItemCommand({
-          TableName: this.#options.tableName,
-          Key: this.#key(circuitId),
-          ...update.build(),
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-        options,
-      )
-      const record = this.#decode(circuitId, output.Attributes ?? {}).record
-      return { applied: true, record: this.#remember(circuitId, record) }
+      const output = await this.#send<UpdateItemCommandOutput>(this.#updateCommand(circuitId, update), options)
+      const seen = this.#see(circuitId, output?.Attributes ?? {})
+      // Applied to an item that is not a record (a fractional count the condition cannot tell):
+      // not a result to answer with; the loop replaces the item and writes again.
+      if (seen.unreadable) return { applied: false, seen }
+      return { applied: true, seen: await this.#cleanUp(circuitId, seen, t, options) }
     } catch (error) {
       if (!isConditionFailure(error) && !isOperandTypeError(error)) throw error
       // DynamoDB returns the item with a failed condition; otherwise one consistent read tells.
       const item = (isConditionFailure(error) ? error.Item : undefined) ?? (await this.#readItem(circuitId, options))
-      if (item === undefined) return { applied: false, record: this.#remember(circuitId, initialRecord(circuitId)) }
-      const decoded = this.#decode(circuitId, item)
-      this.#remember(circuitId, decoded.record)
-      // Arithmetic on an attribute of the wrong type fails before any condition is looked at.
-      if (decoded.valid && !isConditionFailure(error)) throw error
-      return decoded.valid
-        ? { applied: false, record: decoded.record }
-        : { applied: false, record: decoded.record, invalidItem: item }
+      const seen = this.#see(circuitId, item)
+      // Arithmetic on an attribute of the wrong type fails before any condition is looked at; on an
+      // item with nothing wrong it is a defect, not a race.
+      if (isOperandTypeError(error) && !seen.unreadable && blemishesOf(item ?? {}).length === 0) throw error
+      return { applied: false, seen: await this.#cleanUp(circuitId, seen, t, options) }
     }
   }
 
-  /** For writes that must land on any item: replaces an unreadable item, then writes again. */
-  async #writeRepairing(
-    circuitId: string,
-    now: number,
-    options: StoreCallOptions | undefined,
-    build: () => UpdateBuilder,
-  ): Promise<CircuitRecord> {
-    let result = await this.#update(circuitId, build(), options)
-    for (let attempt = 1; !result.applied && attempt < MAX_ATTEMPTS; attempt++) {
-      if (result.invalidItem !== undefined) await this.#repair(circuitId, result.invalidItem, now, options)
-      result = await this.#update(circuitId, build(), options)
+  /** Cleans up what is wrong with a readable item (see {@link blemishesOf}), once, conditionally. */
+  async #cleanUp(circuitId: string, seen: Seen, t: number, options: StoreCallOptions | undefined): Promise<Seen> {
+    if (seen.item === undefined || seen.unreadable) return seen
+    const blemishes = blemishesOf(seen.item)
+    if (blemishes.length === 0) return seen
+    const update = this.#updates.cleanUp(seen.item, blemishes, t)
+    try {
+      const output = await this.#send<UpdateItemCommandOutput>(this.#updateCommand(circuitId, update), options)
+      return this.#see(circuitId, output?.Attributes ?? {})
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error
+      return this.#see(circuitId, error.Item ?? (await this.#readItem(circuitId, options)))
     }
-    return result.record
   }
 
-  /**
-   * Replaces an item the store cannot read with a fresh CLOSED record at the generation it read
-   * as, only if it is still unreadable (another environment may have replaced it already).
-   */
-  async #repair(circuitId: string, item: Item, now: number, options: StoreCallOptions | undefined): Promise<void> {
-    const update = this.#touch(new UpdateBuilder(), now)
-    update
-      .setValue(FlatField.STATE, text(CircuitState.CLOSED))
-      .setValue(FlatField.GENERATION, number(repairGeneration(itemToFields(item))))
-      .setValue(FlatField.OPEN_COUNT, number(0))
-      .setValue(FlatField.CHANGED_AT, number(0))
-      .setValue(FlatField.FAILURES, number(0))
-      .remove(...STATE_FIELDS, ...FORCED_FIELDS)
-    update.when(`attribute_exists(${update.name(this.#options.partitionKey)})`)
-    update.when(`NOT (${this.#validClause(update)})`)
-    await this.#update(circuitId, update, options)
+  #repairOf(item: Item, t: number): UpdateBuilder {
+    return this.#updates.repair(item, repairGeneration(itemToFields(item)), t)
+  }
+
+  #updateCommand(circuitId: string, update: UpdateBuilder): UpdateItemCommand {
+    return new UpdateItemCommand({
+      TableName: this.#options.tableName,
+      Key: this.#key(circuitId),
+      ...update.build(),
+      ReturnValues: 'ALL_NEW',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    })
+  }
+
+  /** A consistent read: what the service holds now. */
+  async #read(circuitId: string, options: StoreCallOptions | undefined): Promise<Seen> {
+    return this.#see(circuitId, await this.#readItem(circuitId, options))
   }
 
   async #readItem(circuitId: string, options: StoreCallOptions | undefined): Promise<Item | undefined> {
@@ -497,69 +558,110 @@ export class DynamoDBStore implements CircuitStore {
       new GetItemCommand({ TableName: this.#options.tableName, Key: this.#key(circuitId), ConsistentRead: true }),
       options,
     )
-    return output.Item
+    return output?.Item
   }
 
-  /** Guard: the circuit is CLOSED at `generation` (a circuit with no item is CLOSED at 0). */
-  #closedAt(update: UpdateBuilder, generation: number): void {
-    this.#stateAt(update, CircuitState.CLOSED, generation)
+  /** Reads an item (or its absence), reports what is wrong with it once, and keeps it as the hint. */
+  #see(circuitId: string, item: Item | undefined): Seen {
+    const seen = item === undefined ? nothingSeen(circuitId) : this.#decode(circuitId, item)
+    this.#remember(circuitId, seen)
+    return seen
   }
 
-  /** Guard: the circuit is in `state` at `generation`. */
-  #stateAt(update: UpdateBuilder, state: CircuitState, generation: number): void {
-    const stateName = update.name(FlatField.STATE)
-    const clause = `${stateName} = ${update.value(text(state))} AND ${update.name(FlatField.GENERATION)} = ${update.value(number(generation))}`
-    const absentMeansThis = state === CircuitState.CLOSED && generation === 0
-    update.when(absentMeansThis ? `attribute_not_exists(${stateName}) OR (${clause})` : clause)
+  #decode(circuitId: string, item: Item): Seen {
+    const decoded = decodeFlatRecord(circuitId, itemToFields(item))
+    if (!decoded.valid) {
+      this.#invalid.report(circuitId, decoded.reason)
+      return { record: decoded.record, item, unreadable: true }
+    }
+    const blemishes = blemishesOf(item)
+    if (blemishes.length > 0) this.#invalid.report(circuitId, `malformed ${blemishes.join(', ')}`)
+    return { record: decoded.record, item, unreadable: false }
   }
 
-  /** Guard: the item is absent or readable, so arithmetic on its attributes cannot fail. */
-  #validOrAbsent(update: UpdateBuilder): void {
-    update.when(`attribute_not_exists(${update.name(FlatField.STATE)}) OR (${this.#validClause(update)})`)
+  #remember(circuitId: string, seen: Seen): void {
+    this.#hints.delete(circuitId)
+    if (this.#hints.size >= MAX_HINTS) {
+      const oldest = this.#hints.keys().next().value
+      if (oldest !== undefined) this.#hints.delete(oldest)
+    }
+    this.#hints.set(circuitId, seen)
   }
 
-  /** What `decodeFlatRecord` accepts, as a condition: a known state with its numeric fields. */
-  #validClause(update: UpdateBuilder): string {
-    const state = update.name(FlatField.STATE)
-    const numeric = update.value(text('N'))
-    const isNumber = (field: string) => `attribute_type(${update.name(field)}, ${numeric})`
-    const [closed, open, halfOpen] = [CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN].map((name) =>
-      update.value(text(name)),
-    )
-    return [
-      `${state} IN (${closed}, ${open}, ${halfOpen})`,
-      isNumber(FlatField.GENERATION),
-      isNumber(FlatField.OPEN_COUNT),
-      isNumber(FlatField.CHANGED_AT),
-      `(${state} <> ${closed} OR ${isNumber(FlatField.FAILURES)})`,
-      `(${state} <> ${open} OR ${isNumber(FlatField.RETRY_AT)})`,
-      `(${state} <> ${halfOpen} OR ${isNumber(FlatField.SUCCESSES)})`,
-    ].join(' AND ')
+  // ---- time -----------------------------------------------------------------------------------
+
+  /** A record in the service's time, moved into the caller's clock. */
+  #toCaller(record: CircuitRecord, time: { readonly offset: number }): CircuitRecord {
+    return shiftRecord(record, -time.offset)
+  }
+
+  /** The time of a write that compares no times: the offset known, if any. */
+  #timeKnown(now: number): WriteTime {
+    const offset = this.#clock?.offset() ?? 0
+    return { offset, t: now + offset, seen: undefined }
+  }
+
+  /** The offset for a read's answer: what the answer itself has just taught the clock. */
+  #readTime(): { readonly offset: number } {
+    return { offset: this.#clock?.offset() ?? 0 }
   }
 
   /**
-   * Gives an item that may not exist yet the common fields of a fresh CLOSED record (the
-   * generation too, unless the caller sets it itself).
+   * The offset a write that decides with time uses. With no recent answer to go by (an operator's
+   * first `setForced` from a laptop minutes off, an environment's first write after a long pause),
+   * one read of the circuit learns it first; that read also tells the write what the item holds.
    */
-  #createIfAbsent(update: UpdateBuilder, { withGeneration }: { withGeneration: boolean }): void {
-    const zero = update.value(number(0))
-    const keep = (field: string, value: string) => update.set(field, `if_not_exists(${update.name(field)}, ${value})`)
-    keep(FlatField.STATE, update.value(text(CircuitState.CLOSED)))
-    keep(FlatField.OPEN_COUNT, zero)
-    keep(FlatField.CHANGED_AT, zero)
-    if (withGeneration) keep(FlatField.GENERATION, zero)
+  async #timeForWrite(circuitId: string, now: number, options: StoreCallOptions | undefined): Promise<WriteTime> {
+    const clock = this.#clock
+    const known = clock?.offset()
+    if (clock === undefined || known !== undefined || this.#clockUnobservable) {
+      return { offset: known ?? 0, t: now + (known ?? 0), seen: undefined }
+    }
+    let seen: Seen | undefined
+    if (this.#clockRead === undefined) {
+      const read = this.#readForClock(circuitId, options)
+      this.#clockRead = read.then(
+        () => undefined,
+        () => undefined,
+      )
+      seen = await read.finally(() => {
+        this.#clockRead = undefined
+      })
+    } else {
+      // Another write is already asking; its answer is about another moment (or circuit): only its time is used.
+      await this.#clockRead
+    }
+    const offset = clock.offset() ?? 0
+    return { offset, t: now + offset, seen }
   }
 
-  /** Pushes the item's expiry to a TTL after `from`. */
-  #touch(update: UpdateBuilder, from: number): UpdateBuilder {
-    const { ttlAttribute, ttlSeconds } = this.#options
-    if (ttlAttribute !== undefined) update.setValue(ttlAttribute, number(Math.floor(from / 1000) + ttlSeconds))
-    return update
+  /**
+   * Reads the circuit to learn the service's time. Returns what it read when the read was
+   * consistent (so a write may act on it), and nothing when it failed: the write that asked will
+   * meet the same trouble and report it, deciding meanwhile with the caller's clock.
+   */
+  async #readForClock(circuitId: string, options: StoreCallOptions | undefined): Promise<Seen | undefined> {
+    let output: GetItemCommandOutput | undefined
+    try {
+      output = await this.#send<GetItemCommandOutput>(
+        new GetItemCommand({
+          TableName: this.#options.tableName,
+          Key: this.#key(circuitId),
+          ConsistentRead: this.#options.consistentReads,
+        }),
+        options,
+      )
+    } catch {
+      return undefined
+    }
+    // An answer without a `Date` header reached the store (a client whose middleware does not run):
+    // there is nothing to learn from asking again.
+    if (this.#clock?.offset() === undefined) this.#clockUnobservable = true
+    const seen = this.#see(circuitId, output?.Item)
+    return this.#options.consistentReads && output !== undefined ? seen : undefined
   }
 
-  #dropTtl(update: UpdateBuilder): void {
-    if (this.#options.ttlAttribute !== undefined) update.remove(this.#options.ttlAttribute)
-  }
+  // ---- plumbing -------------------------------------------------------------------------------
 
   #keyValue(circuitId: string): string {
     return `${this.#options.keyPrefix}${circuitId}`
@@ -572,30 +674,63 @@ export class DynamoDBStore implements CircuitStore {
     return key
   }
 
-  #decode(circuitId: string, item: Item) {
-    const decoded = decodeFlatRecord(circuitId, itemToFields(item))
-    if (!decoded.valid) this.#invalid.report(circuitId, decoded.reason)
-    return decoded
-  }
-
-  #remember(circuitId: string, record: CircuitRecord): CircuitRecord {
-    this.#hints.delete(circuitId)
-    if (this.#hints.size >= MAX_HINTS) {
-      const oldest = this.#hints.keys().next().value
-      if (oldest !== undefined) this.#hints.delete(oldest)
-    }
-    this.#hints.set(circuitId, record)
-    return record
-  }
-
-  #send<Output>(command: object, options: StoreCallOptions | undefined): Promise<Output> {
+  /**
+   * Sends one command. A call without a signal of its own (a direct call from a tool) gets one that
+   * aborts at `callTimeoutMs`, so an endpoint that never answers cannot hold it forever.
+   */
+  async #send<Output>(command: object, options: StoreCallOptions | undefined): Promise<Output | undefined> {
     options?.signal?.throwIfAborted()
     const client = this.#options.client as unknown as Pick<DynamoDBClient, 'send'>
     const send = client.send.bind(client) as (
       command: object,
       options: { abortSignal?: AbortSignal },
-    ) => Promise<Output>
-    return send(command, options?.signal === undefined ? {} : { abortSignal: options.signal })
+    ) => Promise<Output | undefined>
+    if (options?.signal !== undefined) return send(command, { abortSignal: options.signal })
+    const timeoutMs = this.#options.callTimeoutMs
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new DynamoDBCallTimeoutError(timeoutMs)), timeoutMs)
+    try {
+      return await send(command, { abortSignal: controller.signal })
+    } catch (error) {
+      throw controller.signal.aborted ? controller.signal.reason : error
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}
+
+/**
+ * How each attempt of one call adds its op id to the item's list (see `opsChoice`): a roll-over
+ * that lost to another writer is not tried again while an append fits.
+ */
+function opsChooser(): (seen: Seen) => OpsChoice {
+  let rollLost = false
+  return (seen) => {
+    const choice = opsChoice(seen.item, rollLost)
+    if (choice.roll) rollLost = true
+    return choice
+  }
+}
+
+/**
+ * Whether a count adds the reporting environment to the window's list: not when none reports,
+ * always in a new window, otherwise when it is not listed yet and there is room (the condition
+ * checks what the record seen suggests).
+ */
+function environmentChoice(record: CircuitRecord, environment: string | undefined, windowOpen: boolean) {
+  if (environment === undefined) return 'none' as const
+  if (record.state !== CircuitState.CLOSED || !windowOpen) return 'add' as const
+  const listed = record.failingEnvironments ?? []
+  return listed.includes(environment) || listed.length >= MAX_FAILING_ENVIRONMENTS
+    ? ('keep' as const)
+    : ('add' as const)
+}
+
+/** Thrown by a store call without a signal of its own when DynamoDB does not answer in time. */
+class DynamoDBCallTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`fleet-breaker: DynamoDB did not answer within ${timeoutMs} ms (the store's callTimeoutMs)`)
+    this.name = 'TimeoutError'
   }
 }
 

@@ -11,22 +11,25 @@ import {
 } from '@aws-sdk/client-dynamodb'
 import { CircuitBreaker, CircuitState, isStoreUnavailableError, type Logger } from '@fleet-breaker/core'
 import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { mockClient } from 'aws-sdk-client-mock'
 import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dynalite.js'
+import { type FaultProxy, startFaultProxy } from '../../../../test-support/fault-proxy.js'
 import { recordingLogger } from '../../../../test-support/logger.js'
 import { freePort } from '../../../../test-support/redis-setup.js'
-import { startTcpProxy, type TcpProxy } from '../../../../test-support/tcp-proxy.js'
+
+// Every test here talks to an in-process server; on a loaded machine a few requests can take seconds.
+jest.setTimeout(30_000)
 
 const TABLE = 'circuit-breakers'
 let dynamo: LocalDynamoDB
-let proxy: TcpProxy
+let proxy: FaultProxy
 
 beforeAll(async () => {
   dynamo = await startDynalite()
   await dynamo.createTable(TABLE)
   const { port } = new URL(dynamo.endpoint)
-  proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(port) })
+  proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: Number(port) }, protocol: 'http' })
 })
 
 afterAll(async () => {
@@ -35,7 +38,9 @@ afterAll(async () => {
 })
 
 afterEach(() => {
-  proxy.mode = 'forward'
+  proxy.passThrough()
+  // Connections black-holed stay so; drop them so the next test's clients connect afresh.
+  proxy.dropConnections()
 })
 
 const serviceDown = async (): Promise<never> => {
@@ -44,13 +49,13 @@ const serviceDown = async (): Promise<never> => {
 
 function breakerThrough(
   endpoint: string,
-  options: { storeOutage?: 'fail-open' | 'fail-closed'; logger?: Logger } = {},
+  options: { storeOutage?: 'fail-open' | 'fail-closed'; logger?: Logger; storeTimeoutMs?: number } = {},
 ) {
   const store = new DynamoDBStore({ tableName: TABLE, client: dynamo.client({ endpoint, maxAttempts: 1 }) })
   return new CircuitBreaker({
     circuitId: `fault-${randomUUID()}`,
     store,
-    storeTimeoutMs: 200,
+    storeTimeoutMs: options.storeTimeoutMs ?? 200,
     storeRetryIntervalMs: 100,
     cacheTtlMs: 0,
     failureThreshold: 2,
@@ -70,34 +75,40 @@ describe('a DynamoDB endpoint that cannot be reached', () => {
   })
 
   it('accepting connections and never answering: the breaker stops waiting at its deadline and aborts the request', async () => {
-    proxy.mode = 'black-hole'
-    const breaker = breakerThrough(`http://127.0.0.1:${proxy.port}`)
+    proxy.blackHole()
+    const abandonedBefore = proxy.stats.abandonedByClient
+    const breaker = breakerThrough(proxy.url)
     // The proxy never answers, so a result can only come from the breaker giving up on the store.
     await expect(breaker.execute(async () => 'own result')).resolves.toBe('own result')
-    await sleep(20)
-    expect(proxy.abandonedByClient).toBeGreaterThan(0)
+    await sleep(50)
+    expect(proxy.stats.abandonedByClient).toBeGreaterThan(abandonedBefore)
   })
 
   it('fails closed when configured to', async () => {
-    proxy.mode = 'black-hole'
-    const breaker = breakerThrough(`http://127.0.0.1:${proxy.port}`, { storeOutage: 'fail-closed' })
+    proxy.blackHole()
+    const breaker = breakerThrough(proxy.url, { storeOutage: 'fail-closed' })
     const error = await breaker.execute(async () => 'never called').catch((caught: unknown) => caught)
     expect(isStoreUnavailableError(error)).toBe(true)
   })
 
   it('recovers when the store comes back: counts again and opens the circuit fleet-wide', async () => {
     const logger = recordingLogger()
-    const breaker = breakerThrough(`http://127.0.0.1:${proxy.port}`, { logger })
-    proxy.mode = 'black-hole'
-    await expect(breaker.execute(serviceDown)).rejects.toThrow('downstream unavailable')
+    // A deadline no answer of a loaded in-process server misses: only the black hole makes the store unavailable.
+    const breaker = breakerThrough(proxy.url, { logger, storeTimeoutMs: 3_000 })
+    await breaker.getState()
+    const hole = proxy.blackHole()
+    // One failure during the outage (below the threshold of 2, so this environment stays closed).
     await expect(breaker.execute(serviceDown)).rejects.toThrow('downstream unavailable')
     expect((await breaker.getState()).source).toBe('cache')
-    proxy.mode = 'forward'
+    hole.cancel()
+    proxy.dropConnections()
     await sleep(120) // the breaker's store retry interval
     await expect(breaker.execute(serviceDown)).rejects.toThrow('downstream unavailable')
     await expect(breaker.execute(serviceDown)).rejects.toThrow('downstream unavailable')
     const snapshot = await breaker.getState()
     expect(snapshot).toMatchObject({ state: CircuitState.OPEN, source: 'store' })
+    const elsewhere = new DynamoDBStore({ tableName: TABLE, client: dynamo.client() })
+    expect((await elsewhere.get(breaker.circuitId))?.state).toBe(CircuitState.OPEN)
     expect(logger.at('warn')).toHaveLength(1)
     expect(logger.at('info').some((entry) => /available again/.test(entry.message))).toBe(true)
   })
@@ -154,10 +165,14 @@ describe('DynamoDB faults a local server cannot produce', () => {
         },
       }),
     )
-    const record = await store.addFailure('mocked', { generation: 2, now: 200, windowMs: 60_000 })
+    const record = await store.addFailure('mocked', { opId: randomUUID(), generation: 2, now: 200, windowMs: 60_000 })
     expect(record).toMatchObject({ state: CircuitState.OPEN, generation: 3, retryAt: 10_100 })
-    expect(mock.commandCalls(GetItemCommand)).toHaveLength(0)
+    // One read to learn the service's time (a mocked client's answers carry none, so it is the only
+    // one ever), and none after the failed condition.
+    expect(mock.commandCalls(GetItemCommand)).toHaveLength(1)
     expect(mock.commandCalls(UpdateItemCommand)).toHaveLength(1)
+    await store.addFailure('mocked', { opId: randomUUID(), generation: 2, now: 300, windowMs: 60_000 })
+    expect(mock.commandCalls(GetItemCommand)).toHaveLength(1)
   })
 
   it('retries keys a batch read left unprocessed', async () => {
@@ -202,4 +217,43 @@ describe('DynamoDB faults a local server cannot produce', () => {
       .resolves({ UnprocessedItems: { [TABLE]: [{ DeleteRequest: { Key: { id: { S: 'a' } } } }] } })
     await expect(store.clearMany(['a'])).rejects.toThrow(/unprocessed/)
   })
+})
+
+describe('a direct store call (no breaker, no signal) against an endpoint that never answers', () => {
+  const entries = [{ circuitId: 'tool-a', forced: { state: CircuitState.OPEN } }, { circuitId: 'tool-b' }] as const
+
+  it('ends at callTimeoutMs with a client you built without timeouts', async () => {
+    proxy.blackHole()
+    const client = dynamo.client({ endpoint: proxy.url, maxAttempts: 3 })
+    const store = new DynamoDBStore({ tableName: TABLE, client, callTimeoutMs: 300 })
+    const error = await store
+      .setMany(entries, { opId: randomUUID(), now: Date.now() })
+      .catch((caught: unknown) => caught)
+    expect(error).toMatchObject({ name: 'TimeoutError', message: expect.stringMatching(/within 300 ms/) })
+    await expect(store.clearMany(['tool-a'])).rejects.toMatchObject({ name: 'TimeoutError' })
+    await expect(store.get('tool-a')).rejects.toMatchObject({ name: 'TimeoutError' })
+  }, 30_000)
+
+  it('ends at the SDK’s request timeout with the client the store builds', async () => {
+    proxy.blackHole()
+    const store = new DynamoDBStore({
+      tableName: TABLE,
+      clientConfig: {
+        endpoint: proxy.url,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      },
+      // Far beyond the client's own limits: what ends the call here is the SDK throwing.
+      callTimeoutMs: 120_000,
+    })
+    try {
+      const startedAt = Date.now()
+      const error = await store.clearMany(['tool-a']).catch((caught: unknown) => caught)
+      expect(error).toMatchObject({ name: 'TimeoutError' })
+      expect(String((error as Error).message)).toMatch(/requestTimeout/)
+      expect(Date.now() - startedAt).toBeLessThan(60_000)
+    } finally {
+      store.close()
+    }
+  }, 90_000)
 })

@@ -1,15 +1,24 @@
 import { randomUUID } from 'node:crypto'
-import { type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb'
+import { DeleteItemCommand, type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb'
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { CircuitBreaker, CircuitState, InvalidConfigurationError } from '@fleet-breaker/core'
 import { type ConformanceHarness, ManualClock, storeConformanceCases } from '@fleet-breaker/core/testing'
 import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dynalite.js'
 import { recordingLogger } from '../../../../test-support/logger.js'
 
+// Every test here talks to an in-process server; on a loaded machine a few requests can take seconds.
+jest.setTimeout(30_000)
+
 let dynamo: LocalDynamoDB
 const TABLE = 'circuit-breakers'
+
+interface SingleTableOptions {
+  readonly partitionKey?: string
+  readonly sortKey?: { readonly name: string; readonly value: string }
+  readonly keyPrefix?: string
+}
 const SINGLE_TABLE = 'service-table'
 
 beforeAll(async () => {
@@ -24,7 +33,7 @@ afterAll(async () => {
 
 describe('DynamoDBStore conformance (dynalite, one client per environment)', () => {
   const layouts = [
-    { layout: 'one item per circuit', tableName: TABLE, extra: {} },
+    { layout: 'one item per circuit', tableName: TABLE, extra: {} as SingleTableOptions },
     {
       layout: 'single-table mode',
       tableName: SINGLE_TABLE,
@@ -34,15 +43,36 @@ describe('DynamoDBStore conformance (dynalite, one client per environment)', () 
   const cases = layouts.flatMap((layout) =>
     storeConformanceCases.map((conformanceCase) => ({ ...layout, conformanceCase })),
   )
-  it.each(cases)('$layout: $conformanceCase.name', async ({ tableName, extra, conformanceCase }) => {
-    const clock = new ManualClock()
-    const harness: ConformanceHarness = {
-      createStore: () => new DynamoDBStore({ tableName, client: dynamo.client(), ...extra }),
-      now: clock.now,
-      advance: async (ms) => clock.advance(ms),
-    }
-    await conformanceCase.run(harness)
-  })
+  const admin = () => dynamo.client()
+  for (const { layout, tableName, extra, conformanceCase } of cases) {
+    it(
+      `${layout}: ${conformanceCase.name}`,
+      async () => {
+        const clock = new ManualClock()
+        const keyOf = (circuitId: string) => {
+          const key: Record<string, { S: string }> = {
+            [extra.partitionKey ?? 'id']: { S: `${extra.keyPrefix ?? ''}${circuitId}` },
+          }
+          if (extra.sortKey !== undefined) key[extra.sortKey.name] = { S: extra.sortKey.value }
+          return key
+        }
+        const harness: ConformanceHarness = {
+          // Batches of a hundred circuits on an in-process server under a loaded test run can
+          // take seconds per request; the store's own limit for calls without a signal is not
+          // what these cases test.
+          createStore: () =>
+            new DynamoDBStore({ tableName, client: dynamo.client(), callTimeoutMs: 120_000, ...extra }),
+          now: clock.now,
+          advance: async (ms) => clock.advance(ms),
+          loseRecord: async (circuitId) => {
+            await admin().send(new DeleteItemCommand({ TableName: tableName, Key: keyOf(circuitId) }))
+          },
+        }
+        await conformanceCase.run(harness)
+      },
+      conformanceCase.timeoutMs,
+    )
+  }
 })
 
 describe('DynamoDBStore', () => {
@@ -51,7 +81,7 @@ describe('DynamoDBStore', () => {
     const store = new DynamoDBStore({ tableName: TABLE, client, ttlSeconds: 3_600 })
     const circuitId = `ttl-${randomUUID()}`
     const now = Date.UTC(2026, 5, 1)
-    await store.addFailure(circuitId, { generation: 0, now, windowMs: 60_000 })
+    await store.addFailure(circuitId, { opId: randomUUID(), generation: 0, now, windowMs: 60_000 })
     const { Item } = await client.send(new GetItemCommand({ TableName: TABLE, Key: { id: { S: circuitId } } }))
     expect(Item).toMatchObject({
       id: { S: circuitId },
@@ -67,19 +97,23 @@ describe('DynamoDBStore', () => {
     const store = new DynamoDBStore({ tableName: TABLE, client, ttlSeconds: 60 })
     const now = Date.UTC(2026, 5, 1)
     const forever = `forced-${randomUUID()}`
-    await store.setForced(forever, { forced: { state: CircuitState.OPEN }, now })
+    await store.setForced(forever, { opId: randomUUID(), forced: { state: CircuitState.OPEN }, now })
     const read = async (circuitId: string) =>
       (await client.send(new GetItemCommand({ TableName: TABLE, Key: { id: { S: circuitId } } }))).Item
     expect((await read(forever))?.expiresAt).toBeUndefined()
     const timed = `forced-${randomUUID()}`
-    await store.setForced(timed, { forced: { state: CircuitState.OPEN, durationMs: 3_600_000 }, now })
+    await store.setForced(timed, {
+      opId: randomUUID(),
+      forced: { state: CircuitState.OPEN, durationMs: 3_600_000 },
+      now,
+    })
     expect((await read(timed))?.expiresAt).toEqual({ N: String(now / 1000 + 3_600 + 60) })
   })
 
   it('works through a DynamoDBDocumentClient as well', async () => {
     const store = new DynamoDBStore({ tableName: TABLE, client: DynamoDBDocumentClient.from(dynamo.client()) })
     const circuitId = `document-${randomUUID()}`
-    await store.addFailure(circuitId, { generation: 0, now: 1, windowMs: 60_000 })
+    await store.addFailure(circuitId, { opId: randomUUID(), generation: 0, now: 1, windowMs: 60_000 })
     const record = await store.get(circuitId)
     expect(record).toMatchObject({ state: CircuitState.CLOSED, failures: 1 })
   })
@@ -95,6 +129,7 @@ describe('DynamoDBStore', () => {
           store: new DynamoDBStore({ tableName: TABLE, client: dynamo.client() }),
           now: clock.now,
           failureThreshold: 3,
+          storeTimeoutMs: 10_000,
         }),
     )
     const failing = async () => {
@@ -105,7 +140,7 @@ describe('DynamoDBStore', () => {
     clock.advance(10_000)
     await expect(fleet[1]?.execute(async () => 'recovered')).resolves.toBe('recovered')
     expect((await fleet[2]?.getState())?.state).toBe(CircuitState.CLOSED)
-  })
+  }, 30_000)
 
   describe('items it did not write', () => {
     const foreignItems: Array<[string, Record<string, { S: string } | { N: string } | { BOOL: boolean }>]> = [
@@ -148,9 +183,19 @@ describe('DynamoDBStore', () => {
         expect(logger.at('warn')).toHaveLength(1)
         expect(logger.at('warn')[0]?.details).toMatchObject({ store: 'dynamodb', circuitId })
         const generation = first?.generation ?? -1
-        const counted = await store.addFailure(circuitId, { generation, now: 1_000, windowMs: 60_000 })
+        const counted = await store.addFailure(circuitId, {
+          opId: randomUUID(),
+          generation,
+          now: 1_000,
+          windowMs: 60_000,
+        })
         expect(counted).toMatchObject({ state: CircuitState.CLOSED, failures: 1, generation })
-        const again = await store.addFailure(circuitId, { generation, now: 1_001, windowMs: 60_000 })
+        const again = await store.addFailure(circuitId, {
+          opId: randomUUID(),
+          generation,
+          now: 1_001,
+          windowMs: 60_000,
+        })
         expect(again).toMatchObject({ failures: 2 })
       },
     )
@@ -162,13 +207,17 @@ describe('DynamoDBStore', () => {
       await client.send(
         new PutItemCommand({ TableName: TABLE, Item: { id: { S: circuitId }, generation: { S: 'x' } } }),
       )
-      const forced = await store.setForced(circuitId, { forced: { state: CircuitState.OPEN, reason: 'drill' }, now: 5 })
+      const forced = await store.setForced(circuitId, {
+        opId: randomUUID(),
+        forced: { state: CircuitState.OPEN, reason: 'drill' },
+        now: 5,
+      })
       expect(forced).toMatchObject({
         state: CircuitState.CLOSED,
         generation: 1,
         forced: { state: CircuitState.OPEN, reason: 'drill' },
       })
-      const reset = await store.reset(circuitId, { now: 6 })
+      const reset = await store.reset(circuitId, { opId: randomUUID(), now: 6 })
       expect(reset).toMatchObject({ state: CircuitState.CLOSED, generation: 2 })
       expect(reset.forced).toBeUndefined()
     })
@@ -181,6 +230,7 @@ describe('DynamoDBStore', () => {
         circuitId,
         store: new DynamoDBStore({ tableName: TABLE, client, logger: recordingLogger() }),
         failureThreshold: 2,
+        storeTimeoutMs: 10_000,
         logger: recordingLogger(),
       })
       await expect(breaker.execute(async () => 'fine')).resolves.toBe('fine')
@@ -190,7 +240,7 @@ describe('DynamoDBStore', () => {
       await breaker.execute(failing).catch(() => undefined)
       await breaker.execute(failing).catch(() => undefined)
       expect((await breaker.getState()).state).toBe(CircuitState.OPEN)
-    })
+    }, 30_000)
   })
 
   describe('configuration', () => {

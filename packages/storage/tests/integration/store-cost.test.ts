@@ -10,6 +10,9 @@ import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dyna
 import { silentLogger } from '../../../../test-support/logger.js'
 import { testRedisUrl } from '../../../../test-support/redis.js'
 
+// Every test here talks to an in-process server; on a loaded machine a few requests can take seconds.
+jest.setTimeout(30_000)
+
 /*
  * What each path of a call costs in requests to the backend (DynamoDB API calls, Redis commands),
  * counted on the wire side of the client. The package README's table of store operations per
@@ -17,6 +20,8 @@ import { testRedisUrl } from '../../../../test-support/redis.js'
  */
 
 const TABLE = 'store-cost'
+/** Shared by every environment of a run, as one Redis server is; circuit ids are unique per test. */
+const REDIS_KEY_PREFIX = `cost-${randomUUID()}:`
 let dynamo: LocalDynamoDB
 const redisClients: Redis[] = []
 
@@ -32,6 +37,7 @@ afterAll(async () => {
 
 interface CountedBackend {
   readonly name: string
+  /** One environment's store (its own client), and the requests it has sent so far. */
   build(): Promise<{ store: CircuitStore; requests: () => { reads: number; writes: number } }>
 }
 
@@ -54,16 +60,19 @@ async function countedDynamoDB() {
 async function warmScripts(store: RedisStore): Promise<void> {
   const circuitId = `warm-${randomUUID()}`
   const now = Date.now()
+  const write = () => ({ opId: randomUUID(), now })
   await store.get(circuitId)
-  await store.addFailure(circuitId, { generation: 0, now, windowMs: 1 })
-  await store.resetFailures(circuitId, { generation: 0, now })
+  await store.addFailure(circuitId, { ...write(), generation: 0, windowMs: 1 })
+  await store.resetFailures(circuitId, { ...write(), generation: 0 })
   await store.transition(circuitId, {
+    ...write(),
     from: { state: CircuitState.CLOSED, generation: 0 },
     to: { state: CircuitState.HALF_OPEN, probe: { token: 'warm', leaseMs: 1 } },
-    now,
   })
-  await store.acquireProbe(circuitId, { generation: 1, maxProbes: 1, token: 'warm', leaseMs: 1, now })
-  await store.completeProbe(circuitId, { generation: 1, token: 'warm', success: true, now })
+  await store.acquireProbe(circuitId, { ...write(), generation: 1, maxProbes: 1, token: 'warm', leaseMs: 1 })
+  await store.completeProbe(circuitId, { ...write(), generation: 1, token: 'warm', success: true })
+  await store.setForced(circuitId, write())
+  await store.reset(circuitId, write())
   await store.clearMany([circuitId])
 }
 
@@ -75,7 +84,7 @@ async function countedRedis() {
   const client = new Redis(testRedisUrl(), { lazyConnect: true })
   await client.connect()
   redisClients.push(client)
-  const redisStore = new RedisStore({ client, keyPrefix: `cost-${randomUUID()}:` })
+  const redisStore = new RedisStore({ client, keyPrefix: REDIS_KEY_PREFIX })
   await warmScripts(redisStore)
   const evalsha = jest.spyOn(client, 'evalsha')
   const store = new InstrumentedStore(redisStore)
@@ -104,6 +113,9 @@ describe.each(backends)('requests per path on $name', (backend) => {
       circuitId: `cost-${randomUUID()}`,
       store,
       logger: silentLogger,
+      // Counting requests must not depend on how fast an in-process server answers under load: a
+      // missed deadline makes the breaker read again, which is right, but not what is measured.
+      storeTimeoutMs: 10_000,
       failureThreshold: 2,
       resetTimeoutMs: 200,
       ...options,
@@ -163,6 +175,31 @@ describe.each(backends)('requests per path on $name', (backend) => {
     }
     expect(await measure({ cacheTtlMs: 5_000 }, openAndWait, succeed)).toEqual({ reads: 0, writes: 2 })
   })
+
+  it('20 environments recording their first failure together: one write each, nothing else', async () => {
+    const environments = await Promise.all(Array.from({ length: 20 }, () => backend.build()))
+    const circuitId = `first-failures-${randomUUID()}`
+    // Each environment has read the (healthy) circuit once, as a breaker does on its first call.
+    await Promise.all(environments.map(({ store }) => store.get(circuitId)))
+    const before = environments.map(({ requests }) => requests())
+    const records = await Promise.all(
+      environments.map(({ store }) =>
+        store.addFailure(circuitId, { opId: randomUUID(), generation: 0, now: Date.now(), windowMs: 60_000 }),
+      ),
+    )
+    const spent = environments.reduce(
+      (total, { requests }, index) => {
+        const now = requests()
+        const then = before[index] ?? { reads: 0, writes: 0 }
+        return { reads: total.reads + now.reads - then.reads, writes: total.writes + now.writes - then.writes }
+      },
+      { reads: 0, writes: 0 },
+    )
+    expect(spent).toEqual({ reads: 0, writes: 20 })
+    expect(
+      records.map((record) => (record.state === CircuitState.CLOSED ? record.failures : 0)).sort((a, b) => a - b),
+    ).toEqual(Array.from({ length: 20 }, (_, index) => index + 1))
+  }, 30_000)
 
   it('probe that fails: two writes (enter half-open, reopen)', async () => {
     const openAndWait = async (breaker: CircuitBreaker) => {
