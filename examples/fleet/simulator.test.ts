@@ -83,6 +83,25 @@ describe.each<StoreKind>(['memory', 'dynamodb'])('a fleet sharing one circuit th
   })
 })
 
+describe('200 environments on the embedded DynamoDB with the default store deadline', () => {
+  it('let at most threshold + environments calls reach the failing downstream, probes apart', async () => {
+    const environments = 200
+    const threshold = 5
+    const result = await sharedRun('dynamodb', {
+      ...quick,
+      environments,
+      failureThreshold: threshold,
+      invocationsPerSecond: 5,
+      phases: { healthyMs: 500, outageMs: 2_000, recoveredMs: 500 },
+      resetTimeoutMs: 10_000,
+      maxResetTimeoutMs: 10_000,
+    })
+    const { downstreamCalls, probes } = result.outage
+    expect(downstreamCalls - probes).toBeLessThanOrEqual(threshold + environments)
+    expect(result.transitions.local['CLOSED->OPEN']).toBe(1)
+  }, 120_000)
+})
+
 describe('per-environment breakers compared with one shared breaker', () => {
   it('let more calls through to the failing downstream: each environment counts its own failures', async () => {
     const environments = 8
