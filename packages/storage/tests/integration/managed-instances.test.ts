@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { CircuitBreaker, CircuitState, type CircuitStore, type StateChange } from '@fleet-breaker/core'
+import {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  CircuitState,
+  type CircuitStore,
+  type StateChange,
+} from '@fleet-breaker/core'
 import { InstrumentedStore } from '@fleet-breaker/core/testing'
 import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
 import { RedisStore } from '@fleet-breaker/storage/redis'
@@ -127,5 +133,62 @@ describe.each(backends)('Managed-Instances load on $name', (backend) => {
     const transitions = local().map((change) => `${change.from}->${change.to}`)
     expect(transitions).toEqual(['CLOSED->OPEN', 'OPEN->HALF_OPEN', 'HALF_OPEN->CLOSED'])
     expect((await (members[0] as (typeof members)[0]).breaker.getState()).state).toBe(CircuitState.CLOSED)
+  }, 60_000)
+})
+
+describe.each(backends)('trip policies across a fleet on $name', (backend) => {
+  function fleetOf(size: number, options: Omit<CircuitBreakerOptions, 'store' | 'circuitId'>) {
+    const circuitId = `trip-${randomUUID()}`
+    const changes: StateChange[] = []
+    const breakers = Array.from({ length: size }, (_, index) => {
+      const breaker = new CircuitBreaker({
+        circuitId,
+        store: backend.environmentStore(),
+        logger: silentLogger,
+        storeTimeoutMs: 10_000,
+        environmentId: `environment-${index}`,
+        ...options,
+      })
+      breaker.onStateChange((change) => {
+        changes.push(change)
+      })
+      return breaker
+    })
+    const opened = () => changes.filter((change) => change.origin === 'local' && change.to === CircuitState.OPEN)
+    return { breakers, opened }
+  }
+
+  const call = (breaker: CircuitBreaker, fails: boolean) =>
+    breaker.execute(async () => {
+      if (fails) throw unavailable()
+      return 'ok'
+    })
+
+  it('opens once on the fleet’s failure rate, with every environment flushing at once', async () => {
+    const { breakers, opened } = fleetOf(8, { failureRateThreshold: 0.5, minimumCalls: 40, rateFlushIntervalMs: 0 })
+    for (let round = 0; round < 10; round++) {
+      await Promise.allSettled(breakers.map((breaker, index) => call(breaker, (round + index) % 3 !== 0)))
+    }
+    expect(opened()).toHaveLength(1)
+    expect((await (breakers[0] as CircuitBreaker).getState()).state).toBe(CircuitState.OPEN)
+  }, 60_000)
+
+  it('does not open on a low failure rate, however many environments report at once', async () => {
+    const { breakers, opened } = fleetOf(8, { failureRateThreshold: 0.5, minimumCalls: 40, rateFlushIntervalMs: 0 })
+    for (let round = 0; round < 10; round++) {
+      await Promise.allSettled(breakers.map((breaker, index) => call(breaker, (round * 8 + index) % 10 === 0)))
+    }
+    expect(opened()).toHaveLength(0)
+    const { record } = await (breakers[0] as CircuitBreaker).getState()
+    expect(record.state === CircuitState.CLOSED && record.calls).toBe(80)
+  }, 60_000)
+
+  it('needs failures from minEnvironments distinct environments to open', async () => {
+    const { breakers, opened } = fleetOf(6, { failureThreshold: 3, minEnvironments: 3 })
+    const [lonely] = breakers as [CircuitBreaker]
+    for (let failure = 0; failure < 10; failure++) await call(lonely, true).catch(() => undefined)
+    expect(opened()).toHaveLength(0)
+    await Promise.allSettled(breakers.slice(1, 3).map((breaker) => call(breaker, true)))
+    expect(opened()).toHaveLength(1)
   }, 60_000)
 })
