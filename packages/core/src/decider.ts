@@ -26,8 +26,6 @@ type Evaluation =
   | Decision
   | { readonly contend: 'open' | 'enter-half-open' | 'acquire-probe'; readonly record: CircuitRecord }
 
-const MAX_CONTENTION_ROUNDS = 3
-
 type Contention = 'open' | 'enter-half-open' | 'acquire-probe'
 
 /** What a contention step ends in: a decision, a record to decide from, or one after an unanswered write. */
@@ -135,19 +133,13 @@ export class Decider {
       record = read.value
       this.#local.learned(record)
     }
-    for (let round = 0; round < MAX_CONTENTION_ROUNDS; round++) {
-      const evaluation = this.evaluate(record, now, signal)
-      if (!('contend' in evaluation)) return evaluation
-      const outcome = await this.#contend(evaluation.contend, evaluation.record, now, signal)
-      if ('admitted' in outcome) return outcome
-      if ('unanswered' in outcome) {
-        // A write went unanswered: no more contention, so a slow store costs this call at most a
-        // read, the write and the read after it.
-        return this.evaluateOrReject(outcome.unanswered, now, signal)
-      }
-      record = outcome
-    }
-    return this.reject(record, now)
+    const evaluation = this.evaluate(record, now, signal)
+    if (!('contend' in evaluation)) return evaluation
+    // One contention write per decision: a lost race is decided from the record it returns, so a
+    // slow store costs this call at most a read, the write and the read after an unanswered write.
+    const outcome = await this.#contend(evaluation.contend, evaluation.record, now, signal)
+    if ('admitted' in outcome) return outcome
+    return this.evaluateOrReject('unanswered' in outcome ? outcome.unanswered : outcome, now, signal)
   }
 
   /** The decision `record` allows without contending for anything. */
