@@ -1,19 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  CircuitBreaker,
-  type CircuitBreakerOptions,
-  CircuitState,
-  type CircuitStore,
-  type StateChange,
-} from '@fleet-breaker/core'
-import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
-import { RedisStore } from '@fleet-breaker/storage/redis'
+import { CircuitBreaker, type CircuitBreakerOptions, CircuitState, type StateChange } from '@fleet-breaker/core'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
-import { Redis } from 'ioredis'
-import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dynalite.js'
 import { silentLogger } from '../../../../test-support/logger.js'
-import { testRedisUrl } from '../../../../test-support/redis.js'
+import { type EnvironmentStores, environmentStores } from '../support/environment-stores.js'
 
 // Every test here talks to an in-process server; on a loaded machine a few requests can take seconds.
 jest.setTimeout(30_000)
@@ -23,42 +13,9 @@ jest.setTimeout(30_000)
  * breaker and its own client (its own connections), and they all run at once.
  */
 
-const TABLE = 'fleet-scenarios'
-let dynamo: LocalDynamoDB
-const redisClients: Redis[] = []
+const backends = environmentStores('fleet-scenarios', beforeAll, afterAll)
 
-beforeAll(async () => {
-  dynamo = await startDynalite()
-  await dynamo.createTable(TABLE)
-})
-
-afterAll(async () => {
-  await Promise.all(redisClients.map((client) => client.quit()))
-  await dynamo.stop()
-})
-
-interface Backend {
-  readonly name: string
-  /** A store with its own client, as one execution environment would have. */
-  environmentStore(): CircuitStore
-}
-
-const backends: Backend[] = [
-  {
-    name: 'DynamoDB',
-    environmentStore: () => new DynamoDBStore({ tableName: TABLE, client: dynamo.client() }),
-  },
-  {
-    name: 'Redis',
-    environmentStore: () => {
-      const client = new Redis(testRedisUrl())
-      redisClients.push(client)
-      return new RedisStore({ client, keyPrefix: 'fleet-scenarios:' })
-    },
-  },
-]
-
-function fleet(backend: Backend, size: number, options: Omit<CircuitBreakerOptions, 'store' | 'circuitId'>) {
+function fleet(backend: EnvironmentStores, size: number, options: Omit<CircuitBreakerOptions, 'store' | 'circuitId'>) {
   const circuitId = `fleet-${randomUUID()}`
   const changes: StateChange[] = []
   const breakers = Array.from({ length: size }, () => {

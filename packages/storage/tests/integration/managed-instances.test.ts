@@ -1,20 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  CircuitBreaker,
-  type CircuitBreakerOptions,
-  CircuitState,
-  type CircuitStore,
-  type StateChange,
-} from '@fleet-breaker/core'
+import { CircuitBreaker, type CircuitBreakerOptions, CircuitState, type StateChange } from '@fleet-breaker/core'
 import { InstrumentedStore } from '@fleet-breaker/core/testing'
-import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
-import { RedisStore } from '@fleet-breaker/storage/redis'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { Redis } from 'ioredis'
-import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dynalite.js'
 import { silentLogger } from '../../../../test-support/logger.js'
-import { testRedisUrl } from '../../../../test-support/redis.js'
+import { environmentStores } from '../support/environment-stores.js'
 
 /*
  * Lambda Managed Instances: one execution environment runs dozens of invocations at once. A few
@@ -22,36 +12,9 @@ import { testRedisUrl } from '../../../../test-support/redis.js'
  * on the real shared stores.
  */
 
-const TABLE = 'managed-instances'
 const ENVIRONMENTS = 4
 const CONCURRENT_INVOCATIONS = 30
-let dynamo: LocalDynamoDB
-const redisClients: Redis[] = []
-
-beforeAll(async () => {
-  dynamo = await startDynalite()
-  await dynamo.createTable(TABLE)
-})
-
-afterAll(async () => {
-  await Promise.all(redisClients.map((client) => client.quit()))
-  await dynamo.stop()
-})
-
-const backends: Array<{ readonly name: string; environmentStore(): CircuitStore }> = [
-  {
-    name: 'DynamoDB',
-    environmentStore: () => new DynamoDBStore({ tableName: TABLE, client: dynamo.client() }),
-  },
-  {
-    name: 'Redis',
-    environmentStore: () => {
-      const client = new Redis(testRedisUrl())
-      redisClients.push(client)
-      return new RedisStore({ client, keyPrefix: 'managed-instances:' })
-    },
-  },
-]
+const backends = environmentStores('managed-instances', beforeAll, afterAll)
 
 const unavailable = () => Object.assign(new Error('service unavailable'), { statusCode: 503 })
 
