@@ -1,5 +1,5 @@
 import { StateCache } from './cache.js'
-import { inferReason, StateChangeEmitter, type StateChangeListener, TransitionReason } from './events.js'
+import { inferReason, StateChangeEmitter, type StateChangeListener, type TransitionReason } from './events.js'
 import type { Logger } from './logger.js'
 import { activeOverride, type CircuitRecord, type CircuitState, effectiveState } from './state.js'
 
@@ -217,5 +217,3 @@ function isNewer(record: CircuitRecord, issued: number, known: Known): boolean {
   }
   return issued > known.issued
 }
-
-export { TransitionReason }

@@ -83,12 +83,16 @@ export class StoreLink {
   ): Promise<GuardedResult<CircuitRecord>> {
     const { calls, failures, slowCalls } = counts
     const { incarnation, generation } = under
-    return this.#write('addCounts', (store, _fresh, now, options) =>
-      store.addCounts(
-        this.#circuitId,
-        { opId, generation, incarnation, now, windowMs, calls, failures, slowCalls, environment },
-        options,
-      ),
+    return this.#write(
+      'addCounts',
+      (store, sentOpId, now, options) =>
+        store.addCounts(
+          this.#circuitId,
+          { opId: sentOpId, generation, incarnation, now, windowMs, calls, failures, slowCalls, environment },
+          options,
+        ),
+      false,
+      opId,
     )
   }
 
@@ -210,8 +214,8 @@ export class StoreLink {
     name: string,
     write: (store: CircuitStore, opId: string, now: number, options: StoreCallOptions) => Promise<CircuitRecord>,
     evenWhileSkipping = false,
+    opId: string = randomUUID(),
   ): Promise<GuardedResult<CircuitRecord>> {
-    const opId = randomUUID()
     const now = this.#now()
     const issued = this.#view.issue()
     const result = await this.#guard.call(
