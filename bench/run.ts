@@ -22,6 +22,8 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   fleet: async () => (await import('./suites/fleet.js')).fleetProtection,
   'trip-logic': async () => (await import('./suites/trip-logic.js')).tripLogic,
   'cold-start': async () => (await import('./suites/cold-start.js')).coldStart,
+  'observer-overhead': async () => (await import('./suites/observer-overhead.js')).observerOverhead,
+  extension: async () => (await import('./suites/extension.js')).extension,
 }
 
 function parseArgs(argv: readonly string[]): { quick: boolean; only: string[] } {
@@ -35,7 +37,7 @@ function parseArgs(argv: readonly string[]): { quick: boolean; only: string[] } 
   return { quick, only }
 }
 
-function report(results: readonly SuiteResult[], quick: boolean): string {
+function report(results: readonly SuiteResult[], quick: boolean, seconds: Readonly<Record<string, number>>): string {
   const machine = describeMachine()
   const versions: Array<[string, string]> = [
     ['@fleet-breaker/core', packageVersion('@fleet-breaker/core')],
@@ -47,6 +49,10 @@ function report(results: readonly SuiteResult[], quick: boolean): string {
     ['esbuild', packageVersion('esbuild')],
   ]
   const headlines = results.flatMap((result) => result.headlines ?? [])
+  const total = Object.values(seconds).reduce((sum, value) => sum + value, 0)
+  const durations = Object.entries(seconds)
+    .map(([id, value]) => `${id} ${value < 60 ? `${Math.round(value)} s` : `${(value / 60).toFixed(1)} min`}`)
+    .join(', ')
   const sections = results.map(
     (result) => `## ${result.title}\n\n${result.markdown}\n\n### Targets\n\n${checklist(result.checks)}`,
   )
@@ -57,7 +63,11 @@ function report(results: readonly SuiteResult[], quick: boolean): string {
       'Reproduce with `pnpm install && pnpm bench` (a Redis server at `REDIS_URL` or 127.0.0.1:6379 ' +
       'for the Redis rows; `pnpm bench --quick` for a short run). Figures are medians over repeated ' +
       'runs, with the spread (min–max) in brackets; every contender runs in the same process, ' +
-      "interleaved, so they share the machine's noise.",
+      "interleaved, so they share the machine's noise. The timing suites run on Node 22, the runtime Lambda " +
+      'runs (from the npm registry when this machine has another), and on the Node.js running the command ' +
+      'beside it.',
+    '',
+    `This run took ${(total / 60).toFixed(1)} min (${durations}).`,
     '',
     '## Machine and versions',
     '',
@@ -75,11 +85,13 @@ function report(results: readonly SuiteResult[], quick: boolean): string {
 async function main(): Promise<void> {
   const { quick, only } = parseArgs(process.argv.slice(2))
   const results: SuiteResult[] = []
+  const seconds: Record<string, number> = {}
   let failed = false
   for (const id of only) {
     const load = SUITES[id]
     if (load === undefined) continue
     console.log(`\n=== ${id}${quick ? ' (quick)' : ''}`)
+    const started = performance.now()
     try {
       const suite = await load()
       const result = await suite({ quick, log: (line) => console.log(`  ${line}`) })
@@ -90,6 +102,7 @@ async function main(): Promise<void> {
       failed = true
       console.error(`  suite ${id} failed:`, error)
     }
+    seconds[id] = (performance.now() - started) / 1_000
   }
   const output = quick ? join(root, 'bench/results/quick') : join(root, 'bench/results')
   mkdirSync(output, { recursive: true })
@@ -101,7 +114,7 @@ async function main(): Promise<void> {
       writeFileSync(path, file.content)
     }
   }
-  const markdown = report(results, quick)
+  const markdown = report(results, quick, seconds)
   const reportPath = quick ? join(output, 'BENCHMARKS.md') : join(root, 'BENCHMARKS.md')
   writeFileSync(reportPath, markdown)
   console.log(`\nwrote ${reportPath}`)

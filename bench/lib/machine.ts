@@ -21,6 +21,6 @@ export function describeMachine(): Record<string, string> {
     os: `${platform()} ${release()}`,
     cpu: `${processors[0]?.model ?? 'unknown'} × ${processors.length}`,
     memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB (${(freemem() / 2 ** 30).toFixed(1)} GiB free at start)`,
-    node: process.version,
+    'node (running the suites)': process.version,
   }
 }

@@ -4,6 +4,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { table } from '../lib/markdown.js'
+import { findRuntimes } from '../lib/runtimes.js'
 import { formatSummary, type Summary, summarise } from '../lib/stats.js'
 import type { Suite, TargetCheck } from '../lib/suite.js'
 import { type Bundle, bundleHandler, type SdkPlacement } from './cold-start/bundle.js'
@@ -22,13 +23,27 @@ const QUICK: StartPlan = { rounds: 3, warmupRounds: 1 }
 const FIXTURES: Record<HandlerId, string> = {
   baseline: 'baseline-handler',
   'sdk-client': 'sdk-client-handler',
+  'dynamodb-caller': 'dynamodb-caller-handler',
   breaker: 'breaker-handler',
+  'breaker-dynamodb-caller': 'breaker-dynamodb-caller-handler',
+  'breaker-init-read': 'breaker-init-read-handler',
 }
 const LABELS: Record<HandlerId, string> = {
-  baseline: 'baseline',
-  'sdk-client': 'baseline + DynamoDB client',
-  breaker: 'with fleet-breaker',
+  baseline: 'no SDK',
+  'sdk-client': 'builds a DynamoDB client',
+  'dynamodb-caller': 'calls DynamoDB',
+  breaker: 'fleet-breaker',
+  'breaker-dynamodb-caller': 'calls DynamoDB + fleet-breaker',
+  'breaker-init-read': 'fleet-breaker, state read in INIT',
 }
+
+/** What each difference compares: the breaker's handler against the function it is added to. */
+const COMPARISONS: ReadonlyArray<{ readonly id: HandlerId; readonly over: HandlerId; readonly label: string }> = [
+  { id: 'breaker-dynamodb-caller', over: 'dynamodb-caller', label: 'Δ over a function that calls DynamoDB' },
+  { id: 'breaker', over: 'sdk-client', label: 'Δ over one that only builds a client' },
+  { id: 'breaker', over: 'baseline', label: 'Δ over one with no SDK' },
+  { id: 'breaker-init-read', over: 'breaker', label: 'Δ of reading the state in INIT' },
+]
 const fixture = (id: HandlerId | 'runner') =>
   fileURLToPath(new URL(`./cold-start/fixtures/${id === 'runner' ? 'invoke' : FIXTURES[id]}.ts`, import.meta.url))
 
@@ -45,10 +60,8 @@ const STEPS: ReadonlyArray<{ readonly step: Step; readonly label: string }> = [
 interface StepFigures {
   readonly step: Step
   readonly handlers: Record<HandlerId, Summary>
-  /** The breaker's handler minus the baseline, launched in the same round. */
-  readonly overBaseline: Summary
-  /** The breaker's handler minus the baseline that already builds a DynamoDB client, same round. */
-  readonly overSdkClient: Summary
+  /** One per {@link COMPARISONS}: the handler minus the other, launched in the same round. */
+  readonly deltas: readonly Summary[]
 }
 
 const kB = (bytes: number) => (Math.abs(bytes) < 1000 ? `${bytes} B` : `${(bytes / 1000).toFixed(1)} kB`)
@@ -65,32 +78,26 @@ async function measureSizes(): Promise<{ sizes: Sizes; runner: Bundle }> {
       bundleHandler(fixture(id), 'external'),
       bundleHandler(fixture(id), 'bundled'),
     ])
-    return { external, bundled }
+    return [id, { external, bundled }] as const
   }
-  const [baseline, sdkClient, breaker, runner] = await Promise.all([
-    both('baseline'),
-    both('sdk-client'),
-    both('breaker'),
+  const [entries, runner] = await Promise.all([
+    Promise.all(HANDLERS.map(both)),
     bundleHandler(fixture('runner'), 'external'),
   ])
-  return { sizes: { baseline, 'sdk-client': sdkClient, breaker }, runner }
+  return { sizes: Object.fromEntries(entries) as Sizes, runner }
 }
 
 function stepFigures(timings: Readonly<Record<HandlerId, readonly StartTimings[]>>): StepFigures[] {
   return STEPS.map(({ step }) => {
     const values = (id: HandlerId) => timings[id].map((launch) => launch[step])
-    const breaker = values('breaker')
-    const minus = (other: readonly number[]) =>
-      summarise(breaker.map((value, round) => value - (other[round] ?? Number.NaN)))
+    const minus = (id: HandlerId, other: HandlerId) => {
+      const theirs = values(other)
+      return summarise(values(id).map((value, round) => value - (theirs[round] ?? Number.NaN)))
+    }
     return {
       step,
-      handlers: {
-        baseline: summarise(values('baseline')),
-        'sdk-client': summarise(values('sdk-client')),
-        breaker: summarise(breaker),
-      },
-      overBaseline: minus(values('baseline')),
-      overSdkClient: minus(values('sdk-client')),
+      handlers: Object.fromEntries(HANDLERS.map((id) => [id, summarise(values(id))])) as Record<HandlerId, Summary>,
+      deltas: COMPARISONS.map(({ id, over }) => minus(id, over)),
     }
   })
 }
@@ -102,85 +109,79 @@ function stepOf(figures: readonly StepFigures[], step: Step): StepFigures {
 }
 
 function sizeTable(sizes: Sizes): string {
-  type Measure = (placement: SdkPlacement, gzip: boolean) => number
-  const size =
-    (id: HandlerId): Measure =>
-    (placement, gzip) =>
-      gzip ? sizes[id][placement].gzipBytes : sizes[id][placement].bytes
-  const minus =
-    (a: HandlerId, b: HandlerId): Measure =>
-    (placement, gzip) =>
-      size(a)(placement, gzip) - size(b)(placement, gzip)
-  const row = (label: string, measure: Measure, format: (bytes: number) => string) => [
+  const row = (label: string, measure: (placement: SdkPlacement, gzip: boolean) => string) => [
     label,
-    ...(['external', 'bundled'] as const).flatMap((placement) => [
-      format(measure(placement, false)),
-      format(measure(placement, true)),
-    ]),
+    ...(['external', 'bundled'] as const).flatMap((placement) => [measure(placement, false), measure(placement, true)]),
   ]
+  const size = (id: HandlerId, placement: SdkPlacement, gzip: boolean) =>
+    gzip ? sizes[id][placement].gzipBytes : sizes[id][placement].bytes
   return table(
     ['bundle', 'SDK external: minified', 'gzip', 'SDK bundled: minified', 'gzip'],
     [
-      ...HANDLERS.map((id) => row(LABELS[id], size(id), kB)),
-      row('Δ fleet-breaker over baseline', minus('breaker', 'baseline'), signedKB),
-      row('Δ fleet-breaker over baseline + DynamoDB client', minus('breaker', 'sdk-client'), signedKB),
+      ...HANDLERS.map((id) => row(LABELS[id], (placement, gzip) => kB(size(id, placement, gzip)))),
+      ...COMPARISONS.slice(0, 3).map(({ id, over, label }) =>
+        row(label, (placement, gzip) => signedKB(size(id, placement, gzip) - size(over, placement, gzip))),
+      ),
     ],
   )
 }
 
-function startTable(figures: readonly StepFigures[]): string {
-  return table(
-    ['since process start', ...HANDLERS.map((id) => LABELS[id]), 'Δ over baseline', 'Δ over baseline + client'],
-    STEPS.map(({ step, label }) => {
-      const figure = stepOf(figures, step)
-      return [
-        label,
-        ...HANDLERS.map((id) => ms(figure.handlers[id])),
-        signedMs(figure.overBaseline),
-        signedMs(figure.overSdkClient),
-      ]
-    }),
+function startTables(figures: readonly StepFigures[]): string {
+  const times = table(
+    ['since process start', ...HANDLERS.map((id) => LABELS[id])],
+    STEPS.map(({ step, label }) => [label, ...HANDLERS.map((id) => ms(stepOf(figures, step).handlers[id]))]),
   )
+  const deltas = table(
+    ['since process start', ...COMPARISONS.map((comparison) => comparison.label)],
+    STEPS.map(({ step, label }) => [label, ...stepOf(figures, step).deltas.map(signedMs)]),
+  )
+  return [times, '', 'Differences, the same round (median, min to max):', '', deltas].join('\n')
 }
 
-function markdownOf(sizes: Sizes, figures: readonly StepFigures[], plan: StartPlan): string {
-  const loaded = stepOf(figures, 'loadedMs')
-  const decided = stepOf(figures, 'decidedMs')
-  const responded = stepOf(figures, 'respondedMs')
+const delta = (figures: readonly StepFigures[], step: Step, index: number): Summary => {
+  const found = stepOf(figures, step).deltas[index]
+  if (found === undefined) throw new Error(`no comparison ${index}`)
+  return found
+}
+
+function markdownOf(sizes: Sizes, figures: readonly StepFigures[], plan: StartPlan, node: string): string {
+  const realistic = delta(figures, 'respondedMs', 0)
+  const overClient = delta(figures, 'respondedMs', 1)
+  const overNothing = delta(figures, 'respondedMs', 2)
+  const initRead = delta(figures, 'respondedMs', 3)
+  const initReadLoad = delta(figures, 'loadedMs', 3)
   const sdkExternalDelta = sizes.breaker.external.bytes - sizes.baseline.external.bytes
   return [
-    'The same minimal handler three ways: the **baseline** calls a (simulated) downstream directly; ' +
-      '**baseline + DynamoDB client** also builds a `DynamoDBClient` at module scope, like a function ' +
-      'that already uses DynamoDB; **with fleet-breaker** builds a `DynamoDBStore` and a ' +
-      '`CircuitBreaker` at module scope and makes the call through `breaker.execute`. Each is bundled ' +
-      "by esbuild as for a deployment (`bundle`, `minify`, `platform: 'node'`, `format: 'esm'`, " +
-      "`target: 'node22'`, packages' ESM builds first); gzip at level 9. With `@aws-sdk/*` external, " +
-      'as the Lambda runtime provides the SDK, the difference is fleet-breaker itself; with the SDK ' +
-      'bundled, as functions that pin their SDK version ship it, it also holds the DynamoDB client ' +
-      'unless the function already has one.',
+    'The same minimal handler six ways: with **no SDK** it calls a (simulated) downstream directly; one ' +
+      '**builds a DynamoDB client** at module scope and never uses it; one **calls DynamoDB** (a `GetItem`) ' +
+      'on every invocation before the downstream, as most functions that would hold a breaker already do: ' +
+      'the realistic baseline. **fleet-breaker** builds a `DynamoDBStore` and a `CircuitBreaker` at module ' +
+      'scope and makes the call through `breaker.execute`; **calls DynamoDB + fleet-breaker** does both, ' +
+      'sharing one client; **state read in INIT** is fleet-breaker with a top-level `await breaker.getState()`, ' +
+      "so the circuit's state is fetched during INIT. Each is bundled by esbuild as for a deployment " +
+      "(`bundle`, `minify`, `platform: 'node'`, `format: 'esm'`, `target: 'node22'`); gzip at level 9.",
     '',
     sizeTable(sizes),
     '',
-    `Cold start: ${plan.rounds} launches of each handler (after ${plan.warmupRounds} uncounted), ` +
+    `Cold start on Node ${node}: ${plan.rounds} launches of each handler (after ${plan.warmupRounds} uncounted), ` +
       'rotating which goes first, each in a fresh `node` process that imports the bundle (SDK bundled, ' +
       'so the process loads one file, as from a deployment package) and invokes the handler once, ' +
       'against dynalite on loopback with the circuit table created beforehand. Times are ' +
-      '`performance.now()` in the child: milliseconds since the process started. The breaker starts ' +
-      'with an empty cache, so its first decision makes one `GetItem`. Δ is the breaker minus the ' +
-      'other handler in the same round; all cells are median (min–max).',
+      '`performance.now()` in the child: milliseconds since the process started; all cells median (min–max).',
     '',
-    startTable(figures),
+    startTables(figures),
     '',
-    `fleet-breaker adds ${kB(sdkExternalDelta)} minified to a bundle that leaves the SDK to the runtime. ` +
-      `It delays the first response by ${responded.overBaseline.median.toFixed(1)} ms over the baseline ` +
-      `(${loaded.overBaseline.median.toFixed(1)} ms of it in init, mostly loading the SDK) and by ` +
-      `${responded.overSdkClient.median.toFixed(1)} ms over a function that already builds a DynamoDB ` +
-      `client (${signed(loaded.overSdkClient.median)} ms in init, ` +
-      `${(decided.overSdkClient.median - loaded.overSdkClient.median).toFixed(1)} ms for the first ` +
-      "decision: the store read, including the SDK's one-time set-up for a first request, much of which " +
-      'such a function pays anyway on its own first call to DynamoDB). The local server answers over plain HTTP on ' +
-      'loopback, so against DynamoDB the first read also pays a TLS handshake and a network round trip; ' +
-      'later invocations decide from the cache, with no request at all.',
+    `Against a function that already calls DynamoDB, fleet-breaker delays the first response by ` +
+      `${signedMs(realistic)}: the SDK is loaded and warmed either way, and what is left is the breaker's code ` +
+      `and its one \`GetItem\` on the first call. Against a function that only builds a client it is ` +
+      `${signedMs(overClient)}, and against one with no SDK ${signedMs(overNothing)} (mostly loading the SDK). ` +
+      `Reading the state during INIT moves that read out of the first invocation: INIT takes ` +
+      `${signedMs(initReadLoad)} longer and the first response comes ${signedMs(initRead)} against reading ` +
+      'on the first call; on Lambda, INIT of a provisioned-concurrency or SnapStart environment is paid ' +
+      `before any request arrives. fleet-breaker adds ${kB(sdkExternalDelta)} minified to a bundle that leaves ` +
+      'the SDK to the runtime. The local server answers over plain HTTP on loopback, so against DynamoDB ' +
+      'the first read also pays a TLS handshake and a network round trip (which a function already calling ' +
+      'DynamoDB has paid on its own connection).',
   ].join('\n')
 }
 
@@ -190,17 +191,17 @@ export const coldStart: Suite = async ({ quick, log }) => {
   for (const id of HANDLERS) {
     log(`${id}: ${sizes[id].external.bytes} B (SDK external), ${sizes[id].bundled.bytes} B (SDK bundled)`)
   }
-  const bundled = {
-    baseline: sizes.baseline.bundled,
-    'sdk-client': sizes['sdk-client'].bundled,
-    breaker: sizes.breaker.bundled,
-  }
-  const timings = await measureStarts(runner, bundled, plan, log)
+  const bundled = Object.fromEntries(HANDLERS.map((id) => [id, sizes[id].bundled])) as Record<HandlerId, Bundle>
+  // Node 22, the runtime Lambda runs, when it can be had.
+  const runtime = findRuntimes(log)[0]
+  const timings = await measureStarts(runner, bundled, plan, log, runtime?.path)
   const figures = stepFigures(timings)
   for (const figure of figures) {
     log(`${figure.step}: ${HANDLERS.map((id) => `${id} ${ms(figure.handlers[id])}`).join(', ')}`)
   }
-  const responded = stepOf(figures, 'respondedMs')
+  const realistic = delta(figures, 'respondedMs', 0)
+  const overClient = delta(figures, 'respondedMs', 1)
+  const overNothing = delta(figures, 'respondedMs', 2)
   const breakerExternal = sizes.breaker.external
   const bundleDelta = breakerExternal.bytes - sizes.baseline.external.bytes
   const gzipDelta = breakerExternal.gzipBytes - sizes.baseline.external.gzipBytes
@@ -214,31 +215,34 @@ export const coldStart: Suite = async ({ quick, log }) => {
       target: 'cold start: the extra time to the first response is reported (no target on absolute times)',
       met: true,
       detail:
-        `${signedMs(responded.overBaseline)} over the baseline, ${signedMs(responded.overSdkClient)} over a handler ` +
-        'with a DynamoDB client; local DynamoDB',
+        `${signedMs(realistic)} over a function that calls DynamoDB, ${signedMs(overClient)} over one that only ` +
+        `builds a client, ${signedMs(overNothing)} over one with no SDK; local DynamoDB`,
     },
   ]
   const sizeData = (id: HandlerId) => ({
     sdkExternal: { bytes: sizes[id].external.bytes, gzipBytes: sizes[id].external.gzipBytes },
     sdkBundled: { bytes: sizes[id].bundled.bytes, gzipBytes: sizes[id].bundled.gzipBytes },
   })
+  const node = runtime?.version ?? process.version
   return {
     id: 'cold-start',
     title: 'Bundle size and cold start',
-    markdown: markdownOf(sizes, figures, plan),
+    markdown: markdownOf(sizes, figures, plan, node.replace(/^v/, '')),
     checks,
     data: {
       plan,
-      sizes: { baseline: sizeData('baseline'), 'sdk-client': sizeData('sdk-client'), breaker: sizeData('breaker') },
+      node,
+      comparisons: COMPARISONS,
+      sizes: Object.fromEntries(HANDLERS.map((id) => [id, sizeData(id)])),
       steps: figures,
       launches: timings,
     },
     headlines: [
       `Bundle: fleet-breaker adds ${kB(bundleDelta)} minified (${kB(gzipDelta)} gzip) to a Lambda bundle ` +
         'that leaves the AWS SDK to the runtime.',
-      `Cold start: the first response comes ${responded.overBaseline.median.toFixed(1)} ms later with ` +
-        `fleet-breaker than without it, ${responded.overSdkClient.median.toFixed(1)} ms later than a function ` +
-        'that already builds a DynamoDB client (medians; first store read against local DynamoDB).',
+      `Cold start (${node}, local DynamoDB): the first response comes ${realistic.median.toFixed(1)} ms later ` +
+        `with fleet-breaker than in a function that already calls DynamoDB (${overClient.median.toFixed(1)} ms ` +
+        `against one that only builds a client, ${overNothing.median.toFixed(1)} ms against one with no SDK; medians).`,
     ],
   }
 }

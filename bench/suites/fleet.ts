@@ -22,7 +22,7 @@ import {
 
 const CHART_PATH = 'bench/outage-timeline.svg'
 
-/** The chart's lines in order; the shared ones solid, the per-environment ones dashed. */
+/** The chart's panels in order: the shared strategies first. */
 function chartOrder(configuration: Configuration): number {
   switch (configuration.strategy) {
     case StrategyKind.SHARED:
@@ -37,14 +37,6 @@ function chartOrder(configuration: Configuration): number {
       return 5
   }
 }
-const CHART_DASHES: ReadonlyArray<readonly number[]> = [
-  [1, 0],
-  [6, 2],
-  [1, 0],
-  [8, 4],
-  [2, 2],
-  [8, 3, 2, 3],
-]
 
 /**
  * The fleet suite: see the module comment.
@@ -101,18 +93,16 @@ export const fleetProtection: Suite = async ({ quick, log }) => {
     .sort((a, b) => chartOrder(a.configuration) - chartOrder(b.configuration))
     .map((result) => ({
       strategy: strategyLabel(result.configuration),
-      dash: CHART_DASHES[chartOrder(result.configuration)] ?? [1, 0],
       timelines: result.runs.flatMap((run) => (run.timeline === undefined ? [] : [run.timeline])),
+      recoveryProbes: result.runs.map((run) => run.recoveryProbes),
     }))
   const svg = await outageChart(series, {
-    title: `Calls reaching the downstream, ${plan.chartEnvironments} environments`,
+    title: `A ${plan.phases.outageMs / 1_000} s outage, ${plan.chartEnvironments} environments`,
     subtitle: [
-      `threshold ${BREAKER.failureThreshold}, reset timeout ${BREAKER.resetTimeoutMs / 1_000} s; calls per 100 ms, ` +
-        `median of ${plan.seeds.length === 1 ? 'one run' : `${plan.seeds.length} seeds`} for each slice`,
-      'shared strategies on DynamoDB (embedded dynalite)',
+      `threshold ${BREAKER.failureThreshold}, reset timeout ${BREAKER.resetTimeoutMs / 1_000} s; median of ` +
+        `${plan.seeds.length === 1 ? 'one run' : `${plan.seeds.length} seeds`}; shared strategies on DynamoDB (embedded dynalite)`,
     ],
     outageMs: plan.phases.outageMs,
-    beforeMs: Math.min(plan.phases.healthyMs, 500),
     afterMs: plan.phases.recoveredMs,
   })
   const wallMs = performance.now() - started

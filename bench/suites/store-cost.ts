@@ -34,12 +34,13 @@ async function dynamoBackend(): Promise<Backend> {
     store() {
       const client = dynamo.client()
       let requests = 0
+      // In the deserialize step, inside the SDK's retry loop: every attempt sent is counted, retries too.
       client.middlewareStack.add(
         (next) => async (args) => {
           requests++
           return next(args)
         },
-        { step: 'initialize', name: 'countRequests' },
+        { step: 'deserialize', name: 'countAttemptsSent' },
       )
       return { store: new DynamoDBStore({ tableName: TABLE, client }), requests: () => requests }
     },
@@ -55,11 +56,13 @@ async function redisBackend(url: string): Promise<Backend> {
       const client = new Redis(url)
       clients.push(client)
       let requests = 0
-      const evalsha = client.evalsha.bind(client)
-      client.evalsha = ((...args: Parameters<typeof evalsha>) => {
+      // Every command the client writes to the socket goes through sendCommand: EVALSHA, and the
+      // EVAL that reloads a script the server answered NOSCRIPT for, are each counted.
+      const sendCommand = client.sendCommand.bind(client)
+      client.sendCommand = ((...args: Parameters<typeof sendCommand>) => {
         requests++
-        return evalsha(...args)
-      }) as typeof client.evalsha
+        return sendCommand(...args)
+      }) as typeof client.sendCommand
       return { store: new RedisStore({ client, keyPrefix: 'bench-store-cost:' }), requests: () => requests }
     },
     close: async () => {
@@ -124,6 +127,33 @@ const PATHS: readonly Path[] = [
     prepare: open,
     call: healthy,
     freshCircuit: false,
+  },
+  {
+    name: 'opening failure (reaches the threshold)',
+    options: { failureThreshold: 1, resetTimeoutMs: 600_000 },
+    prepare: warm,
+    call: failing,
+    freshCircuit: true,
+  },
+  {
+    name: 'success right after a failure',
+    options: { failureThreshold: 1_000_000, resetTimeoutMs: 60_000 },
+    prepare: async (breaker) => {
+      await warm(breaker)
+      await breaker.execute(failing).catch(() => undefined)
+    },
+    call: healthy,
+    freshCircuit: true,
+  },
+  {
+    name: 'failing probe (reopens)',
+    options: { failureThreshold: 1, resetTimeoutMs: 1 },
+    prepare: async (breaker) => {
+      await open(breaker)
+      await sleep(3)
+    },
+    call: failing,
+    freshCircuit: true,
   },
   {
     name: 'probe (closes the circuit)',
@@ -247,11 +277,16 @@ export const storeCost: Suite = async ({ quick, log }) => {
         .join(', '),
     },
   ]
+  const extraRequests = results.reduce(
+    (sum, result) => sum + Math.max(0, result.requests - result.reads - result.writes),
+    0,
+  )
   const dynamoHealthy = find('healthy success', 'off').find((result) => result.backend.startsWith('DynamoDB'))
   const markdown = [
     `Each path is measured ${samples} times (probes ${Math.ceil(samples / 4)} times, each on a fresh circuit) ` +
       'through a breaker whose store is wrapped to count store operations (reads are `get`, writes everything ' +
-      'else) and whose client counts the requests it sends (DynamoDB API calls; Redis `EVALSHA`). "Added" is ' +
+      "else) and whose client counts the requests it really sends (DynamoDB: every HTTP attempt, counted inside the SDK's " +
+      'retry loop, so retries count; Redis: every command written, so a script reloaded after NOSCRIPT counts). "Added" is ' +
       'the latency of `execute()` minus the median of the same call made bare, in milliseconds; both stores ' +
       'run on this machine, so these are lower bounds of what a network adds. The cache is `cacheTtlMs: 5000` ' +
       '(on) or `0` (off).',
@@ -263,9 +298,12 @@ export const storeCost: Suite = async ({ quick, log }) => {
     ),
     '',
     'A healthy circuit costs no writes at all, and with the cache on, no requests: one read per ' +
-      'environment every `cacheTtlMs`. A failure costs one write (the one that opens the circuit, two); a ' +
-      'rejection while open costs nothing while the cached OPEN holds; a probe that closes costs two writes ' +
-      '(enter half-open holding the lease, close), once per recovery for the whole fleet.',
+      'environment every `cacheTtlMs`. A failure costs one write (the one that opens the circuit, two); the ' +
+      'first success after a failure costs one write (it clears the count); a rejection while open costs ' +
+      'nothing while the cached OPEN holds; a probe costs two writes (enter half-open holding the lease, then ' +
+      'close, or reopen when it fails), once per recovery attempt for the whole fleet. Requests are what the ' +
+      `client sent: ${extraRequests === 0 ? 'here exactly one per store operation (no retry, no script reload on this machine)' : `${extraRequests} more than store operations over the run (retries and script reloads)`}; ` +
+      'on a network retries and reloads add to the requests, never to the store operations.',
   ].join('\n')
   return {
     id: 'store-cost',

@@ -5,6 +5,7 @@
  *
  * Configuration: CIRCUIT_BREAKER_TABLE, PAYMENT_API_URL, INVENTORY_API_URL.
  */
+import { Metrics } from '@aws-lambda-powertools/metrics'
 import { BreakerRegistry, isCircuitOpenError } from '@fleet-breaker/core'
 import { createStoreFromEnvironment } from '@fleet-breaker/storage'
 import middy from '@middy/core'
@@ -14,8 +15,13 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 type Event = APIGatewayProxyEventV2
 type Result = APIGatewayProxyStructuredResultV2
 
+// The breaker's metrics (CircuitOpened and the rest, in EMF): the namespace and service the alarms
+// of ../sam/template.yaml watch.
+const metrics = new Metrics({ namespace: 'fleet-breaker-examples', serviceName: 'fleet-breaker-examples' })
+
 const breakers = new BreakerRegistry({
   store: await createStoreFromEnvironment(),
+  metrics,
   failureThreshold: 5,
   downstreams: {
     payment: { callTimeoutMs: 3_000, resetTimeoutMs: 20_000 },

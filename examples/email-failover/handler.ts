@@ -8,11 +8,17 @@
  *
  * Configuration: CIRCUIT_BREAKER_TABLE, EMAIL_PROVIDER_URLS (comma-separated, in order of preference).
  */
+import { Metrics } from '@aws-lambda-powertools/metrics'
 import { BreakerRegistry, failover } from '@fleet-breaker/core'
 import { createStoreFromEnvironment } from '@fleet-breaker/storage'
 
+// The breaker's metrics (CircuitOpened and the rest, in EMF): the namespace and service the alarms
+// of ../sam/template.yaml watch.
+const metrics = new Metrics({ namespace: 'fleet-breaker-examples', serviceName: 'fleet-breaker-examples' })
+
 const breakers = new BreakerRegistry({
   store: await createStoreFromEnvironment(),
+  metrics,
   circuitIdPrefix: 'email:',
   failureThreshold: 3,
   callTimeoutMs: 2_000,

@@ -37,6 +37,7 @@ export function breakerCaller(context: EnvironmentContext, options: BreakerCalle
     ...(settings.maxResetTimeoutMs === undefined ? {} : { maxResetTimeoutMs: settings.maxResetTimeoutMs }),
     ...(settings.cacheTtlMs === undefined ? {} : { cacheTtlMs: settings.cacheTtlMs }),
     ...(options.storeTimeoutMs === undefined ? {} : { storeTimeoutMs: options.storeTimeoutMs }),
+    ...(context.metrics === undefined ? {} : { metrics: context.metrics }),
   })
   breaker.onStateChange(({ from, to, reason, origin }) => context.onTransition({ from, to, reason, origin }))
 

@@ -46,11 +46,13 @@ Options:
   --envs <n>        execution environments, 1 to 500 (default ${DEMO_DEFAULTS.environments})
   --store <kind>    where the shared state lives: ${STORE_KINDS.join(', ')} (default ${DEMO_DEFAULTS.store})
                       dynamodb: an embedded dynalite, nothing to set up
-                      redis: REDIS_URL, else redis://127.0.0.1:6379 (must be running)
+                      redis: CIRCUIT_BREAKER_REDIS_URL, else REDIS_URL, else redis://127.0.0.1:6379
                       memory: one store in this process
   --threshold <n>   failures that open the circuit, 1 to 1000 (default ${DEMO_DEFAULTS.threshold})
-  --seed <n>        seeds the invocation schedule, 0 to 4294967295 (default ${DEMO_DEFAULTS.seed});
-                      the same seed gives the same invocations
+  --seed <n>        seeds the invocation schedule, 0 to 4294967295 (default ${DEMO_DEFAULTS.seed}):
+                      the same seed invokes the same environments at the same times; the
+                      outcome varies a little from run to run, as the store, the downstream
+                      and the breakers run in real time
   --cache-ttl <ms>  how long an environment trusts a CLOSED state it read, 0 to 60000
                       (default: the breaker's, 5000)
   --help            show this text

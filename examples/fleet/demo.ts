@@ -3,14 +3,12 @@
  * for a while and recovers, once with fleet-breaker sharing one circuit state through a store and
  * once with a breaker per environment in its own memory; then the two are compared.
  *
- * Run it with `pnpm demo -- --help` for the options.
+ * Run it with `pnpm demo --help` for the options. It runs from the TypeScript sources (tsx maps the
+ * package names to them through tsconfig.json), so it needs no build.
  */
-import { compareFleetBreakers } from './compare.js'
 import { DEMO_USAGE, type DemoArgs, parseDemoArgs, UsageError } from './demo-args.js'
 import { plural, seconds } from './format.js'
 import { FLEET_DEFAULTS } from './options.js'
-import { ProgressPrinter } from './progress-printer.js'
-import { caveats, comparisonTable, interpretation } from './report.js'
 
 // The AWS SDK warns about Node.js versions it will stop supporting; that is not this demo's news.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -48,6 +46,10 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0
   }
   describe(args)
+  // Loaded only now, so --help and a mistyped flag answer at once: the simulation brings the AWS
+  // SDK, dynalite and the Redis client with it.
+  const [{ compareFleetBreakers }, { ProgressPrinter }, { caveats, comparisonTable, interpretation }] =
+    await Promise.all([import('./compare.js'), import('./progress-printer.js'), import('./report.js')])
   const printer = new ProgressPrinter(print)
   const comparison = await compareFleetBreakers({
     environments: args.environments,

@@ -96,6 +96,8 @@ export interface FleetResult {
   readonly timeline: readonly TimelineBucket[]
   /** What the breakers logged as warnings or errors, and strategy faults. */
   readonly warnings: readonly WarningCount[]
+  /** The breakers' Count metrics summed over the fleet (`CircuitOpened`, ...), as CloudWatch would sum them. */
+  readonly metrics?: Readonly<Record<string, number>>
 }
 
 /** Everything a run recorded, for {@link measureFleet}. */

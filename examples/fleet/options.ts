@@ -24,7 +24,11 @@ export type Phase = 'healthy' | 'outage' | 'recovered'
 export interface FleetOptions {
   /** Execution environments invoked at once. Default 20. */
   readonly environments?: number
-  /** Seeds the arrival schedule: the same seed, the same invocations. Default 1. */
+  /**
+   * Seeds the arrival schedule: the same seed invokes the same environments at the same planned
+   * times. Only the schedule repeats: the run itself is real time and real I/O, so the counts it
+   * measures vary a little between runs. Default 1.
+   */
   readonly seed?: number
   /** Default: healthy 1 500, outage 3 000, recovered 3 000. */
   readonly phases?: Partial<PhaseDurations>

@@ -20,6 +20,8 @@ const TRANSITION_WORDS: Readonly<Record<string, string>> = {
 
 const PHASE_COLUMN = 11
 const TIME_INDENT = ' '.repeat(2 + PHASE_COLUMN + 2)
+/** Width of a time as `afterSeconds` writes it within a phase, e.g. `+1.25 s`. */
+const TIME_WIDTH = afterSeconds(0).length
 
 interface KindTally {
   count: number
@@ -29,8 +31,9 @@ interface KindTally {
 
 /**
  * Turns a run's progress into lines: one per phase, the first state change of each kind in a
- * phase as it happens, and, when the phase ends, how many more of that kind there were (with a
- * breaker per environment, every environment makes its own). Only changes an environment made
+ * phase as it happens (its time since the phase began, so times read in order down the column),
+ * and, when the phase ends, how many more of that kind there were (with a breaker per
+ * environment, every environment makes its own). Only changes an environment made
  * itself (`origin: 'local'`) are shown: one line per alert the fleet would raise.
  *
  * @example
@@ -90,13 +93,18 @@ export class ProgressPrinter {
     )
   }
 
-  /** Says how many more changes of each kind the phase had than the one shown. */
+  /**
+   * Says how many more changes of each kind the phase had than the one shown. These lines come
+   * when the phase ends, so they leave the time column empty (it reads in order, top to bottom)
+   * and name the time of the kind's last change in words.
+   */
   #flush(): void {
     for (const [kind, tally] of this.#tallies) {
       if (tally.count < 2) continue
       const where = plural(tally.environments.size, 'environment')
       this.#write(
-        `${TIME_INDENT}${afterSeconds(tally.lastMs)}  the last of ${tally.count - 1} more ${kind} (${where} in all)`,
+        `${TIME_INDENT}${' '.repeat(TIME_WIDTH)}  ${tally.count - 1} more ${kind} (${where} in all), ` +
+          `the last at ${afterSeconds(tally.lastMs)}`,
       )
     }
     this.#tallies = new Map()

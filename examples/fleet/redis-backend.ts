@@ -27,7 +27,7 @@ export async function connectRedisBackend(url: string): Promise<SharedStoreBacke
   if (!(await answersPing(url))) {
     throw new Error(
       `No Redis server answered at ${url}.\n` +
-        'Start one (redis-server, or docker run -p 6379:6379 redis), or set REDIS_URL to one that is running.',
+        'Start one (redis-server, or docker run -p 6379:6379 redis), or set CIRCUIT_BREAKER_REDIS_URL (or REDIS_URL) to one that is running.',
     )
   }
   // Every run of a strategy uses a fresh circuit id, so runs never see each other's keys.

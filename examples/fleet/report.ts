@@ -13,13 +13,22 @@ interface Row {
 const ROWS: readonly Row[] = [
   { label: 'invocations', value: (result) => String(result.invocations.total) },
   { label: 'calls that reached the failing downstream', value: (result) => String(result.outage.downstreamCalls) },
+  // The first is the timeline's first "circuit OPEN" of the outage; the second, when the last
+  // environment still calling the failing downstream stopped (probes apart).
   {
-    label: 'circuit open for the whole fleet (after outage start)',
+    label: 'circuit first opened (after outage start)',
+    value: (result) => (result.outage.firstOpenMs === undefined ? 'never' : afterSeconds(result.outage.firstOpenMs)),
+  },
+  {
+    label: 'whole fleet stopped calling (after outage start)',
     value: (result) => (result.outage.fleetOpenMs === undefined ? 'never' : afterSeconds(result.outage.fleetOpenMs)),
   },
   { label: 'probes sent during recovery', value: (result) => String(result.recovery.probes) },
   { label: 'closed again (after recovery)', value: closedAgain },
   { label: 'state transitions (one alert each)', value: (result) => String(localTransitions(result)) },
+  // Summed over the fleet's environments, as CloudWatch sums the metric (an alarm on it fires per opening).
+  { label: 'CircuitOpened metric, fleet total', value: (result) => metricTotal(result, 'CircuitOpened') },
+  { label: 'CircuitClosed metric, fleet total', value: (result) => metricTotal(result, 'CircuitClosed') },
   {
     label: 'store reads / writes per invocation',
     value: (result) =>
@@ -133,6 +142,10 @@ function closedAgain(result: FleetResult): string {
   if (firstClosedMs === undefined || lastClosedMs === undefined) return 'not yet'
   const first = afterSeconds(firstClosedMs)
   return lastClosedMs - firstClosedMs < 10 ? first : `${first.replace(/ s$/, '')} to ${afterSeconds(lastClosedMs)}`
+}
+
+function metricTotal(result: FleetResult, name: string): string {
+  return `${result.metrics?.[name] ?? 0} over ${result.environments} env.`
 }
 
 function localTransitions(result: FleetResult): number {

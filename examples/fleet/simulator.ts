@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Downstream, startDownstream } from './downstream.js'
 import { type FleetResult, measureFleet } from './measure.js'
+import { MetricTotals } from './metric-totals.js'
 import { type FleetOptions, type Phase, type ResolvedFleetOptions, resolveFleetOptions } from './options.js'
 import type { InvocationRecord, RequestRecord, TransitionRecord } from './records.js'
 import { arrivalSchedule } from './schedule.js'
@@ -81,6 +82,8 @@ class FleetRun {
   readonly #options: ResolvedFleetOptions
   readonly #onProgress: ((progress: FleetProgress) => void) | undefined
   readonly #warnings = new WarningLog()
+  /** The metrics every environment's breaker emits, summed as CloudWatch would. */
+  readonly #metrics = new MetricTotals()
   readonly #invocations: InvocationRecord[] = []
   readonly #transitions: TransitionRecord[] = []
   readonly #timers: NodeJS.Timeout[] = []
@@ -133,7 +136,7 @@ class FleetRun {
     const endedAtMs = this.#elapsed()
     this.#emit({ type: 'finish', strategy: this.#strategy.name, atMs: endedAtMs, totals: { ...this.#totals } })
 
-    return measureFleet({
+    const measures = measureFleet({
       strategy: this.#strategy.name,
       description: this.#strategy.description,
       environments,
@@ -153,6 +156,7 @@ class FleetRun {
       timelineBucketMs: this.#options.timelineBucketMs,
       warnings: this.#warnings.counts(),
     })
+    return { ...measures, metrics: this.#metrics.totals() }
   }
 
   /** Closes environments, the strategy and the downstream, whatever state the run stopped in. */
@@ -176,6 +180,7 @@ class FleetRun {
           circuitId,
           settings,
           logger: this.#warnings.logger,
+          metrics: this.#metrics,
           onTransition: (transition) => this.#recordTransition(index, transition),
         }),
       ),

@@ -1,4 +1,5 @@
 import { type CircuitStore, MemoryStore } from '@fleet-breaker/core'
+import { redisUrlFromEnvironment } from '@fleet-breaker/storage'
 
 /** The shared stores a fleet can keep its circuit in. */
 export const StoreKind = {
@@ -45,7 +46,10 @@ export interface SharedStoreBackend {
 
 /** Options of {@link startSharedStore}. */
 export interface SharedStoreOptions {
-  /** The Redis server for `'redis'`; default `REDIS_URL`, else `redis://127.0.0.1:6379`. */
+  /**
+   * The Redis server for `'redis'`; default as the library reads it (`CIRCUIT_BREAKER_REDIS_URL`,
+   * else `REDIS_URL`), else `redis://127.0.0.1:6379`.
+   */
   readonly redisUrl?: string
 }
 
@@ -75,7 +79,8 @@ export async function startSharedStore(kind: StoreKind, options: SharedStoreOpti
     }
     case StoreKind.REDIS: {
       const { connectRedisBackend } = await import('./redis-backend.js')
-      return connectRedisBackend(options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+      const fromEnvironment = redisUrlFromEnvironment(process.env).url
+      return connectRedisBackend(options.redisUrl ?? fromEnvironment ?? 'redis://127.0.0.1:6379')
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { CircuitState, Logger } from '@fleet-breaker/core'
+import type { CircuitState, Logger, PowertoolsMetricsLike } from '@fleet-breaker/core'
 
 /**
  * The breaker settings of a run, the same for every strategy so that their results compare.
@@ -42,6 +42,8 @@ export interface EnvironmentContext {
   readonly settings: BreakerSettings
   /** Where breaker warnings go; the simulator collects them for the result. */
   readonly logger: Logger
+  /** Where the breaker emits its metrics (its `metrics` option): the run's fleet-wide totals. */
+  readonly metrics?: PowertoolsMetricsLike
   /** Tell the simulator of every state change, as it happens. */
   onTransition(transition: TransitionReport): void
 }

@@ -5,6 +5,7 @@
  *
  * Configuration (see ../sam/template.yaml): CIRCUIT_BREAKER_TABLE, QUOTE_API_URL.
  */
+import { Metrics } from '@aws-lambda-powertools/metrics'
 import { CircuitBreaker } from '@fleet-breaker/core'
 import { circuitBreaker, retryAfterSeconds } from '@fleet-breaker/middy'
 import { createStoreFromEnvironment } from '@fleet-breaker/storage'
@@ -16,8 +17,13 @@ type Event = APIGatewayProxyEventV2
 type Result = APIGatewayProxyStructuredResultV2
 
 // Once per execution environment: the store's client and the breaker's cache live between invocations.
+// The breaker's metrics (CircuitOpened and the rest, in EMF): the namespace and service the alarms
+// of ../sam/template.yaml watch.
+const metrics = new Metrics({ namespace: 'fleet-breaker-examples', serviceName: 'fleet-breaker-examples' })
+
 const breaker = new CircuitBreaker({
   circuitId: 'quote-api',
+  metrics,
   store: await createStoreFromEnvironment(),
   failureThreshold: 5,
   resetTimeoutMs: 30_000,
@@ -49,7 +55,7 @@ export const handler = middy<Event, Result>(getQuote)
     circuitBreaker<Event, Result>({
       breaker,
       // While the circuit is open: the last quote this environment saw, marked stale.
-      fallback: (error, request) => {
+      fallback: (error, { request }) => {
         const symbol = request.event.pathParameters?.symbol ?? 'AMZN'
         const headers = { 'Retry-After': String(retryAfterSeconds(error)) }
         return json(200, { symbol, quote: lastQuotes.get(symbol) ?? null, stale: true }, headers)

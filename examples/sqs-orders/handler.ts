@@ -6,14 +6,20 @@
  *
  * Configuration: CIRCUIT_BREAKER_TABLE, FULFILMENT_API_URL.
  */
+import { Metrics } from '@aws-lambda-powertools/metrics'
 import { CircuitBreaker } from '@fleet-breaker/core'
 import { circuitBreaker } from '@fleet-breaker/middy'
 import { createStoreFromEnvironment } from '@fleet-breaker/storage'
 import middy from '@middy/core'
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
 
+// The breaker's metrics (CircuitOpened and the rest, in EMF): the namespace and service the alarms
+// of ../sam/template.yaml watch.
+const metrics = new Metrics({ namespace: 'fleet-breaker-examples', serviceName: 'fleet-breaker-examples' })
+
 const breaker = new CircuitBreaker({
   circuitId: 'fulfilment-api',
+  metrics,
   store: await createStoreFromEnvironment(),
   failureThreshold: 3,
   resetTimeoutMs: 60_000,
@@ -42,6 +48,6 @@ async function forwardOrders(event: SQSEvent): Promise<SQSBatchResponse> {
 export const handler = middy<SQSEvent, SQSBatchResponse>(forwardOrders).use(
   circuitBreaker<SQSEvent, SQSBatchResponse>({
     breaker,
-    isFailureResponse: (response) => response.batchItemFailures.length > 0,
+    isFailureResult: (response) => response.batchItemFailures.length > 0,
   }),
 )

@@ -27,9 +27,14 @@ function isTimings(value: unknown): value is StartTimings {
  * stderr fails the run: it would be a breaker warning (the store unreachable, so the call was let
  * through without a read) or an SDK warning, and the figures would not be what they claim.
  */
-export function launch(runner: string, handler: string, env: NodeJS.ProcessEnv): Promise<StartTimings> {
+export function launch(
+  runner: string,
+  handler: string,
+  env: NodeJS.ProcessEnv,
+  nodePath: string = process.execPath,
+): Promise<StartTimings> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [runner, handler], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(nodePath, [runner, handler], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {

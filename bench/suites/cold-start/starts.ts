@@ -6,7 +6,14 @@ import { launch, type StartTimings } from './launch.js'
 import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalTable, startLocalTable } from './local-dynamodb.js'
 
 /** The handlers compared, in the order of the report. */
-export const HANDLERS = ['baseline', 'sdk-client', 'breaker'] as const
+export const HANDLERS = [
+  'baseline',
+  'sdk-client',
+  'dynamodb-caller',
+  'breaker',
+  'breaker-dynamodb-caller',
+  'breaker-init-read',
+] as const
 export type HandlerId = (typeof HANDLERS)[number]
 
 export interface StartPlan {
@@ -48,6 +55,7 @@ export async function measureStarts(
   handlers: Readonly<Record<HandlerId, Bundle>>,
   plan: StartPlan,
   log: (line: string) => void,
+  nodePath: string = process.execPath,
 ): Promise<Record<HandlerId, StartTimings[]>> {
   const directory = mkdtempSync(join(tmpdir(), 'fleet-breaker-cold-start-'))
   let local: LocalTable | undefined
@@ -58,10 +66,13 @@ export async function measureStarts(
     for (const id of HANDLERS) writeFileSync(pathOf(id), handlers[id].code)
     local = await startLocalTable(TABLE_NAME)
     const env = lambdaLikeEnvironment(local, directory)
-    const timings: Record<HandlerId, StartTimings[]> = { baseline: [], 'sdk-client': [], breaker: [] }
+    const timings = Object.fromEntries(HANDLERS.map((id) => [id, [] as StartTimings[]])) as Record<
+      HandlerId,
+      StartTimings[]
+    >
     for (let round = -plan.warmupRounds; round < plan.rounds; round += 1) {
       for (const id of rotated(HANDLERS, round + plan.warmupRounds)) {
-        const result = await launch(runnerPath, pathOf(id), env)
+        const result = await launch(runnerPath, pathOf(id), env, nodePath)
         if (round >= 0) timings[id].push(result)
       }
       if (round >= 0) log(`round ${round + 1}/${plan.rounds}`)

@@ -406,6 +406,21 @@ function interpretation(results: readonly ConfigurationResult[], plan: Plan): st
         'sends a probe.',
     )
   }
+  const lagOf = (result: ConfigurationResult) => Math.max(...result.runs.map((run) => run.loopDelayMs.p99))
+  const worstLag = results.reduce<ConfigurationResult | undefined>(
+    (worst, result) => (worst === undefined || lagOf(result) > lagOf(worst) ? result : worst),
+    undefined,
+  )
+  if (worstLag !== undefined) {
+    const maxOf = (result: ConfigurationResult) => Math.max(...result.runs.map((run) => run.loopDelayMs.max))
+    sentences.push(
+      "The simulator's own lag (how late the event loop ran what was due, measured with `monitorEventLoopDelay`): " +
+        `p99 at most ${lagOf(worstLag).toFixed(1)} ms in any run (${strategyLabel(worstLag.configuration)} at ` +
+        `${worstLag.configuration.environments} environments, whose worst single delay was ${maxOf(worstLag).toFixed(0)} ms); ` +
+        `across every run the median p99 was ${medianOf({ ...worstLag, runs: results.flatMap((result) => result.runs) }, (run) => run.loopDelayMs.p99).toFixed(1)} ms. ` +
+        'Arrivals are a Poisson process per environment (not waves), so the lag is what delays an arrival, not a burst.',
+    )
+  }
   const overrun = results.filter((result) => medianOf(result, (run) => run.overrunMs) >= 500)
   if (overrun.length > 0) {
     sentences.push(

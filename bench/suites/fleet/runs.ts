@@ -1,4 +1,4 @@
-import { performance } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import type { FleetResult } from '../../../examples/fleet/measure.js'
 import type { PhaseDurations } from '../../../examples/fleet/options.js'
 import type { TransitionRecord, WarningCount } from '../../../examples/fleet/records.js'
@@ -78,6 +78,10 @@ export interface TimelinePoint {
   readonly sinceOutageMs: number
   /** Requests that reached the downstream (answered 200 or 503). */
   readonly calls: number
+  /** Of those, the ones the failing downstream answered 503. */
+  readonly failed: number
+  /** Invocations the breakers turned away. */
+  readonly rejected: number
 }
 
 /** What one run of one configuration measured. Times are in milliseconds. */
@@ -125,6 +129,12 @@ export interface RunFigures {
    * the schedule back. Near 0 unless the store (or the machine) was the bottleneck.
    */
   readonly overrunMs: number
+  /**
+   * The simulator's own lag: how late the event loop ran what was due (timers, arrivals, answers),
+   * p50, p99 and max over the run, in milliseconds. Invocations start this late after their
+   * planned arrival at worst, so figures within it are about the breaker, not the simulator.
+   */
+  readonly loopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number }
   /** Invocations in which the strategy itself failed. */
   readonly strategyErrors: number
   readonly warnings: readonly WarningCount[]
@@ -167,6 +177,26 @@ export async function runConfiguration(configuration: Configuration, options: Ru
     },
   }
   const store = configuration.store ?? StoreKind.MEMORY
+  const lag = monitorEventLoopDelay({ resolution: 10 })
+  lag.enable()
+  let figures: Omit<RunFigures, 'loopDelayMs'>
+  try {
+    figures = await runStrategy(configuration, options, fleetOptions, store, transitions, started)
+  } finally {
+    lag.disable()
+  }
+  const loopDelayMs = { p50: lag.percentile(50) / 1e6, p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 }
+  return { ...figures, loopDelayMs }
+}
+
+async function runStrategy(
+  configuration: Configuration,
+  options: RunOptions,
+  fleetOptions: FleetRunOptions,
+  store: StoreKind,
+  transitions: TransitionRecord[],
+  started: number,
+): Promise<Omit<RunFigures, 'loopDelayMs'>> {
   let result: FleetResult
   let naive: NaiveAudit | undefined
   switch (configuration.strategy) {
@@ -219,7 +249,7 @@ function figuresOf(
   result: FleetResult,
   transitions: readonly TransitionRecord[],
   extra: { wallMs: number; naive: NaiveAudit | undefined; phases: PhaseDurations; keepTimeline: boolean },
-): RunFigures {
+): Omit<RunFigures, 'loopDelayMs'> {
   const { outage, recovery } = result
   const recoveredAtMs = result.phases.recoveredAtMs
   const unprobedCloses = transitions.filter(
@@ -261,6 +291,8 @@ function figuresOf(
           timeline: result.timeline.map((bucket) => ({
             sinceOutageMs: bucket.startMs - extra.phases.healthyMs,
             calls: bucket.ok + bucket.failed,
+            failed: bucket.failed,
+            rejected: bucket.rejected,
           })),
         }
       : {}),

@@ -12,14 +12,19 @@ export type Library = 'bare' | 'reference' | 'fleet-breaker' | 'cockatiel' | 'op
 /** One way of making the same call, measured against the others. */
 export interface Contender {
   readonly id: string
+  /** What runs, as it runs: the options that matter are in the label. */
   readonly label: string
   readonly library: Library
-  /** Whether the call runs under a 1 s call timeout. */
+  /** Whether each call runs under a call timeout (one that never fires). */
   readonly withTimeout: boolean
+  /** How many circuits the calls are spread over, one after the other. */
+  readonly circuits: number
   /** Makes one call; resolves with the function's value. */
   readonly call: () => Promise<number>
   /** Stops anything the library keeps running (opossum's statistics interval). */
   readonly close: () => void
+  /** Calls every circuit once before measuring, so no circuit's first store read is timed. */
+  readonly prepare?: () => Promise<void>
 }
 
 /** What every contender calls: it resolves at once, so only the wrapping is measured. */
@@ -28,98 +33,257 @@ const downstream = async (): Promise<number> => CALL_VALUE
 /** The same, reading the signal it is given, so the reference's controller is used. */
 const downstreamWithSignal = async (signal: AbortSignal): Promise<number> => (signal.aborted ? 0 : CALL_VALUE)
 
-/** Long enough never to fire: the timeout paths measure the cost of arming and clearing a timer. */
-const CALL_TIMEOUT_MS = 1_000
+/** Long enough never to fire: the timeout paths measure the cost of arming and clearing a deadline. */
+export const CALL_TIMEOUT_MS = 1_000
+
+/** Calls spread over many circuits: as many as a large service guards, each its own breaker. */
+export const MANY_CIRCUITS = 10_000
+/**
+ * The many-circuit rows trust a view for a minute: spaced 1 ms apart, a call comes back to a circuit
+ * every 10 s or more, past the default 5 s, and the store read that follows is the store's cost
+ * (see the store-cost section), not the hot path's.
+ */
+export const MANY_CIRCUITS_CACHE_TTL_MS = 60_000
+
+const warmAll = (breakers: readonly CircuitBreaker[]) => async (): Promise<void> => {
+  for (const breaker of breakers) await breaker.execute(downstream)
+}
 
 const quietLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 const nothingToClose = (): void => {}
 
-function fleetBreaker(id: string, callTimeoutMs?: number): CircuitBreaker {
+/** One store for every circuit of a contender, as one DynamoDB table serves a whole service. */
+function fleetBreakers(prefix: string, count: number, callTimeoutMs?: number, cacheTtlMs?: number): CircuitBreaker[] {
+  const store = new MemoryStore()
   // Defaults otherwise: the local cache on (5 s), concurrency limit 10, no fallback.
-  return new CircuitBreaker({
-    circuitId: id,
-    store: new MemoryStore(),
-    logger: quietLogger,
-    ...(callTimeoutMs === undefined ? {} : { callTimeoutMs }),
-  })
+  return Array.from(
+    { length: count },
+    (_, index) =>
+      new CircuitBreaker({
+        circuitId: `${prefix}-${index}`,
+        store,
+        logger: quietLogger,
+        ...(callTimeoutMs === undefined ? {} : { callTimeoutMs }),
+        ...(cacheTtlMs === undefined ? {} : { cacheTtlMs }),
+      }),
+  )
 }
 
 function cockatielBreaker() {
   return circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) })
 }
 
-/** Every contender, each with its own breaker and (for fleet-breaker) its own store. */
-export function createContenders(): Contender[] {
-  const fleet = fleetBreaker('hot-path')
-  const fleetTimeout = fleetBreaker('hot-path-timeout', CALL_TIMEOUT_MS)
-  const cockatiel = cockatielBreaker()
-  const cockatielTimeout = wrap(timeout(CALL_TIMEOUT_MS, TimeoutStrategy.Cooperative), cockatielBreaker())
-  const opossum = new Opossum(downstream, { timeout: false })
-  const opossumTimeout = new Opossum(downstream, { timeout: CALL_TIMEOUT_MS })
-  return [
-    {
-      id: 'bare',
-      label: 'bare async call',
-      library: 'bare',
-      withTimeout: false,
-      call: downstream,
-      close: nothingToClose,
-    },
-    {
+/** Cycles through `items`, one per call, so consecutive calls never reuse a warm circuit. */
+function cycling<T>(items: readonly T[], call: (item: T) => Promise<number>): () => Promise<number> {
+  if (items.length === 1) {
+    const only = items[0] as T
+    return () => call(only)
+  }
+  let next = 0
+  return () => {
+    const item = items[next] as T
+    next = next + 1 === items.length ? 0 : next + 1
+    return call(item)
+  }
+}
+
+/** Which contenders to build. */
+export interface ContenderSet {
+  /** Paths without a call timeout (and opossum's defaults, which arm one). */
+  readonly plain: boolean
+  /** Paths with a call timeout. */
+  readonly timeouts: boolean
+  /** Also spread fleet-breaker's and cockatiel's calls over {@link MANY_CIRCUITS} circuits. */
+  readonly manyCircuits: boolean
+}
+
+const bare: Contender = {
+  id: 'bare',
+  label: 'bare async call',
+  library: 'bare',
+  withTimeout: false,
+  circuits: 1,
+  call: downstream,
+  close: nothingToClose,
+}
+
+/** The contenders of a measurement, each with its own breakers (and, for fleet-breaker, its own store). */
+export function createContenders(set: ContenderSet): Contender[] {
+  const contenders: Contender[] = [bare]
+  const add = (contender: Contender) => contenders.push(contender)
+  if (set.plain) {
+    const fleet = fleetBreakers('hot-path', 1)
+    add({
       id: 'fleet-breaker',
-      label: 'fleet-breaker `execute`',
+      label: 'fleet-breaker `execute`, defaults',
       library: 'fleet-breaker',
       withTimeout: false,
-      call: () => fleet.execute(downstream),
+      circuits: 1,
+      call: cycling(fleet, (breaker) => breaker.execute(downstream)),
       close: nothingToClose,
-    },
-    {
+    })
+    const cockatiel = cockatielBreaker()
+    add({
       id: 'cockatiel',
-      label: 'cockatiel `circuitBreaker`',
+      label: 'cockatiel `circuitBreaker`, `ConsecutiveBreaker(5)`',
       library: 'cockatiel',
       withTimeout: false,
+      circuits: 1,
       call: () => cockatiel.execute(downstream),
       close: nothingToClose,
-    },
-    {
-      id: 'opossum',
-      label: 'opossum `fire`',
+    })
+    const opossum = new Opossum(downstream, { timeout: false })
+    add({
+      id: 'opossum-no-timeout',
+      label: 'opossum `fire`, `timeout: false`',
       library: 'opossum',
       withTimeout: false,
+      circuits: 1,
       call: () => opossum.fire(),
       close: () => opossum.shutdown(),
-    },
-    {
+    })
+    if (set.manyCircuits) {
+      const many = fleetBreakers('hot-path-many', MANY_CIRCUITS, undefined, MANY_CIRCUITS_CACHE_TTL_MS)
+      add({
+        id: 'fleet-breaker-many',
+        label: `fleet-breaker, ${MANY_CIRCUITS.toLocaleString('en-US')} circuits (\`cacheTtlMs: ${MANY_CIRCUITS_CACHE_TTL_MS}\`)`,
+        prepare: warmAll(many),
+        library: 'fleet-breaker',
+        withTimeout: false,
+        circuits: MANY_CIRCUITS,
+        call: cycling(many, (breaker) => breaker.execute(downstream)),
+        close: nothingToClose,
+      })
+      const cockatiels = Array.from({ length: MANY_CIRCUITS }, cockatielBreaker)
+      add({
+        id: 'cockatiel-many',
+        label: `cockatiel, ${MANY_CIRCUITS.toLocaleString('en-US')} circuits`,
+        library: 'cockatiel',
+        withTimeout: false,
+        circuits: MANY_CIRCUITS,
+        call: cycling(cockatiels, (policy) => policy.execute(downstream)),
+        close: nothingToClose,
+      })
+    }
+  }
+  if (set.timeouts) {
+    add({
       id: 'abort-controller',
       label: 'bare call + `new AbortController()` (reference)',
       library: 'reference',
       withTimeout: true,
+      circuits: 1,
       call: () => downstreamWithSignal(new AbortController().signal),
       close: nothingToClose,
-    },
-    {
+    })
+    const fleet = fleetBreakers('hot-path-timeout', 1, CALL_TIMEOUT_MS)
+    add({
       id: 'fleet-breaker-timeout',
-      label: 'fleet-breaker, `callTimeoutMs: 1000`',
+      label: `fleet-breaker, \`callTimeoutMs: ${CALL_TIMEOUT_MS}\``,
       library: 'fleet-breaker',
       withTimeout: true,
-      call: () => fleetTimeout.execute(downstream),
+      circuits: 1,
+      call: cycling(fleet, (breaker) => breaker.execute(downstream)),
       close: nothingToClose,
-    },
-    {
+    })
+    if (set.manyCircuits) {
+      const many = fleetBreakers('hot-path-timeout-many', MANY_CIRCUITS, CALL_TIMEOUT_MS, MANY_CIRCUITS_CACHE_TTL_MS)
+      add({
+        id: 'fleet-breaker-timeout-many',
+        label: `fleet-breaker, \`callTimeoutMs: ${CALL_TIMEOUT_MS}\`, ${MANY_CIRCUITS.toLocaleString('en-US')} circuits (\`cacheTtlMs: ${MANY_CIRCUITS_CACHE_TTL_MS}\`)`,
+        prepare: warmAll(many),
+        library: 'fleet-breaker',
+        withTimeout: true,
+        circuits: MANY_CIRCUITS,
+        call: cycling(many, (breaker) => breaker.execute(downstream)),
+        close: nothingToClose,
+      })
+    }
+    const cockatiel = wrap(timeout(CALL_TIMEOUT_MS, TimeoutStrategy.Cooperative), cockatielBreaker())
+    add({
       id: 'cockatiel-timeout',
-      label: 'cockatiel, `timeout(1000)` + breaker',
+      label: `cockatiel, \`timeout(${CALL_TIMEOUT_MS}, Cooperative)\` + breaker`,
       library: 'cockatiel',
       withTimeout: true,
-      call: () => cockatielTimeout.execute(downstream),
+      circuits: 1,
+      call: () => cockatiel.execute(downstream),
       close: nothingToClose,
-    },
-    {
+    })
+    const cockatielKeep = wrap(
+      timeout(CALL_TIMEOUT_MS, { strategy: TimeoutStrategy.Cooperative, abortOnReturn: false }),
+      cockatielBreaker(),
+    )
+    add({
+      id: 'cockatiel-timeout-keep',
+      label: `cockatiel, \`timeout(${CALL_TIMEOUT_MS}, { abortOnReturn: false })\` + breaker`,
+      library: 'cockatiel',
+      withTimeout: true,
+      circuits: 1,
+      call: () => cockatielKeep.execute(downstream),
+      close: nothingToClose,
+    })
+    const opossum = new Opossum(downstream, { timeout: CALL_TIMEOUT_MS })
+    add({
       id: 'opossum-timeout',
-      label: 'opossum, `timeout: 1000`',
+      label: `opossum, \`timeout: ${CALL_TIMEOUT_MS}\``,
       library: 'opossum',
       withTimeout: true,
-      call: () => opossumTimeout.fire(),
-      close: () => opossumTimeout.shutdown(),
-    },
-  ]
+      circuits: 1,
+      call: () => opossum.fire(),
+      close: () => opossum.shutdown(),
+    })
+    // opossum as it comes: its default options arm a 10 s timer on every call.
+    const opossumDefaults = new Opossum(downstream)
+    add({
+      id: 'opossum-defaults',
+      label: 'opossum `fire`, its defaults (`timeout: 10000`)',
+      library: 'opossum',
+      withTimeout: true,
+      circuits: 1,
+      call: () => opossumDefaults.fire(),
+      close: () => opossumDefaults.shutdown(),
+    })
+  }
+  return contenders
 }
+
+/** What one circuit of each library costs in memory: makes `count` circuits, each called once. */
+export const circuitFactories: ReadonlyArray<{
+  readonly library: Library
+  readonly label: string
+  /** Makes `count` circuits and calls each once; returns what keeps them alive and how to stop them. */
+  readonly make: (count: number) => Promise<{ readonly keep: unknown; readonly close: () => void }>
+}> = [
+  {
+    library: 'fleet-breaker',
+    label: 'fleet-breaker (defaults, one shared `MemoryStore`)',
+    make: async (count) => {
+      const breakers = fleetBreakers(`memory-${Math.random()}`, count)
+      for (const breaker of breakers) await breaker.execute(downstream)
+      return { keep: breakers, close: nothingToClose }
+    },
+  },
+  {
+    library: 'cockatiel',
+    label: 'cockatiel (`ConsecutiveBreaker(5)`)',
+    make: async (count) => {
+      const policies = Array.from({ length: count }, cockatielBreaker)
+      for (const policy of policies) await policy.execute(downstream)
+      return { keep: policies, close: nothingToClose }
+    },
+  },
+  {
+    library: 'opossum',
+    label: 'opossum (`timeout: false`)',
+    make: async (count) => {
+      const breakers = Array.from({ length: count }, () => new Opossum(downstream, { timeout: false }))
+      for (const breaker of breakers) await breaker.fire()
+      return {
+        keep: breakers,
+        close: () => {
+          for (const breaker of breakers) breaker.shutdown()
+        },
+      }
+    },
+  },
+]

@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { GCProfiler } from 'node:v8'
 import { CALL_VALUE, type Contender } from './contenders.js'
 import { seededRandom, shuffled } from './order.js'
 
@@ -24,29 +26,119 @@ export interface RoundsPlan {
   readonly seed: number
 }
 
+/** Nanoseconds per call of every contender, one figure per round, and the order each round ran in. */
+export interface Rounds {
+  readonly nsPerCall: Record<string, number[]>
+  readonly orders: string[][]
+}
+
 /**
- * Runs every contender once per round, in an order shuffled afresh each round, so a burst of noise
- * on the machine lands on different contenders each time rather than always on the same one.
- * Warm-up rounds (not kept) let the JIT settle every contender before timing starts.
+ * Back-to-back calls: runs every contender once per round, `calls` calls in a row, in an order
+ * shuffled afresh each round, so a burst of noise on the machine lands on different contenders
+ * each time rather than always on the same one. Warm-up rounds (not kept) let the JIT settle
+ * every contender before timing starts.
  */
-export async function measureRounds(
-  contenders: readonly Contender[],
-  plan: RoundsPlan,
-  onRound: (round: number) => void,
-): Promise<{ nsPerCall: Map<string, number[]>; orders: string[][] }> {
+export async function measureRounds(contenders: readonly Contender[], plan: RoundsPlan): Promise<Rounds> {
   const random = seededRandom(plan.seed)
-  const nsPerCall = new Map<string, number[]>(contenders.map((contender) => [contender.id, []]))
+  const nsPerCall: Record<string, number[]> = Object.fromEntries(contenders.map((contender) => [contender.id, []]))
   const orders: string[][] = []
+  for (const contender of contenders) await contender.prepare?.()
   for (let round = -plan.warmupRounds; round < plan.rounds; round += 1) {
     const order = shuffled(contenders, random)
     for (const contender of order) {
       const ns = await timeCalls(contender, plan.calls)
-      if (round >= 0) nsPerCall.get(contender.id)?.push(ns)
+      if (round >= 0) nsPerCall[contender.id]?.push(ns)
     }
-    if (round >= 0) {
-      orders.push(order.map((contender) => contender.id))
-      onRound(round)
-    }
+    if (round >= 0) orders.push(order.map((contender) => contender.id))
   }
   return { nsPerCall, orders }
+}
+
+export interface SpacedPlan {
+  readonly rounds: number
+  /** Ticks per round; every contender makes one call per tick. */
+  readonly ticks: number
+  readonly warmupRounds: number
+  readonly seed: number
+  /** The pause between ticks: calls never share a millisecond, as invocations of one environment do not. */
+  readonly gapMs: number
+}
+
+/**
+ * Spaced calls, as a Lambda environment makes them: one call, then the event loop goes on to
+ * other work (timers fire, the clock moves on) before the next. Each tick every contender makes
+ * one call, in an order shuffled each tick, timed on its own; a round's figure is the mean over
+ * its ticks. A call's own timer, controller and promise are all created and settled per call, so
+ * nothing made for one call is reused by the next the way back-to-back calls in one millisecond
+ * can share it.
+ */
+export async function measureSpaced(contenders: readonly Contender[], plan: SpacedPlan): Promise<Rounds> {
+  const random = seededRandom(plan.seed)
+  const nsPerCall: Record<string, number[]> = Object.fromEntries(contenders.map((contender) => [contender.id, []]))
+  const orders: string[][] = []
+  const totals = new Map<string, number>()
+  for (const contender of contenders) await contender.prepare?.()
+  for (let round = -plan.warmupRounds; round < plan.rounds; round += 1) {
+    for (const contender of contenders) totals.set(contender.id, 0)
+    for (let tick = 0; tick < plan.ticks; tick += 1) {
+      for (const contender of shuffled(contenders, random)) {
+        const started = process.hrtime.bigint()
+        const value = await contender.call()
+        const elapsed = Number(process.hrtime.bigint() - started)
+        if (value !== CALL_VALUE) throw new Error(`${contender.id} returned ${String(value)} instead of ${CALL_VALUE}`)
+        totals.set(contender.id, (totals.get(contender.id) ?? 0) + elapsed)
+      }
+      await sleep(plan.gapMs)
+    }
+    if (round < 0) continue
+    for (const contender of contenders) nsPerCall[contender.id]?.push((totals.get(contender.id) ?? 0) / plan.ticks)
+    orders.push([])
+  }
+  return { nsPerCall, orders }
+}
+
+/** What a contender allocates per call, back to back. */
+export interface Allocation {
+  readonly id: string
+  readonly calls: number
+  /** Bytes allocated per call: what every collection freed plus what the heap grew by, over the calls. */
+  readonly bytesPerCall: number
+  /** Young-generation collections (scavenges) per million calls. */
+  readonly minorGcsPerMillion: number
+  readonly majorGcs: number
+}
+
+/** V8's GC type flags (`v8.GCProfiler` reports them as names). */
+const SCAVENGE = 'Scavenge'
+const MINOR_MARK = 'MinorMarkSweep'
+
+/**
+ * Allocation per call, from V8's own account of every collection during `calls` calls: the bytes
+ * each collection freed plus the net growth of the heap is what the calls allocated.
+ */
+export async function measureAllocation(contender: Contender, calls: number): Promise<Allocation> {
+  // Settle the JIT first, so compilation's own allocations are not counted.
+  await timeCalls(contender, Math.min(calls, 20_000))
+  globalThis.gc?.()
+  const profiler = new GCProfiler()
+  const usedBefore = process.memoryUsage().heapUsed
+  profiler.start()
+  await timeCalls(contender, calls)
+  const usedAfter = process.memoryUsage().heapUsed
+  const result = profiler.stop()
+  let freed = 0
+  let minor = 0
+  let major = 0
+  for (const entry of result?.statistics ?? []) {
+    freed += entry.beforeGC.heapStatistics.usedHeapSize - entry.afterGC.heapStatistics.usedHeapSize
+    if (entry.gcType === SCAVENGE || entry.gcType === MINOR_MARK) minor += 1
+    else major += 1
+  }
+  return {
+    id: contender.id,
+    calls,
+    bytesPerCall: (freed + usedAfter - usedBefore) / calls,
+    minorGcsPerMillion: (minor * 1e6) / calls,
+    majorGcs: major,
+  }
 }

@@ -1,4 +1,4 @@
-import { callWithDeadline, DeadlineScheduler, NEVER_ABORTED } from './call-deadline.js'
+import { callWithDeadline, type DeadlineScheduler, NEVER_ABORTED, sharedDeadlineScheduler } from './call-deadline.js'
 import { CircuitView } from './circuit-view.js'
 import { Decider, type Decision } from './decider.js'
 import {
@@ -11,6 +11,7 @@ import {
 import { type StateChangeListener, TransitionReason } from './events.js'
 import { ConcurrencyLimiter } from './limiter.js'
 import { LocalBreaker } from './local-breaker.js'
+import { ObserverHub } from './observe/hub.js'
 import {
   type CircuitBreakerOptions,
   type Fallback,
@@ -19,10 +20,13 @@ import {
   resolveOptions,
 } from './options.js'
 import { PermitMode, type PermitState, type Verdict } from './permit.js'
+import { PERMIT_STATE, type PermitHandle, parsePortablePermit, permitStateOf } from './portable-permit.js'
+import { decideProbeNow, type ProbeSkip, ProbeSkipReason } from './probe-now.js'
 import { Recorder } from './recorder.js'
+import { ShadowMode } from './shadow.js'
 import { type CircuitSnapshot, toSnapshot } from './snapshot.js'
 import { type CircuitRecord, CircuitState, effectiveState, type ForcedStateName, initialRecord } from './state.js'
-import type { OverrideRequest } from './store/contract.js'
+import type { OperatorNote, OverrideRequest } from './store/contract.js'
 import { StoreGuard } from './store-guard.js'
 import { StoreLink } from './store-link.js'
 import { tripPolicyFor } from './trip/policy.js'
@@ -91,15 +95,27 @@ export type Admission =
   | { readonly admitted: true; readonly permit: CallPermit }
   | { readonly admitted: false; readonly error: CircuitBreakerError }
 
+/** The answer to {@link CircuitBreaker.admitProbe}: a probe permit holding a lease, or why not. */
+export type ProbeAdmission = { readonly admitted: true; readonly permit: CallPermit } | ProbeSkip
+
 /** Options of the manual controls. */
 export interface OverrideOptions {
   /** Shown to operators in errors, events and logs. */
   readonly reason?: string
   /** Lapses on its own after this many milliseconds; absent: until cleared. */
   readonly durationMs?: number
+  /** Who acts (a person, a role, an automation); kept with the override and in the circuit's history. */
+  readonly actor?: string
 }
 
+/** Runs a call through the hot path (see `#plainRun`). */
+type PlainRun = (fn: (signal: AbortSignal) => unknown) => Promise<unknown>
+
+/** The options of a call made without any. */
+const NO_OPTIONS: ExecuteOptions = Object.freeze({})
+
 const MAX_REASON_LENGTH = 1_024
+const MAX_ACTOR_LENGTH = 256
 /** Longest timed override: ten years. Longer is "until cleared", which needs no duration. */
 const MAX_OVERRIDE_MS = 10 * 365 * 24 * 60 * 60 * 1_000
 
@@ -127,15 +143,22 @@ export class CircuitBreaker<TFallback = never> {
   readonly #view: CircuitView
   readonly #link: StoreLink
   readonly #decider: Decider
+  /** Lets through, in shadow mode, the calls the decider would reject. */
+  readonly #shadow: ShadowMode
   readonly #recorder: Recorder
   readonly #limiter: ConcurrencyLimiter
   readonly #local: LocalBreaker
+  readonly #observers: ObserverHub
   /** Deadlines of calls under `callTimeoutMs`, if set. */
   readonly #deadlines: DeadlineScheduler | undefined
+  /** Makes this breaker's call timeout error; bound once, handed to the shared deadline scheduler. */
+  readonly #raiseTimeout = (): Error => this.#timeoutError()
   /** The call timeouts this breaker raised, told apart from a caller's (or an outer breaker's) own. */
   readonly #ownTimeouts = new WeakSet<object>()
   /** The permit of the cached view's admissions, while that view is unchanged (the hot path). */
-  #reusable: { readonly record: CircuitRecord; readonly permit: PermitState } | undefined
+  #reusable: { readonly record: CircuitRecord; readonly permit: PermitState; readonly run: PlainRun } | undefined
+  /** Whether a call without per-call options can take {@link PlainRun}: nothing to time but the call timeout. */
+  readonly #plain: boolean
 
   constructor(options: CircuitBreakerOptions<TFallback>) {
     this.#options = resolveOptions(options)
@@ -143,6 +166,7 @@ export class CircuitBreaker<TFallback = never> {
     const resolved = this.#options
     this.circuitId = resolved.circuitId
     const { store, storeTimeoutMs, storeRetryIntervalMs, storeOutage, now, logger } = resolved
+    this.#observers = new ObserverHub(this.circuitId, resolved.observers, now, logger)
     const guard = new StoreGuard({
       store,
       timeoutMs: storeTimeoutMs,
@@ -150,18 +174,27 @@ export class CircuitBreaker<TFallback = never> {
       policy: storeOutage,
       now,
       logger,
+      observers: this.#observers,
     })
     this.#view = new CircuitView(this.circuitId, resolved.cacheTtlMs, resolved.halfOpenMaxProbes, logger)
     this.#link = new StoreLink(this.circuitId, guard, this.#view, now)
-    this.#local = new LocalBreaker(resolved)
-    const common = { options: resolved, view: this.#view, link: this.#link, local: this.#local }
+    this.#local = new LocalBreaker(resolved, () => this.#observers.locallyOpened())
+    if (this.#observers.wantsStateChanges) this.#view.subscribe((change) => this.#observers.stateChanged(change))
+    const common = {
+      options: resolved,
+      view: this.#view,
+      link: this.#link,
+      local: this.#local,
+      observers: this.#observers,
+    }
     const parts = { ...common, policy: tripPolicyFor(common) }
     this.#decider = new Decider(parts)
+    this.#shadow = new ShadowMode(resolved, this.#view, this.#observers)
     this.#recorder = new Recorder(parts)
     this.#limiter = new ConcurrencyLimiter(resolved.maxConcurrent, resolved.maxQueued, resolved.maxQueueWaitMs)
     const { callTimeoutMs } = resolved
-    this.#deadlines =
-      callTimeoutMs === undefined ? undefined : new DeadlineScheduler(callTimeoutMs, () => this.#timeoutError())
+    this.#deadlines = callTimeoutMs === undefined ? undefined : sharedDeadlineScheduler(callTimeoutMs)
+    this.#plain = resolved.slowCallDurationMs === undefined
   }
 
   /** The options in force, after environment variables and defaults. */
@@ -182,9 +215,28 @@ export class CircuitBreaker<TFallback = never> {
    * const quote = await breaker.execute((signal) => pricing.getQuote(order, { abortSignal: signal }))
    * ```
    */
-  async execute<T>(fn: (signal: AbortSignal) => T | Promise<T>, options: ExecuteOptions = {}): Promise<T | TFallback> {
-    // The common case, a closed circuit in a fresh cache with a free slot, decides synchronously.
-    let permit = this.#admitFromCache(options.signal)
+  execute<T>(fn: (signal: AbortSignal) => T | Promise<T>, options?: ExecuteOptions): Promise<T | TFallback> {
+    // The common case, a closed circuit in a fresh cache with a free slot, decides synchronously;
+    // with no per-call options and nothing to time, the call then runs without an async frame.
+    let permit: PermitState | undefined
+    try {
+      permit = this.#admitFromCache(options?.signal)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const reusable = this.#reusable
+    if (permit !== undefined && permit === reusable?.permit && options === undefined && this.#plain) {
+      return reusable.run(fn) as Promise<T | TFallback>
+    }
+    return this.#execute(fn, options ?? NO_OPTIONS, permit)
+  }
+
+  async #execute<T>(
+    fn: (signal: AbortSignal) => T | Promise<T>,
+    options: ExecuteOptions,
+    cached: PermitState | undefined,
+  ): Promise<T | TFallback> {
+    let permit = cached
     if (permit === undefined) {
       const decision = await this.#admitState(options)
       if (!decision.admitted) return this.#fallbackOr(decision.error, 'rejected')
@@ -207,7 +259,7 @@ export class CircuitBreaker<TFallback = never> {
           this.#timeoutError(timeoutMs),
         )
       } else if (this.#deadlines !== undefined) {
-        value = await this.#deadlines.run(fn)
+        value = await this.#deadlines.run(fn, this.#raiseTimeout)
       } else {
         value = await fn(NEVER_ABORTED)
       }
@@ -275,6 +327,51 @@ export class CircuitBreaker<TFallback = never> {
   }
 
   /**
+   * Makes a check outside live traffic (a scheduled health check) the circuit's probe, when the
+   * circuit wants one: an OPEN circuit whose retry time has come, or a HALF_OPEN one with a free
+   * slot. The permit holds a probe lease taken through the store exactly as a live probe's, so it
+   * never races one and `halfOpenMaxProbes` holds; settle it like any permit (its success closes
+   * the circuit, its failure reopens it with the usual backoff, `release()` gives the lease back).
+   * It ignores `liveProbes` and never moves an open circuit's retry time. See `probe-now.ts`.
+   *
+   * @example
+   * ```ts
+   * const probe = await breaker.admitProbe()
+   * if (probe.admitted) await ((await ping()) ? probe.permit.recordSuccess() : probe.permit.recordFailure())
+   * ```
+   */
+  async admitProbe(options: { readonly signal?: AbortSignal } = {}): Promise<ProbeAdmission> {
+    if (!this.#limiter.tryTake()) {
+      const state = this.#view.latest?.state ?? CircuitState.CLOSED
+      return { admitted: false, reason: ProbeSkipReason.CONCURRENCY_LIMIT, state, retryAfterMs: 0 }
+    }
+    const parts = { options: this.#options, view: this.#view, link: this.#link, decider: this.#decider }
+    const decision = await decideProbeNow(parts, options.signal).catch((error: unknown) => {
+      this.#limiter.release()
+      throw error
+    })
+    if (!decision.admitted) this.#limiter.release()
+    return decision.admitted ? { admitted: true, permit: this.#permit(decision.permit) } : decision
+  }
+
+  /**
+   * Takes back a permit carried as JSON ({@link toPortablePermit}), possibly admitted by another
+   * breaker of this circuit in another execution environment, to record its outcome here. Throws
+   * `InvalidPermitError` when `portable` is not a permit of this circuit, `ConcurrencyLimitError`
+   * when `maxConcurrent` calls are in flight.
+   *
+   * @example
+   * ```ts
+   * await breaker.resumePermit(input.permit).recordFailure()
+   * ```
+   */
+  resumePermit(portable: unknown): CallPermit {
+    const state = permitStateOf(parsePortablePermit(portable, this.circuitId))
+    if (!this.#limiter.tryTake()) throw this.#concurrencyLimitError()
+    return this.#permit(state)
+  }
+
+  /**
    * The circuit's state as the store has it now (or, if the store cannot be reached, as this
    * environment last saw it, with `source: 'cache'`).
    *
@@ -339,8 +436,9 @@ export class CircuitBreaker<TFallback = never> {
    * await breaker.clearOverride()
    * ```
    */
-  async clearOverride(): Promise<CircuitSnapshot> {
-    const record = await this.#link.setForced(undefined, this.#madeByOperator(TransitionReason.OVERRIDE_ENDED))
+  async clearOverride(options: Pick<OverrideOptions, 'actor' | 'reason'> = {}): Promise<CircuitSnapshot> {
+    const note = checkNote(options)
+    const record = await this.#link.setForced(undefined, this.#madeByOperator(TransitionReason.OVERRIDE_ENDED), note)
     return toSnapshot(record, this.#options.now(), 'store', this.#options)
   }
 
@@ -353,8 +451,9 @@ export class CircuitBreaker<TFallback = never> {
    * await breaker.reset()
    * ```
    */
-  async reset(): Promise<CircuitSnapshot> {
-    const record = await this.#link.reset(this.#madeByOperator(TransitionReason.RESET))
+  async reset(options: Pick<OverrideOptions, 'actor' | 'reason'> = {}): Promise<CircuitSnapshot> {
+    const note = checkNote(options)
+    const record = await this.#link.reset(this.#madeByOperator(TransitionReason.RESET), note)
     return toSnapshot(record, this.#options.now(), 'store', this.#options)
   }
 
@@ -393,7 +492,9 @@ export class CircuitBreaker<TFallback = never> {
       if (!('admitted' in evaluation) || !evaluation.admitted) return undefined
       permit = evaluation.permit
       // A permit of a closed circuit carries nothing of its own: calls share it until the view changes.
-      if (signal === undefined && permit.mode !== PermitMode.PROBE) this.#reusable = { record, permit }
+      if (signal === undefined && permit.mode !== PermitMode.PROBE) {
+        this.#reusable = { record, permit, run: this.#plainRun(permit) }
+      }
     }
     return this.#limiter.tryTake() ? permit : undefined
   }
@@ -408,21 +509,58 @@ export class CircuitBreaker<TFallback = never> {
     }
     let decision: Decision
     try {
-      decision = await this.#decider.decide(options.signal)
+      decision = this.#shadow.review(await this.#decider.decide(options.signal), options.signal)
     } catch (error) {
       this.#limiter.release()
       throw error
     }
     if (!decision.admitted) this.#limiter.release()
+    if (!decision.admitted) this.#observers.rejected(decision.error)
     return decision
   }
 
   #concurrencyLimitError(): ConcurrencyLimitError {
     const { maxConcurrent, maxQueued } = this.#options
-    return new ConcurrencyLimitError({ circuitId: this.circuitId, maxConcurrent, maxQueued })
+    const error = new ConcurrencyLimitError({ circuitId: this.circuitId, maxConcurrent, maxQueued })
+    this.#observers.rejected(error)
+    return error
   }
 
   // ---- recording ------------------------------------------------------------------------------
+
+  /**
+   * What {@link execute} does, without an async frame, for a call under the shared permit of a
+   * cached closed view, with no per-call options and no slow-call timing: the outcome handlers are
+   * bound once per view, so a call allocates no closure. It must record exactly as `#execute` does.
+   */
+  #plainRun(permit: PermitState): PlainRun {
+    const onValue = (value: unknown): unknown => {
+      const recording = this.#settle(permit, this.#classifyResult(value))
+      return recording === undefined ? value : recording.then(() => value)
+    }
+    const onError = async (error: unknown): Promise<TFallback> => {
+      const verdict = this.#classifyError(error, undefined)
+      await this.#settle(permit, verdict)
+      if (verdict === 'failure') return this.#fallbackOr(error, 'failed')
+      throw error
+    }
+    const deadlines = this.#deadlines
+    if (deadlines !== undefined) {
+      // The scheduler applies the handlers as the call settles: no second promise per call.
+      const after = { onValue, onError }
+      return (fn) => deadlines.run(fn, this.#raiseTimeout, after)
+    }
+    return (fn) => {
+      let outcome: unknown
+      try {
+        outcome = fn(NEVER_ABORTED)
+      } catch (error) {
+        return onError(error)
+      }
+      // Adopted through `Promise.resolve`, so a value returned at once and a foreign thenable settle alike.
+      return Promise.resolve(outcome).then(onValue, onError)
+    }
+  }
 
   /** Wraps a permit for adapters: its outcome is recorded once, whatever is called. */
   #permit(state: PermitState): CallPermit {
@@ -436,7 +574,17 @@ export class CircuitBreaker<TFallback = never> {
       await this.#settle(state, verdict, slow)
       return verdict
     }
-    return {
+    const permit: CallPermit & { readonly [PERMIT_STATE]: PermitHandle } = {
+      // For toPortablePermit(): the permit leaves this instance, which frees its slot and records nothing.
+      [PERMIT_STATE]: {
+        state,
+        handOff: () => {
+          if (settled) return false
+          settled = true
+          this.#limiter.release()
+          return true
+        },
+      },
       circuitId: this.circuitId,
       isProbe: state.mode === PermitMode.PROBE,
       recordResult: (result) => settle(this.#classifyResult(result)),
@@ -447,6 +595,7 @@ export class CircuitBreaker<TFallback = never> {
         await settle('ignored')
       },
     }
+    return permit
   }
 
   /**
@@ -522,8 +671,21 @@ export class CircuitBreaker<TFallback = never> {
   }
 }
 
+/** The actor and reason of an operator's action, checked. */
+function checkNote(options: Pick<OverrideOptions, 'actor' | 'reason'>): OperatorNote {
+  const { actor, reason } = options
+  if (reason !== undefined && (typeof reason !== 'string' || reason.length > MAX_REASON_LENGTH)) {
+    throw new InvalidConfigurationError('reason', reason, `a string of at most ${MAX_REASON_LENGTH} characters`)
+  }
+  if (actor !== undefined && (typeof actor !== 'string' || actor.trim() === '' || actor.length > MAX_ACTOR_LENGTH)) {
+    throw new InvalidConfigurationError('actor', actor, `a non-blank string of at most ${MAX_ACTOR_LENGTH} characters`)
+  }
+  return { ...(actor === undefined ? {} : { actor }), ...(reason === undefined ? {} : { reason }) }
+}
+
 function checkOverride(state: ForcedStateName, options: OverrideOptions): OverrideRequest {
   const { reason, durationMs } = options
+  const { actor } = checkNote(options)
   if (reason !== undefined && (typeof reason !== 'string' || reason.length > MAX_REASON_LENGTH)) {
     throw new InvalidConfigurationError('reason', reason, `a string of at most ${MAX_REASON_LENGTH} characters`)
   }
@@ -534,5 +696,6 @@ function checkOverride(state: ForcedStateName, options: OverrideOptions): Overri
     state,
     ...(reason === undefined ? {} : { reason }),
     ...(durationMs === undefined ? {} : { durationMs }),
+    ...(actor === undefined ? {} : { actor }),
   }
 }

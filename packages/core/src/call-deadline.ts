@@ -24,11 +24,65 @@ class PendingCall {
   /** False once the call is out of the list: it settled, or its deadline passed. */
   linked = true
 
+  resolve: (value: unknown) => void = ignore
+  reject: (error: unknown) => void = ignore
+
   constructor(
     readonly deadline: number,
     readonly controller: AbortController,
-    readonly reject: (error: unknown) => void,
+    readonly onTimeout: () => Error,
+    readonly after: OutcomeHandlers | undefined,
   ) {}
+
+  /** The promise the call's caller waits on; settled through {@link succeed} or {@link fail}. */
+  settled(): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      this.resolve = resolve
+      this.reject = reject
+    })
+  }
+
+  /** Settles the call with its value, or what `after` makes of it. */
+  succeed(value: unknown): void {
+    if (this.after === undefined) {
+      this.resolve(value)
+      return
+    }
+    try {
+      this.resolve(this.after.onValue(value))
+    } catch (error) {
+      this.reject(error)
+    }
+  }
+
+  /** Settles the call with its error (its own, or its deadline's), or what `after` makes of it. */
+  fail(error: unknown): void {
+    if (this.after === undefined) {
+      this.reject(error)
+      return
+    }
+    try {
+      this.resolve(this.after.onError(error))
+    } catch (thrown) {
+      this.reject(thrown)
+    }
+  }
+}
+
+function ignore(): void {}
+
+/** A call whose function threw at once: its error, or what `after` makes of it, a tick later. */
+function thrownAtOnce(error: unknown, after: OutcomeHandlers | undefined): Promise<unknown> {
+  return after === undefined ? Promise.reject(error) : Promise.resolve().then(() => after.onError(error))
+}
+
+/**
+ * What a caller does with a call's outcome, applied by the scheduler as the call settles: the same
+ * as chaining `.then(onValue, onError)` on the call, without a second promise per call.
+ */
+export interface OutcomeHandlers {
+  readonly onValue: (value: unknown) => unknown
+  readonly onError: (error: unknown) => unknown
 }
 
 /**
@@ -56,6 +110,8 @@ export class DeadlineScheduler {
   #timer: ReturnType<typeof setTimeout> | undefined
   /** The deadline the armed timer was set for. */
   #armedFor = 0
+  /** The `setTimeout` the armed timer came from: a test may swap the global one for a fake clock's. */
+  #armedWith: typeof setTimeout | undefined
   /** Bound once, so arming the timer allocates no closure. */
   readonly #wake = (): void => this.#expireDue()
 
@@ -65,46 +121,60 @@ export class DeadlineScheduler {
   }
 
   /**
-   * Runs `fn`; rejects with the error `onTimeout` makes (the reason of the call's aborted signal
-   * too) if it has not settled by its deadline.
+   * Runs `fn`; rejects with the error `onTimeout` makes (this call's, else the scheduler's; the
+   * reason of the call's aborted signal too) if it has not settled by its deadline.
    */
-  run<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
+  run<T>(fn: (signal: AbortSignal) => T | Promise<T>, onTimeout?: () => Error): Promise<T>
+  /** The same, settling with what `after` makes of the outcome (as `.then(onValue, onError)` would). */
+  run(fn: (signal: AbortSignal) => unknown, onTimeout: () => Error, after: OutcomeHandlers): Promise<unknown>
+  run(
+    fn: (signal: AbortSignal) => unknown,
+    onTimeout: () => Error = this.#onTimeout,
+    after?: OutcomeHandlers,
+  ): Promise<unknown> {
     // Read before `fn` runs: the deadline counts from when the call started.
     const startedAt = performance.now()
     const controller = new AbortController()
-    let outcome: T | Promise<T>
+    let outcome: unknown
     try {
       outcome = fn(controller.signal)
     } catch (error) {
-      return Promise.reject(error)
+      return thrownAtOnce(error, after)
     }
     // A function that returned synchronously has nothing left to time out.
-    if (!isThenable(outcome)) return Promise.resolve(outcome)
-    const settling = outcome
-    return new Promise<T>((resolve, reject) => {
-      const call = this.#track(startedAt + this.#timeoutMs, controller, reject)
-      // Adopted through `Promise.resolve`, so a foreign thenable whose `then` throws still settles.
-      Promise.resolve(settling).then(
-        (value) => {
-          this.#untrack(call)
-          resolve(value)
-        },
-        (error: unknown) => {
-          this.#untrack(call)
-          reject(error)
-        },
-      )
-    })
+    if (!isThenable(outcome))
+      return after === undefined ? Promise.resolve(outcome) : Promise.resolve(outcome).then(after.onValue)
+    const call = new PendingCall(startedAt + this.#timeoutMs, controller, onTimeout, after)
+    const settled = call.settled()
+    this.#track(call)
+    this.#follow(call, outcome)
+    return settled
   }
 
-  #track(deadline: number, controller: AbortController, reject: (error: unknown) => void): PendingCall {
-    const call = new PendingCall(deadline, controller, reject)
+  /** Settles `call` with `outcome`'s outcome, unless its deadline came first. (Kept apart so the closures capture little.) */
+  #follow(call: PendingCall, outcome: PromiseLike<unknown>): void {
+    // Adopted through `Promise.resolve`, so a foreign thenable whose `then` throws still settles.
+    Promise.resolve(outcome).then(
+      (value) => {
+        this.#untrack(call)
+        call.succeed(value)
+      },
+      (error: unknown) => {
+        this.#untrack(call)
+        call.fail(error)
+      },
+    )
+  }
+
+  #track(call: PendingCall): PendingCall {
     const newest = this.#newest
     if (newest === undefined) {
       this.#oldest = call
       // An armed timer is due before this deadline (it was armed for an older call's), so it
-      // only has to keep the process alive again. Otherwise this call is the only one to wake for.
-      if (this.#timer === undefined) this.#arm(deadline, performance.now())
+      // only has to keep the process alive again, if it still runs on the clock calls now use.
+      // Otherwise this call is the only one to wake for.
+      if (this.#timer !== undefined && this.#armedWith !== setTimeout) this.#disarm()
+      if (this.#timer === undefined) this.#arm(call.deadline, performance.now())
       else this.#timer.ref()
     } else {
       newest.next = call
@@ -135,7 +205,18 @@ export class DeadlineScheduler {
 
   #arm(deadline: number, now: number): void {
     this.#armedFor = deadline
+    this.#armedWith = setTimeout
     this.#timer = setTimeout(this.#wake, delayUntil(deadline, now))
+  }
+
+  /** Drops a timer armed on another clock (fake timers installed or removed since): it may never fire. */
+  #disarm(): void {
+    try {
+      clearTimeout(this.#timer)
+    } catch {
+      // A fake clock's handle that the real clearTimeout does not know: nothing to clear then.
+    }
+    this.#timer = undefined
   }
 
   #expireDue(): void {
@@ -147,15 +228,32 @@ export class DeadlineScheduler {
     let call = this.#oldest
     while (call !== undefined && call.deadline <= due) {
       this.#unlink(call)
-      const error = this.#onTimeout()
+      const error = call.onTimeout()
       // Abort listeners run synchronously and may start calls here; those are appended to the
       // list and, if it had emptied, arm the timer themselves.
       call.controller.abort(error)
-      call.reject(error)
+      call.fail(error)
       call = this.#oldest
     }
     if (call !== undefined && this.#timer === undefined) this.#arm(call.deadline, due)
   }
+}
+
+/** One scheduler per timeout length, shared by every breaker of the process with that `callTimeoutMs`. */
+const sharedSchedulers = new Map<number, DeadlineScheduler>()
+
+/**
+ * The process's scheduler for calls of `timeoutMs`. Breakers with the same call timeout share it,
+ * so calls spread over many circuits still share one timer and one list (each call brings its own
+ * controller and its own timeout error), instead of each circuit arming a timer of its own.
+ */
+export function sharedDeadlineScheduler(timeoutMs: number): DeadlineScheduler {
+  let scheduler = sharedSchedulers.get(timeoutMs)
+  if (scheduler === undefined) {
+    scheduler = new DeadlineScheduler(timeoutMs, () => new Error(`call timed out after ${timeoutMs} ms`))
+    sharedSchedulers.set(timeoutMs, scheduler)
+  }
+  return scheduler
 }
 
 /**

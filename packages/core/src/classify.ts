@@ -125,15 +125,18 @@ export function isServiceFailure(error: unknown): boolean {
 }
 
 /**
- * The default result classifier: true for a `fetch` `Response` (or anything shaped like one, with a
- * numeric `status` and a boolean `ok`) whose status is 5xx, 408 or 429. Other results never count.
+ * The breaker's default `isFailureResult`: true for a `fetch` `Response` (or anything shaped like
+ * one, with a numeric `status` and a boolean `ok`) whose status is 5xx, 408 or 429. Other results
+ * never count. (The Middy middleware's default `isFailureResult` reads a Lambda response's
+ * `statusCode` instead: `isServerErrorResponse` in `@fleet-breaker/middy`.)
  *
  * @example
  * ```ts
+ * const breaker = new CircuitBreaker({ circuitId: 'search', store, isFailureResult: isServiceFailureResponse })
  * const response = await breaker.execute((signal) => fetch(url, { signal })) // a 503 response counts as a failure
  * ```
  */
-export function isFailureResponse(result: unknown): boolean {
+export function isServiceFailureResponse(result: unknown): boolean {
   if (typeof field(result, 'ok') !== 'boolean') return false
   const status = asStatus(field(result, 'status'))
   return status !== undefined && isServiceFailureStatus(status)

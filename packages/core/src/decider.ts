@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto'
 import type { CircuitView } from './circuit-view.js'
 import { type CircuitBreakerError, CircuitOpenError, RejectionReason, StoreUnavailableError } from './errors.js'
 import { TransitionReason } from './events.js'
+import { LiveProbeGate } from './live-probes.js'
 import type { LocalBreaker } from './local-breaker.js'
+import type { ObserverHub } from './observe/hub.js'
 import { type ResolvedOptions, StoreOutagePolicy } from './options.js'
 import { PermitMode, type PermitState } from './permit.js'
 import { activeOverride, type CircuitRecord, CircuitState, effectiveState, initialRecord, liveProbes } from './state.js'
@@ -38,6 +40,7 @@ export interface DeciderParts {
   readonly link: StoreLink
   readonly local: LocalBreaker
   readonly policy: TripPolicy
+  readonly observers: ObserverHub
 }
 
 /**
@@ -58,9 +61,16 @@ export class Decider {
   #rampCredit = 0
   /** The opening and half-open entry writes in flight, shared by this environment's invocations. */
   readonly #contending = new Map<string, Promise<Step>>()
+  /** Whether live calls may be probes (`liveProbes`). */
+  readonly #liveProbes: LiveProbeGate
+
+  /** Told of the calls let through while the store is unavailable. */
+  readonly #observers: ObserverHub
 
   constructor(parts: DeciderParts) {
     this.#options = parts.options
+    this.#observers = parts.observers
+    this.#liveProbes = new LiveProbeGate(parts.options)
     this.#view = parts.view
     this.#link = parts.link
     this.#local = parts.local
@@ -79,11 +89,13 @@ export class Decider {
         if (this.isRamping(record, now) && !this.#rampAdmits(record, now)) return this.#ramping(record, now)
         return admitted(PermitMode.COUNTED, record, signal)
       case CircuitState.OPEN:
-        return record.retryAt > now ? this.reject(record, now) : { contend: 'enter-half-open', record }
+        if (record.retryAt > now) return this.reject(record, now)
+        if (this.#liveProbes.withholds(record, now)) return this.#liveProbes.reject(record, now)
+        return { contend: 'enter-half-open', record }
       case CircuitState.HALF_OPEN:
-        return freeProbeSlot(record, this.#options.halfOpenMaxProbes, now) === undefined
-          ? this.reject(record, now)
-          : { contend: 'acquire-probe', record }
+        if (freeProbeSlot(record, this.#options.halfOpenMaxProbes, now) === undefined) return this.reject(record, now)
+        if (this.#liveProbes.withholds(record, now)) return this.#liveProbes.reject(record, now)
+        return { contend: 'acquire-probe', record }
     }
   }
 
@@ -126,12 +138,13 @@ export class Decider {
   /** The full decision, reading the store when the view cannot be trusted. */
   async decide(signal: AbortSignal | undefined): Promise<Decision> {
     const now = this.#options.now()
-    let record = this.#view.fresh(now) ?? this.#view.dueForProbe(now)
+    let record = this.#view.fresh(now) ?? this.#liveProbes.cached(this.#view, now)
     if (record === undefined) {
       const read = await this.#link.read()
       if (!read.ok) return this.#storeUnavailable(read.error, now, signal)
       record = read.value
       this.#local.learned(record)
+      this.#liveProbes.learned(record, now)
     }
     const evaluation = this.evaluate(record, now, signal)
     if (!('contend' in evaluation)) return evaluation
@@ -140,6 +153,21 @@ export class Decider {
     const outcome = await this.#contend(evaluation.contend, evaluation.record, now, signal)
     if ('admitted' in outcome) return outcome
     return this.evaluateOrReject('unanswered' in outcome ? outcome.unanswered : outcome, now, signal)
+  }
+
+  /**
+   * Contends for a probe of `record` (an OPEN circuit due for a retry, or a HALF_OPEN one) exactly
+   * as {@link decide} would, whatever `liveProbes` says: the path of a scheduled health check.
+   * Returns the decision, or the record to decide from when the write was refused or unanswered.
+   */
+  async contendForProbe(
+    record: CircuitRecord,
+    now: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Decision | CircuitRecord> {
+    const write = record.state === CircuitState.OPEN ? 'enter-half-open' : 'acquire-probe'
+    const outcome = await this.#contend(write, record, now, signal)
+    return 'unanswered' in outcome ? outcome.unanswered : outcome
   }
 
   /** The decision `record` allows without contending for anything. */
@@ -155,7 +183,14 @@ export class Decider {
     const base = { circuitId, state: effectiveState(record, now) }
     if (forced !== undefined) {
       const retryAfterMs = forced.until === undefined ? this.#options.resetTimeoutMs : forced.until - now
-      const details = { ...base, reason: RejectionReason.FORCED_OPEN, retryAfterMs }
+      const details = {
+        ...base,
+        reason: RejectionReason.FORCED_OPEN,
+        retryAfterMs,
+        forcedSince: forced.since,
+        ...(forced.until === undefined ? {} : { forcedUntil: forced.until }),
+        ...(forced.actor === undefined ? {} : { forcedActor: forced.actor }),
+      }
       return {
         admitted: false,
         error: new CircuitOpenError(
@@ -299,13 +334,17 @@ export class Decider {
     const evaluation = this.evaluate(latest, now, signal)
     // A closed view was evaluated with the local breaker already; anything that needs a write is
     // let through as a plain counted call, unless the local breaker is open.
-    if ('admitted' in evaluation) return evaluation
+    if ('admitted' in evaluation) {
+      if (evaluation.admitted) this.#observers.failOpen()
+      return evaluation
+    }
     if (evaluation.contend === 'open') {
       // The last view known shows the threshold reached: as a breaker of its own would, open.
       this.#local.trip(now, latest)
       return this.#locallyOpen(now)
     }
     if (this.#local.isOpen(now)) return this.#locallyOpen(now)
+    this.#observers.failOpen()
     return admitted(PermitMode.COUNTED, latest, signal)
   }
 }

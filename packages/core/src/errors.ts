@@ -82,6 +82,12 @@ export class CircuitOpenError extends CircuitBreakerError {
   readonly retryAfterMs: number
   /** The operator's reason, when the circuit was forced open. */
   readonly forcedReason: string | undefined
+  /** Who forced the circuit open, when it was and the override names them. */
+  readonly forcedActor: string | undefined
+  /** When the circuit was forced open (epoch milliseconds), when it was. */
+  readonly forcedSince: number | undefined
+  /** When the forced open lapses (epoch milliseconds); `undefined` when forced until cleared, or not forced. */
+  readonly forcedUntil: number | undefined
 
   constructor(details: {
     circuitId: string
@@ -89,8 +95,12 @@ export class CircuitOpenError extends CircuitBreakerError {
     reason: RejectionReason
     retryAfterMs: number
     forcedReason?: string
+    forcedActor?: string
+    forcedSince?: number
+    forcedUntil?: number
   }) {
-    const why = details.forcedReason === undefined ? details.reason : `${details.reason}: ${details.forcedReason}`
+    const forcedBy = details.forcedActor === undefined ? '' : ` by ${details.forcedActor}`
+    const why = `${details.reason}${details.forcedReason === undefined ? '' : `: ${details.forcedReason}`}${forcedBy}`
     super(`Circuit "${details.circuitId}" is ${details.state} (${why}); retry after ${details.retryAfterMs} ms`, {
       circuitId: details.circuitId,
     })
@@ -99,6 +109,9 @@ export class CircuitOpenError extends CircuitBreakerError {
     this.reason = details.reason
     this.retryAfterMs = details.retryAfterMs
     this.forcedReason = details.forcedReason
+    this.forcedActor = details.forcedActor
+    this.forcedSince = details.forcedSince
+    this.forcedUntil = details.forcedUntil
   }
 }
 
@@ -150,21 +163,35 @@ export class CallTimeoutError extends CircuitBreakerError {
 
 /**
  * Thrown instead of calling the function when the store cannot be reached and the breaker's
- * `storeOutage` policy is `'fail-closed'`. The store error is the `cause`.
+ * `storeOutage` policy is `'fail-closed'`; and by an operator's action (`forceOpen`, `forceClose`,
+ * `clearOverride`, `reset`) the store did not take, whatever the policy. The store error is the
+ * `cause`; `operation` says which store operation failed.
  *
  * @example
  * ```ts
  * const breaker = new CircuitBreaker({ circuitId: 'ledger', store, storeOutage: 'fail-closed' })
+ * try {
+ *   await breaker.forceOpen({ reason: 'maintenance' })
+ * } catch (error) {
+ *   if (isStoreUnavailableError(error)) console.error(`not applied (${error.operation}); try again`, error.cause)
+ * }
  * ```
  */
 export class StoreUnavailableError extends CircuitBreakerError {
   declare readonly circuitId: string
 
-  constructor(details: { circuitId: string; cause: unknown }) {
-    super(`The state of circuit "${details.circuitId}" cannot be read and the store outage policy is fail-closed`, {
-      circuitId: details.circuitId,
-      cause: details.cause,
-    })
+  /** The store operation that failed: `'read'` for a call under `fail-closed`, or an operator's action (`'setForced'`, `'reset'`). */
+  readonly operation: string
+
+  constructor(details: { circuitId: string; cause: unknown; operation?: string }) {
+    const operation = details.operation ?? 'read'
+    super(
+      operation === 'read'
+        ? `The state of circuit "${details.circuitId}" cannot be read and the store outage policy is fail-closed`
+        : `The store of circuit "${details.circuitId}" could not be reached for ${operation}; nothing was changed, or the change is not known to have been made: try again`,
+      { circuitId: details.circuitId, cause: details.cause },
+    )
+    this.operation = operation
     this.brand(CircuitBreakerErrorName.STORE_UNAVAILABLE)
   }
 }

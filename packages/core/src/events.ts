@@ -1,5 +1,12 @@
 import type { Logger } from './logger.js'
-import { activeOverride, type CircuitRecord, CircuitState } from './state.js'
+import {
+  activeOverride,
+  activeShadow,
+  type CircuitRecord,
+  CircuitState,
+  type ForcedState,
+  type ShadowOverride,
+} from './state.js'
 
 /** Why a circuit changed state. */
 export const TransitionReason = {
@@ -49,6 +56,10 @@ export interface StateChange {
   readonly origin: ChangeOrigin
   /** The record after the change. */
   readonly record: CircuitRecord
+  /** The override in force after the change, if any: its state, reason, actor, since and until. */
+  readonly forced?: ForcedState
+  /** The shadow override in force after the change, if any. */
+  readonly shadow?: ShadowOverride
 }
 
 /** Receives state changes; see {@link StateChange}. */
@@ -97,7 +108,15 @@ export class StateChangeEmitter {
     }
   }
 
-  emit(change: StateChange): void {
+  emit(bare: StateChange): void {
+    if (this.#listeners.size === 0) return
+    const forced = activeOverride(bare.record, bare.at)
+    const shadow = activeShadow(bare.record, bare.at)
+    const change: StateChange = {
+      ...bare,
+      ...(forced === undefined ? {} : { forced }),
+      ...(shadow === undefined ? {} : { shadow }),
+    }
     for (const listener of this.#listeners) {
       try {
         const pending = listener(change)

@@ -1,3 +1,14 @@
+export {
+  type AdminActionOptions,
+  type AdminClearOptions,
+  type AdminForceOptions,
+  type AdminOverrideOptions,
+  CircuitAdmin,
+  type CircuitAdminOptions,
+  type CircuitChange,
+  type CircuitStatus,
+  type CircuitStatusPage,
+} from './admin.js'
 export { retryDelayMs } from './backoff.js'
 export {
   type Admission,
@@ -6,9 +17,10 @@ export {
   type ExecuteOptions,
   type LambdaDeadline,
   type OverrideOptions,
+  type ProbeAdmission,
   type Verdict,
 } from './breaker.js'
-export { httpStatusOf, isFailureResponse, isServiceFailure, isServiceFailureStatus } from './classify.js'
+export { httpStatusOf, isServiceFailure, isServiceFailureResponse, isServiceFailureStatus } from './classify.js'
 export {
   CallTimeoutError,
   CircuitBreakerError,
@@ -35,7 +47,34 @@ export {
   TransitionReason,
 } from './events.js'
 export { type FailoverProvider, type FailoverResult, failover } from './failover.js'
-export { jsonConsoleLogger, type Logger } from './logger.js'
+export { liveProbesResumeAt } from './live-probes.js'
+export { jsonConsoleLogger, type LogDetails, type Logger } from './logger.js'
+export {
+  closestKnownVariable,
+  editDistance,
+  registerEnvironmentVariables,
+  warnAboutMisspeltVariables,
+} from './misspelt-variables.js'
+export { DEFAULT_FLUSH_TIMEOUT_MS, type FlushOptions, flushObservers } from './observe/hub.js'
+export {
+  type BreakerObserver,
+  type CallRejected,
+  type FailOpenCall,
+  type FailureCounted,
+  type LocallyOpened,
+  type ProbeCompleted,
+  RejectedBecause,
+  type StoreErrorEvent,
+  type StoreLatencyEvent,
+} from './observe/observer.js'
+export {
+  BreakerMetric,
+  type BreakerMetricUnit,
+  CIRCUIT_ID_DIMENSION,
+  type PowertoolsMetricsLike,
+  PowertoolsMetricsObserver,
+  type SingleMetricLike,
+} from './observe/powertools-metrics.js'
 export {
   type CircuitBreakerOptions,
   DEFAULTS,
@@ -49,10 +88,20 @@ export {
   resolveOptions,
   StoreOutagePolicy,
 } from './options.js'
+export {
+  InvalidPermitError,
+  isInvalidPermitError,
+  PORTABLE_PERMIT_VERSION,
+  type PortablePermit,
+  parsePortablePermit,
+  toPortablePermit,
+} from './portable-permit.js'
+export { type ProbeSkip, ProbeSkipReason } from './probe-now.js'
 export { BreakerRegistry, type BreakerRegistryOptions, type DownstreamOptions } from './registry.js'
 export type { CircuitSnapshot } from './snapshot.js'
 export {
   activeOverride,
+  activeShadow,
   type CircuitRecord,
   CircuitState,
   type ClosedRecord,
@@ -60,38 +109,55 @@ export {
   type ForcedState,
   type ForcedStateName,
   type HalfOpenRecord,
+  HistoryAction,
+  type HistoryEntry,
   initialRecord,
   liveProbes,
   MAX_FAILING_ENVIRONMENTS,
+  MAX_HISTORY,
+  MAX_HISTORY_ACTOR_LENGTH,
+  MAX_HISTORY_REASON_LENGTH,
   MAX_RECENT_OPS,
   type OpenRecord,
   type ProbeLease,
+  type ShadowOverride,
 } from './state.js'
-export type {
-  AcquireProbeRequest,
-  AddCountsRequest,
-  AddFailureRequest,
-  CircuitStore,
-  CompleteProbeRequest,
-  OverrideRequest,
-  ProbeClaim,
-  ProbeOutcome,
-  ResetFailuresRequest,
-  ResetRequest,
-  SetForcedRequest,
-  SetManyEntry,
-  SetManyRequest,
-  StoreCallOptions,
-  TransitionGuard,
-  TransitionOutcome,
-  TransitionRequest,
-  TransitionTarget,
-  WriteRequest,
+export {
+  type AcquireProbeRequest,
+  type AddCountsRequest,
+  type AddFailureRequest,
+  type CircuitStore,
+  type CompleteProbeRequest,
+  DEFAULT_LIST_LIMIT,
+  type ListedCircuit,
+  type ListPage,
+  type ListRequest,
+  MAX_LIST_LIMIT,
+  type OperatorNote,
+  type OverrideRequest,
+  type ProbeClaim,
+  type ProbeOutcome,
+  type ResetFailuresRequest,
+  type ResetRequest,
+  type SetForcedRequest,
+  type SetManyEntry,
+  type SetManyRequest,
+  type SetShadowRequest,
+  type ShadowRequest,
+  type StoreCallOptions,
+  type TransitionGuard,
+  type TransitionOutcome,
+  type TransitionRequest,
+  type TransitionTarget,
+  type WriteRequest,
 } from './store/contract.js'
 export {
   type DecodedRecord,
   decodeFlatRecord,
+  decodeHistory,
   encodeFlatRecord,
+  encodeHistory,
+  encodeHistoryEntry,
   FlatField,
   type FlatFields,
   isOpId,
@@ -101,6 +167,7 @@ export {
   repairGeneration,
   STATE_COUNTER,
 } from './store/flat-record.js'
+export { decodeListCursor, encodeListCursor, isPlainObject, listLimit } from './store/listing.js'
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js'
 export {
   applyAcquireProbe,
@@ -110,13 +177,22 @@ export {
   applyReset,
   applyResetFailures,
   applySetForced,
+  applySetShadow,
   applyTransition,
   countWindowIsOpen,
   freeProbeSlot,
   hasApplied,
+  historyEntry,
+  historyText,
   holdsLease,
+  type OperatorWrite,
   overrideAt,
+  overrideIsBy,
+  setForcedEntry,
+  setShadowEntry,
+  shadowAt,
   windowIsOpen,
   withFailingEnvironment,
+  withHistory,
   withRecentOp,
 } from './store/semantics.js'

@@ -9,6 +9,11 @@ export class ConcurrencyLimiter {
   readonly #maxWaitMs: number
   #active = 0
   readonly #waiting: Array<() => void> = []
+  /**
+   * `#waiting.length`, kept on this object: the hot path's release then reads no second object,
+   * which matters when thousands of breakers' state competes for the CPU cache.
+   */
+  #queued = 0
 
   constructor(maxConcurrent: number, maxQueued: number, maxWaitMs: number) {
     this.#maxConcurrent = maxConcurrent
@@ -39,7 +44,10 @@ export class ConcurrencyLimiter {
         clearTimeout(timer)
         signal?.removeEventListener('abort', abandon)
         const index = this.#waiting.indexOf(grant)
-        if (index >= 0) this.#waiting.splice(index, 1)
+        if (index >= 0) {
+          this.#waiting.splice(index, 1)
+          this.#queued = this.#waiting.length
+        }
       }
       const grant = (): void => {
         leave()
@@ -53,15 +61,20 @@ export class ConcurrencyLimiter {
         leave()
         resolve(false)
       }, this.#maxWaitMs)
-      this.#waiting.push(grant)
+      this.#queued = this.#waiting.push(grant)
       signal?.addEventListener('abort', abandon, { once: true })
     })
   }
 
   /** Gives a slot back, handing it straight to the longest-waiting call if there is one. */
   release(): void {
-    const next = this.#waiting.shift()
-    if (next === undefined) this.#active--
-    else next()
+    // Checked first: shifting an empty array is a call the hot path need not pay for.
+    if (this.#queued === 0) {
+      this.#active--
+      return
+    }
+    const next = this.#waiting.shift() as () => void
+    this.#queued = this.#waiting.length
+    next()
   }
 }

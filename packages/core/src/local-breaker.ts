@@ -27,8 +27,12 @@ export class LocalBreaker {
   /** The shared state known when the local breaker opened: a circuit moved past it clears it. */
   #openedOver: { readonly incarnation: string; readonly generation: number } | undefined
 
-  constructor(options: LocalBreakerOptions) {
+  /** Told when this environment's breaker opens on its own (not when a failed trial reopens it). */
+  readonly #onOpened: (() => void) | undefined
+
+  constructor(options: LocalBreakerOptions, onOpened?: () => void) {
     this.#options = options
+    this.#onOpened = onOpened
   }
 
   /**
@@ -66,7 +70,9 @@ export class LocalBreaker {
   /** Opens now: the threshold was reached (here, or in the store, which could not be told). */
   trip(now: number, over?: CircuitRecord): void {
     this.#failures = 0
+    const opening = this.#openUntil === 0
     this.#openUntil = now + this.#options.resetTimeoutMs
+    if (opening) this.#onOpened?.()
     if (over !== undefined) this.#openedOver = { incarnation: over.incarnation, generation: over.generation }
   }
 

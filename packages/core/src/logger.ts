@@ -1,17 +1,31 @@
+/** The structured fields of a log entry (`circuitId`, `state`, `reason`, `error`, ...). */
+export type LogDetails = Record<string, unknown>
+
 /**
  * What the breaker logs through. `console`, Powertools' `Logger` and most structured loggers fit.
+ *
+ * The breaker calls each method with a message and at most one object of structured fields.
+ * The fields are declared as a rest parameter so that loggers whose methods take several extra
+ * arguments, as Powertools' `Logger` does (`...extraInput: [Error | string] | LogAttributes[]`),
+ * type-check under strict TypeScript as well as loggers that take one optional object.
  *
  * @example
  * ```ts
  * import { Logger } from '@aws-lambda-powertools/logger'
- * new CircuitBreaker({ circuitId: 'payment-api', store, logger: new Logger({ serviceName: 'checkout' }) })
+ * import { CircuitBreaker, MemoryStore } from '@fleet-breaker/core'
+ *
+ * export const breaker = new CircuitBreaker({
+ *   circuitId: 'payment-api',
+ *   store: new MemoryStore(),
+ *   logger: new Logger({ serviceName: 'checkout' }),
+ * })
  * ```
  */
 export interface Logger {
-  debug(message: string, details?: Record<string, unknown>): void
-  info(message: string, details?: Record<string, unknown>): void
-  warn(message: string, details?: Record<string, unknown>): void
-  error(message: string, details?: Record<string, unknown>): void
+  debug(message: string, ...details: LogDetails[]): void
+  info(message: string, ...details: LogDetails[]): void
+  warn(message: string, ...details: LogDetails[]): void
+  error(message: string, ...details: LogDetails[]): void
 }
 
 function jsonLine(level: string, message: string, details: Record<string, unknown> | undefined): string {

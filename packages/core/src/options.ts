@@ -1,7 +1,11 @@
-import { isFailureResponse, isServiceFailure } from './classify.js'
+import { isServiceFailure, isServiceFailureResponse } from './classify.js'
 import { ENVIRONMENT_ID } from './environment.js'
 import { InvalidConfigurationError } from './errors.js'
 import { jsonConsoleLogger, type Logger } from './logger.js'
+import { registerEnvironmentVariables, warnAboutMisspeltVariables } from './misspelt-variables.js'
+import type { BreakerObserver } from './observe/observer.js'
+import type { PowertoolsMetricsLike } from './observe/powertools-metrics.js'
+import { resolveObservers } from './observe/resolve.js'
 import { MAX_FAILING_ENVIRONMENTS } from './state.js'
 import type { CircuitStore } from './store/contract.js'
 import { isOpId } from './store/op-id.js'
@@ -33,8 +37,24 @@ export interface FallbackContext {
  * Turns a rejection or a counted failure into a value. It is not called for errors the failure
  * classifier does not count (a 404, a validation error): those reach the caller unchanged.
  * Whatever it throws reaches the caller.
+ *
+ * One signature everywhere: the breaker's `fallback` option and the Middy middleware's take the
+ * same function, `(error, context)`; the middleware's context adds the Middy `request`
+ * (`TContext` extends {@link FallbackContext}), so a fallback written for the breaker also fits
+ * the middleware.
+ *
+ * @example
+ * ```ts
+ * const fallback: Fallback<{ quote: null }> = (error, { circuitId, kind }) => {
+ *   console.warn(`${circuitId}: ${kind}`, error)
+ *   return { quote: null }
+ * }
+ * ```
  */
-export type Fallback<TFallback> = (error: unknown, context: FallbackContext) => TFallback | Promise<TFallback>
+export type Fallback<TFallback, TContext extends FallbackContext = FallbackContext> = (
+  error: unknown,
+  context: TContext,
+) => TFallback | Promise<TFallback>
 
 /**
  * Options of {@link CircuitBreaker}. Every numeric option can also come from an environment
@@ -149,7 +169,10 @@ export interface CircuitBreakerOptions<TFallback = never> {
   readonly storeRetryIntervalMs?: number
   /** Which thrown errors count as failures. Default {@link isServiceFailure}. */
   readonly isFailure?: (error: unknown) => boolean
-  /** Which returned values count as failures. Default {@link isFailureResponse}. */
+  /**
+   * Which returned values count as failures. Default {@link isServiceFailureResponse}. The Middy
+   * middleware takes the same option under the same name, for the handler's response.
+   */
   readonly isFailureResult?: (result: unknown) => boolean
   /** Turns a rejection or a counted failure into a value; see {@link Fallback}. */
   readonly fallback?: Fallback<TFallback>
@@ -157,6 +180,36 @@ export interface CircuitBreakerOptions<TFallback = never> {
   readonly now?: () => number
   /** Where warnings go. Default {@link jsonConsoleLogger}. */
   readonly logger?: Logger
+  // ---- health-checked circuits (see live-probes.ts) ----
+  /**
+   * `false`: live calls are never probes. An OPEN circuit waits for a scheduled health check (the
+   * `healthCheckHandler` of `@fleet-breaker/lambda`) to close it, so no user request is the one
+   * that tests a recovering downstream; live probes resume only when the circuit has been due for
+   * a retry for `healthCheckIntervalMs × missedChecks` without a check deciding it (the checker
+   * stopped). Default `true`. Env `CIRCUIT_BREAKER_LIVE_PROBES` (`true` or `false`).
+   */
+  readonly liveProbes?: boolean
+  /** How often the health check runs (its schedule). Default 60 000. Env `CIRCUIT_BREAKER_HEALTH_CHECK_INTERVAL_MS`. */
+  readonly healthCheckIntervalMs?: number
+  /** Check intervals missed before live probes resume under `liveProbes: false`. Default 3. Env `CIRCUIT_BREAKER_MISSED_CHECKS`. */
+  readonly missedChecks?: number
+  // ---- shadow mode (see shadow.ts) ----
+  /**
+   * Shadow mode: the breaker decides and records exactly as usual, but lets through every call it
+   * would have rejected, logging it as "would reject" (rate-limited). For rolling the breaker out
+   * and tuning thresholds without risk. An operator's force-open still rejects. Operators can also
+   * switch it on fleet-wide, per circuit (`CircuitAdmin.setShadow`). Default `false`.
+   * Env `CIRCUIT_BREAKER_SHADOW` (`true` or `false`).
+   */
+  readonly shadow?: boolean
+  // ---- observers and metrics (see observe/) ----
+  /** Told of state changes, rejections, probes, counted failures and store health; see {@link BreakerObserver}. */
+  readonly observers?: readonly BreakerObserver[]
+  /**
+   * A Powertools `Metrics` instance (`@aws-lambda-powertools/metrics`): the breaker emits its
+   * metrics through it in EMF, with the dimensions `service` and `circuitId` (see the core README).
+   */
+  readonly metrics?: PowertoolsMetricsLike
 }
 
 /** Every option with its final value. */
@@ -192,6 +245,12 @@ export interface ResolvedOptions {
   readonly isFailureResult: (result: unknown) => boolean
   readonly now: () => number
   readonly logger: Logger
+  /** `observers`, then the adapter of `metrics` if set. */
+  readonly observers: readonly BreakerObserver[]
+  readonly liveProbes: boolean
+  readonly healthCheckIntervalMs: number
+  readonly missedChecks: number
+  readonly shadow: boolean
 }
 
 /** The environment variable behind each numeric option. */
@@ -217,9 +276,17 @@ export const ENVIRONMENT_VARIABLES = {
   cacheTtlMs: 'CIRCUIT_BREAKER_CACHE_TTL_MS',
   storeTimeoutMs: 'CIRCUIT_BREAKER_STORE_TIMEOUT_MS',
   storeRetryIntervalMs: 'CIRCUIT_BREAKER_STORE_RETRY_INTERVAL_MS',
+  healthCheckIntervalMs: 'CIRCUIT_BREAKER_HEALTH_CHECK_INTERVAL_MS',
+  missedChecks: 'CIRCUIT_BREAKER_MISSED_CHECKS',
 } as const
 
 const STORE_OUTAGE_VARIABLE = 'CIRCUIT_BREAKER_STORE_OUTAGE'
+// Read when a variable is checked, once every constant of this module exists.
+registerEnvironmentVariables(() => [
+  ...Object.values(ENVIRONMENT_VARIABLES),
+  ...Object.values(FRACTION_VARIABLES),
+  STORE_OUTAGE_VARIABLE,
+])
 
 /** The options that are shares from 0 to 1, with their environment variables. */
 const FRACTION_VARIABLES = {
@@ -247,6 +314,8 @@ export const DEFAULTS = {
   storeRetryIntervalMs: 1_000,
   deadlineMarginMs: 500,
   rampUpMs: 0,
+  healthCheckIntervalMs: 60_000,
+  missedChecks: 3,
 } as const
 
 /** Most probe slots a circuit can have; stores keep one small field pair per slot. */
@@ -407,6 +476,8 @@ export function resolveOptions(
   if (typeof options !== 'object' || options === null) {
     throw new InvalidConfigurationError('options', options, 'an object')
   }
+  // A misspelt variable would otherwise be ignored in silence (see misspelt-variables.ts).
+  warnAboutMisspeltVariables(env, (options.logger as Logger | undefined) ?? jsonConsoleLogger)
   const positive: Range = { min: 1 }
   const resetTimeoutMs = numericOption(options, env, 'resetTimeoutMs', positive) ?? DEFAULTS.resetTimeoutMs
   const maxResetTimeoutMs =
@@ -455,8 +526,44 @@ export function resolveOptions(
     storeRetryIntervalMs:
       numericOption(options, env, 'storeRetryIntervalMs', { min: 0 }) ?? DEFAULTS.storeRetryIntervalMs,
     isFailure: checkFunction('isFailure', options.isFailure, isServiceFailure),
-    isFailureResult: checkFunction('isFailureResult', options.isFailureResult, isFailureResponse),
+    isFailureResult: checkFunction('isFailureResult', options.isFailureResult, isServiceFailureResponse),
     now: checkFunction('now', options.now, Date.now),
     logger: checkLogger(options.logger),
+    observers: resolveObservers(options, resolveCircuitId(options, env)),
+    liveProbes: resolveLiveProbes(options, env),
+    healthCheckIntervalMs:
+      numericOption(options, env, 'healthCheckIntervalMs', positive) ?? DEFAULTS.healthCheckIntervalMs,
+    missedChecks: numericOption(options, env, 'missedChecks', { min: 1, max: 1_000 }) ?? DEFAULTS.missedChecks,
+    shadow: resolveShadow(options, env),
   }
+}
+
+const SHADOW_VARIABLE = 'CIRCUIT_BREAKER_SHADOW'
+
+/** `shadow`: explicit, else `CIRCUIT_BREAKER_SHADOW` (`true` / `false`), else `false`. */
+function resolveShadow(options: CircuitBreakerOptions<unknown>, env: Environment): boolean {
+  const explicit: unknown = options.shadow
+  if (explicit !== undefined) {
+    if (typeof explicit !== 'boolean') throw new InvalidConfigurationError('shadow', explicit, 'true or false')
+    return explicit
+  }
+  const raw = env[SHADOW_VARIABLE]?.trim().toLowerCase()
+  if (raw === undefined || raw === '') return false
+  if (raw === 'true' || raw === 'false') return raw === 'true'
+  throw new InvalidConfigurationError(SHADOW_VARIABLE, env[SHADOW_VARIABLE], '"true" or "false"')
+}
+
+const LIVE_PROBES_VARIABLE = 'CIRCUIT_BREAKER_LIVE_PROBES'
+
+/** `liveProbes`: explicit, else `CIRCUIT_BREAKER_LIVE_PROBES` (`true` / `false`), else `true`. */
+function resolveLiveProbes(options: CircuitBreakerOptions<unknown>, env: Environment): boolean {
+  const explicit: unknown = options.liveProbes
+  if (explicit !== undefined) {
+    if (typeof explicit !== 'boolean') throw new InvalidConfigurationError('liveProbes', explicit, 'true or false')
+    return explicit
+  }
+  const raw = env[LIVE_PROBES_VARIABLE]?.trim().toLowerCase()
+  if (raw === undefined || raw === '') return true
+  if (raw === 'true' || raw === 'false') return raw === 'true'
+  throw new InvalidConfigurationError(LIVE_PROBES_VARIABLE, env[LIVE_PROBES_VARIABLE], '"true" or "false"')
 }

@@ -19,6 +19,11 @@ export interface PermitState {
   /** The probe lease's token (probes only). */
   readonly token: string
   readonly signal: AbortSignal | undefined
+  /**
+   * Names the failure this permit counts, for a permit carried as JSON and settled elsewhere: a
+   * settlement sent again (a retried workflow task) is the same store write and counts once.
+   */
+  readonly settleId?: string
 }
 
 /** How an outcome counted: as a success, as a failure, or not at all. */

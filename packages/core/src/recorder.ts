@@ -1,5 +1,6 @@
 import { TransitionReason } from './events.js'
 import type { LocalBreaker } from './local-breaker.js'
+import type { ObserverHub } from './observe/hub.js'
 import type { ResolvedOptions } from './options.js'
 import { PermitMode, type PermitState, type Verdict } from './permit.js'
 import { CircuitState } from './state.js'
@@ -13,6 +14,7 @@ export interface RecorderParts {
   readonly link: StoreLink
   readonly local: LocalBreaker
   readonly policy: TripPolicy
+  readonly observers: ObserverHub
 }
 
 /**
@@ -25,8 +27,10 @@ export class Recorder {
   readonly #link: StoreLink
   readonly #local: LocalBreaker
   readonly #policy: TripPolicy
+  readonly #observers: ObserverHub
 
   constructor(parts: RecorderParts) {
+    this.#observers = parts.observers
     this.#options = parts.options
     this.#link = parts.link
     this.#local = parts.local
@@ -45,11 +49,13 @@ export class Recorder {
       case PermitMode.PROBE:
         return this.#recordProbe(permit, verdict)
       case PermitMode.COUNTED:
+        if (verdict === 'failure') this.#observers.failureCounted(slow)
         return this.#policy.record(permit, verdict, slow)
     }
   }
 
   async #recordProbe(permit: PermitState, verdict: Verdict): Promise<void> {
+    if (verdict !== 'ignored') this.#observers.probeCompleted(verdict === 'success')
     const from = {
       state: CircuitState.HALF_OPEN,
       generation: permit.generation,

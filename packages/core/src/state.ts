@@ -34,7 +34,67 @@ export interface ForcedState {
   readonly since: number
   /** When the override lapses, in epoch milliseconds; absent means until cleared. */
   readonly until?: number
+  /** Who set it: a person, a role or an automation (an alarm), as the operator's tool named it. */
+  readonly actor?: string
 }
+
+/**
+ * A fleet-wide shadow override, kept in the store: while it is in force every breaker of the circuit
+ * decides and records as usual but lets through the calls it would have rejected (see the `shadow`
+ * option). Unlike a forced state it leaves the automatic state and its counting alone.
+ */
+export interface ShadowOverride {
+  /** When shadow mode was switched on, in epoch milliseconds. */
+  readonly since: number
+  /** When it lapses, in epoch milliseconds; absent means until switched off. */
+  readonly until?: number
+  /** Free text for operators, shown in logs and snapshots. */
+  readonly reason?: string
+  /** Who switched it on. */
+  readonly actor?: string
+}
+
+/**
+ * The operator actions a circuit's history records.
+ *
+ * @example
+ * ```ts
+ * import { HistoryAction } from '@fleet-breaker/core'
+ * const forcedOpen = history.filter((entry) => entry.action === HistoryAction.FORCE_OPEN)
+ * ```
+ */
+export const HistoryAction = {
+  FORCE_OPEN: 'force-open',
+  FORCE_CLOSE: 'force-close',
+  /** The forced state was removed. */
+  CLEAR: 'clear',
+  RESET: 'reset',
+  SHADOW_ON: 'shadow-on',
+  SHADOW_OFF: 'shadow-off',
+} as const
+export type HistoryAction = (typeof HistoryAction)[keyof typeof HistoryAction]
+
+/**
+ * One operator action on a circuit, as its bounded history keeps it: what, when, by whom and why.
+ * Reasons and actors are kept shortened (see {@link MAX_HISTORY_REASON_LENGTH}); the override in
+ * force keeps them whole.
+ */
+export interface HistoryEntry {
+  /** When the action was applied, in epoch milliseconds. */
+  readonly at: number
+  readonly action: HistoryAction
+  readonly actor?: string
+  readonly reason?: string
+  /** When the override it set lapses (force-open, force-close, shadow-on with a duration). */
+  readonly until?: number
+}
+
+/** How many operator actions a record keeps, newest last; older ones roll off. */
+export const MAX_HISTORY = 20
+/** The longest reason a history entry keeps; longer ones are cut, with `…` at the end. */
+export const MAX_HISTORY_REASON_LENGTH = 80
+/** The longest actor a history entry keeps; longer ones are cut, with `…` at the end. */
+export const MAX_HISTORY_ACTOR_LENGTH = 64
 
 /** A half-open probe's claim on one of the `halfOpenMaxProbes` slots. It lapses at `expiresAt`. */
 export interface ProbeLease {
@@ -82,6 +142,13 @@ interface CircuitRecordBase {
   /** When the current state began, in epoch milliseconds (0 for a circuit never written). */
   readonly changedAt: number
   readonly forced?: ForcedState
+  /** The shadow override, if one was set (in force or lapsed; see {@link activeShadow}). */
+  readonly shadow?: ShadowOverride
+  /**
+   * The last operator actions (overrides, clears, resets, shadow switches), oldest first, at most
+   * {@link MAX_HISTORY}. Kept through transitions and resets, written atomically with each action.
+   */
+  readonly history?: readonly HistoryEntry[]
 }
 
 /**
@@ -159,6 +226,20 @@ export function activeOverride(record: CircuitRecord, now: number): ForcedState 
   const forced = record.forced
   if (forced === undefined) return undefined
   return forced.until === undefined || forced.until > now ? forced : undefined
+}
+
+/**
+ * The shadow override in force at `now`, if any.
+ *
+ * @example
+ * ```ts
+ * if (activeShadow(record, Date.now()) !== undefined) console.log('payment-api is in shadow mode')
+ * ```
+ */
+export function activeShadow(record: CircuitRecord, now: number): ShadowOverride | undefined {
+  const shadow = record.shadow
+  if (shadow === undefined) return undefined
+  return shadow.until === undefined || shadow.until > now ? shadow : undefined
 }
 
 /**

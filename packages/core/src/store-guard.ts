@@ -1,4 +1,6 @@
+import { StoreUnavailableError } from './errors.js'
 import type { Logger } from './logger.js'
+import type { ObserverHub } from './observe/hub.js'
 import type { CircuitStore, StoreCallOptions } from './store/contract.js'
 
 /** The answer of a guarded store call: its value, or why there is none. */
@@ -43,6 +45,8 @@ export interface StoreGuardOptions {
   readonly policy: string
   readonly now: () => number
   readonly logger: Logger
+  /** Told of each store call's latency and failure. */
+  readonly observers?: ObserverHub
 }
 
 /** Reads: when one fails, the store is taken to be down and calls skip it for a while. */
@@ -84,25 +88,33 @@ export class StoreGuard {
       outage.failedCalls++
       return { ok: false, error: new Error('store skipped during an outage'), skipped: true }
     }
+    const startedAt = this.#options.observers?.timesStore === true ? performance.now() : 0
     try {
       const value = await this.#withDeadline(name, operation)
+      this.#options.observers?.storeCall(name, startedAt, false)
       if (outage.since !== undefined) this.#recovered(name, circuitId)
       return { ok: true, value }
     } catch (error) {
+      this.#options.observers?.storeCall(name, startedAt, true, error)
       this.#failed(name, circuitId, error)
       return { ok: false, error, skipped: false }
     }
   }
 
-  /** Like {@link call}, but rethrows the failure: for operator actions, which must not fail silently. */
+  /**
+   * Like {@link call}, but throws a {@link StoreUnavailableError} (the store's error as its `cause`)
+   * when the store does not answer: for operator actions, which must not fail silently. It asks the
+   * store even while calls skip it: an operator acts during an incident, and should learn whether
+   * the store took the change, not that an earlier read failed.
+   */
   async callOrThrow<T>(
     name: string,
     circuitId: string,
     operation: (store: CircuitStore, options: StoreCallOptions) => Promise<T>,
   ): Promise<T> {
-    const result = await this.call(name, circuitId, operation)
+    const result = await this.call(name, circuitId, operation, true)
     if (result.ok) return result.value
-    throw result.error
+    throw new StoreUnavailableError({ circuitId, cause: result.error, operation: name })
   }
 
   #withDeadline<T>(

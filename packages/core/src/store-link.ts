@@ -3,6 +3,7 @@ import type { CircuitView, MadeHere } from './circuit-view.js'
 import { type CircuitRecord, type CircuitState, initialRecord } from './state.js'
 import type {
   CircuitStore,
+  OperatorNote,
   OverrideRequest,
   ProbeOutcome,
   StoreCallOptions,
@@ -58,18 +59,31 @@ export class StoreLink {
     return { ok: true, value: record }
   }
 
+  /** Counts a failure; `opId` (default: a new one) names the write, so sending it again counts it once. */
   addFailure(
     under: Pick<CircuitRecord, 'incarnation' | 'generation'>,
     windowMs: number,
     environment?: string,
+    opId?: string,
   ): Promise<GuardedResult<CircuitRecord>> {
     const { incarnation, generation } = under
-    return this.#write('addFailure', (store, opId, now, options) =>
-      store.addFailure(
-        this.#circuitId,
-        { opId, generation, incarnation, now, windowMs, ...(environment === undefined ? {} : { environment }) },
-        options,
-      ),
+    return this.#write(
+      'addFailure',
+      (store, sentOpId, now, options) =>
+        store.addFailure(
+          this.#circuitId,
+          {
+            opId: sentOpId,
+            generation,
+            incarnation,
+            now,
+            windowMs,
+            ...(environment === undefined ? {} : { environment }),
+          },
+          options,
+        ),
+      false,
+      opId,
     )
   }
 
@@ -181,16 +195,16 @@ export class StoreLink {
   }
 
   /** Sets or clears the override; throws when the store cannot be reached (operators must know). */
-  setForced(forced: OverrideRequest | undefined, made: MadeHere): Promise<CircuitRecord> {
+  setForced(forced: OverrideRequest | undefined, made: MadeHere, note: OperatorNote = {}): Promise<CircuitRecord> {
     return this.#operatorWrite('setForced', made, (store, opId, now, options) =>
-      store.setForced(this.#circuitId, { opId, now, ...(forced === undefined ? {} : { forced }) }, options),
+      store.setForced(this.#circuitId, { opId, now, ...note, ...(forced === undefined ? {} : { forced }) }, options),
     )
   }
 
   /** Resets the circuit; throws when the store cannot be reached. */
-  reset(made: MadeHere): Promise<CircuitRecord> {
+  reset(made: MadeHere, note: OperatorNote = {}): Promise<CircuitRecord> {
     return this.#operatorWrite('reset', made, (store, opId, now, options) =>
-      store.reset(this.#circuitId, { opId, now }, options),
+      store.reset(this.#circuitId, { opId, now, ...note }, options),
     )
   }
 

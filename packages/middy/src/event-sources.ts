@@ -45,20 +45,79 @@ export function eventSourceOf(event: unknown): EventSource {
   return EventSource.OTHER
 }
 
-/** Whole seconds until a retry makes sense, at least 1, from the shared retry time. */
-export function retryAfterSeconds(error: CircuitBreakerError): number {
+/**
+ * Whole seconds until a retry makes sense, at least 1: from the shared retry time of a
+ * `CircuitOpenError`, 1 for any other error (a fallback's `error` is typed `unknown`).
+ *
+ * @example
+ * ```ts
+ * fallback: (error) => ({ statusCode: 200, headers: { 'Retry-After': String(retryAfterSeconds(error)) }, body: '{}' })
+ * ```
+ */
+export function retryAfterSeconds(error: unknown): number {
   const milliseconds = isCircuitOpenError(error) ? error.retryAfterMs : 1_000
   return Math.max(1, Math.ceil(milliseconds / 1_000))
 }
 
-/** An HTTP response saying the dependency is unavailable and when to come back. */
-function unavailable(error: CircuitBreakerError) {
+/** Whether the event comes from an HTTP source (API Gateway, function URL, ALB). */
+export function isHttpEvent(event: unknown): boolean {
+  const source = eventSourceOf(event)
+  return (
+    source === EventSource.API_GATEWAY_REST || source === EventSource.API_GATEWAY_HTTP || source === EventSource.ALB
+  )
+}
+
+/** The parts of the open-circuit answer both of its forms share. */
+function unavailableParts(error: unknown) {
   const seconds = retryAfterSeconds(error)
   return {
     statusCode: 503,
-    headers: { 'Content-Type': 'application/json', 'Retry-After': String(seconds) },
+    headers: { 'Retry-After': String(seconds) },
     body: JSON.stringify({ message: 'Service temporarily unavailable', retryAfterSeconds: seconds }),
   }
+}
+
+/** An HTTP response saying the dependency is unavailable and when to come back. */
+function unavailable(error: CircuitBreakerError) {
+  const { statusCode, headers, body } = unavailableParts(error)
+  return { statusCode, headers: { 'Content-Type': 'application/json', ...headers }, body }
+}
+
+/**
+ * Middy's HTTP error (`@middy/util`'s `HttpError`) as `@middy/http-error-handler` reads it:
+ * `statusCode`, `expose`, `message` (the body) and `headers`.
+ */
+export interface UnavailableHttpError extends Error {
+  readonly statusCode: 503
+  readonly status: 503
+  readonly expose: true
+  readonly headers: { readonly 'Retry-After': string }
+}
+
+/** `@middy/util`, loaded on the first rejection that needs it (it is ESM only; CommonJS builds import it). */
+let middyUtil: Promise<typeof import('@middy/util')> | undefined
+
+/**
+ * The open-circuit answer as Middy's own HTTP error, made with `@middy/util`'s `createError`:
+ * status 503, `expose: true`, the `Retry-After` header in `headers`, the same JSON body as the
+ * response {@link rejectionResponse} returns as its message, and the breaker's error as `cause`.
+ * `@middy/http-error-handler` turns it into a response shaped like the API's other errors.
+ *
+ * @example
+ * ```ts
+ * const error = await unavailableHttpError(circuitOpenError)
+ * // error.statusCode === 503, error.headers['Retry-After'] === '8', error.expose === true
+ * ```
+ */
+export async function unavailableHttpError(error: unknown): Promise<UnavailableHttpError> {
+  middyUtil ??= import('@middy/util')
+  const { createError } = await middyUtil
+  const { statusCode, headers, body } = unavailableParts(error)
+  const httpError = createError(statusCode, body, { expose: true, cause: error })
+  // Not every major of createError copies extra properties onto the error: set them here.
+  httpError.expose = true
+  httpError.headers = headers
+  return httpError as unknown as UnavailableHttpError
 }
 
 /**

@@ -1,15 +1,39 @@
 import {
   type CallPermit,
   CircuitBreaker,
-  type CircuitBreakerError,
   type CircuitBreakerOptions,
+  type Fallback,
+  type FallbackContext,
+  flushObservers,
   InvalidConfigurationError,
 } from '@fleet-breaker/core'
 import { isMiddyTimeoutError, LONGEST_TIMER_MS, remainingTimeOf } from './deadline.js'
 import { type ErrorWatch, watchError } from './error-watch.js'
-import { rejectionResponse } from './event-sources.js'
+import { isHttpEvent, rejectionResponse, unavailableHttpError } from './event-sources.js'
 import type { MiddyMiddleware, MiddyRequest } from './middy-types.js'
+import { cleanupPowertoolsMiddlewares } from './powertools-cleanup.js'
 import { type BodyOutcome, type BodyWatch, watchStreamedResponse } from './streamed-body.js'
+
+/**
+ * What the middleware's `fallback` learns: the breaker's {@link FallbackContext} (always
+ * `kind: 'rejected'`: the middleware's fallback answers calls the breaker did not let through) and
+ * the Middy request.
+ */
+export interface MiddyFallbackContext<TEvent = unknown, TResult = unknown> extends FallbackContext {
+  readonly kind: 'rejected'
+  readonly request: MiddyRequest<TEvent, TResult>
+}
+
+/**
+ * Breaker options for the middleware to create its breaker with. `fallback` and
+ * `isFailureResult` belong on the middleware, which records the handler's response itself: given
+ * here they would never run, so the types refuse them (and the middleware throws
+ * `InvalidConfigurationError` for them at run time).
+ */
+export type MiddlewareBreakerOptions = Omit<CircuitBreakerOptions<never>, 'fallback' | 'isFailureResult'> & {
+  readonly fallback?: never
+  readonly isFailureResult?: never
+}
 
 /**
  * Options of the {@link circuitBreaker} middleware.
@@ -27,16 +51,35 @@ export interface CircuitBreakerMiddlewareOptions<TEvent = unknown, TResult = unk
    * A breaker created once per execution environment, or the options to create one with (the
    * middleware creates it once, when it is created itself).
    */
-  readonly breaker: CircuitBreaker<unknown> | CircuitBreakerOptions<unknown>
+  readonly breaker: CircuitBreaker<unknown> | MiddlewareBreakerOptions
   /**
    * The response when the breaker rejects the call (circuit open, probes busy, concurrency limit,
-   * store unavailable under `fail-closed`). Returned early: the handler and every `after` hook are
-   * skipped. Without it, the middleware answers as the event source needs (see
-   * {@link rejectionResponse}). The breaker's own `fallback` option does not apply here.
+   * store unavailable under `fail-closed`): the same `(error, context)` signature as the breaker's
+   * `fallback` option, with the Middy `request` in the context. Returned early: the handler and
+   * every `after` hook are skipped. Without it, the middleware answers as the event source needs
+   * (see {@link rejectionResponse}). Errors the handler throws are left to the `onError`
+   * middlewares (`@middy/http-error-handler`), never replaced.
    */
-  readonly fallback?: (error: CircuitBreakerError, request: MiddyRequest<TEvent, TResult>) => TResult | Promise<TResult>
-  /** Whether a response counts as a failure. Default: a `statusCode` of 500 or more. */
-  readonly isFailureResponse?: (response: TResult) => boolean
+  readonly fallback?: Fallback<TResult, MiddyFallbackContext<TEvent, TResult>>
+  /**
+   * Which of the handler's responses count as failures: the breaker's option of the same name,
+   * typed by the handler's result. Default {@link isServerErrorResponse}: a `statusCode` of 500 or
+   * more.
+   */
+  readonly isFailureResult?: (result: TResult) => boolean
+  /** Renamed `isFailureResult`, the name the breaker uses for the same thing. */
+  readonly isFailureResponse?: never
+  /**
+   * For HTTP events (API Gateway, function URLs, ALB) rejected without a `fallback`: throw Middy's
+   * HTTP error (`@middy/util`'s `createError(503)`, `expose: true`, `Retry-After` in its
+   * `headers`, the breaker's error as `cause`) instead of returning the 503 response, so that
+   * `@middy/http-error-handler`, and every `onError` middleware, shape it like the API's other
+   * errors. Set it when the chain has `@middy/http-error-handler`: a middleware cannot see which
+   * middlewares follow it, and without a handler Middy would rethrow the error to Lambda.
+   * Default `false`: the middleware returns the 503 response itself (same status, `Retry-After`
+   * and body as http-error-handler makes of the error with its defaults).
+   */
+  readonly throwHttpError?: boolean
   /**
    * How long before the invocation's end (`context.getRemainingTimeInMillis()`) a call still
    * running, or a response body still streaming, is recorded as a failure, so that its outcome
@@ -47,7 +90,16 @@ export interface CircuitBreakerMiddlewareOptions<TEvent = unknown, TResult = unk
   readonly deadlineMarginMs?: number
 }
 
-/** The default failure predicate for responses: a `statusCode` of 500 or more. */
+/**
+ * The middleware's default `isFailureResult`: a Lambda response (API Gateway, function URL, ALB)
+ * with a `statusCode` of 500 or more.
+ *
+ * @example
+ * ```ts
+ * isServerErrorResponse({ statusCode: 502, body: '' }) // true
+ * isServerErrorResponse({ statusCode: 404, body: '' }) // false
+ * ```
+ */
 export function isServerErrorResponse(response: unknown): boolean {
   const statusCode = typeof response === 'object' && response !== null ? Reflect.get(response, 'statusCode') : undefined
   return typeof statusCode === 'number' && statusCode >= 500
@@ -150,7 +202,18 @@ function resolveBreaker(breaker: unknown): CircuitBreaker<unknown> {
     return breaker as CircuitBreaker<unknown>
   }
   if (typeof breaker === 'object' && breaker !== null && 'store' in breaker) {
-    return new CircuitBreaker(breaker as CircuitBreakerOptions<unknown>)
+    // Options the middleware would never use: refused rather than silently ignored.
+    for (const key of ['fallback', 'isFailureResult'] as const) {
+      const value: unknown = Reflect.get(breaker, key)
+      if (value !== undefined) {
+        throw new InvalidConfigurationError(
+          `breaker.${key}`,
+          value,
+          `nothing here: the middleware records the handler's response itself, so pass ${key} to circuitBreaker() beside breaker`,
+        )
+      }
+    }
+    return new CircuitBreaker(breaker as CircuitBreakerOptions<never>)
   }
   throw new InvalidConfigurationError('breaker', breaker, 'a CircuitBreaker, or CircuitBreakerOptions to create one')
 }
@@ -202,7 +265,7 @@ let instances = 0
  *   for API Gateway, function URLs and ALB; every record as a batch item failure for SQS; for
  *   other events it throws the `CircuitOpenError`, so Lambda's retries keep the event. An early
  *   return skips the handler and every `after` hook.
- * - `after` records the response: a failure when `isFailureResponse` says so. A streamed response
+ * - `after` records the response: a failure when `isFailureResult` says so. A streamed response
  *   (Middy's streaming mode: a Node.js `Readable` or web `ReadableStream`, itself or as the `body`)
  *   is recorded when its body ends (a success), fails (its error, classified) or is given up
  *   (not counted), since Middy sends the body only after the `after` hooks.
@@ -240,12 +303,24 @@ export function circuitBreaker<TEvent = unknown, TResult = unknown>(
   if (typeof options !== 'object' || options === null) {
     throw new InvalidConfigurationError('options', options, 'an object with a breaker')
   }
-  const { fallback, isFailureResponse = isServerErrorResponse, deadlineMarginMs: marginOption } = options
+  const {
+    fallback,
+    isFailureResult = isServerErrorResponse,
+    deadlineMarginMs: marginOption,
+    throwHttpError = false,
+  } = options
+  if (typeof throwHttpError !== 'boolean') {
+    throw new InvalidConfigurationError('throwHttpError', throwHttpError, 'true or false')
+  }
+  const renamed: unknown = Reflect.get(options, 'isFailureResponse')
+  if (renamed !== undefined) {
+    throw new InvalidConfigurationError('isFailureResponse', renamed, 'nothing: the option is now isFailureResult')
+  }
   if (fallback !== undefined && typeof fallback !== 'function') {
     throw new InvalidConfigurationError('fallback', fallback, 'a function')
   }
-  if (typeof isFailureResponse !== 'function') {
-    throw new InvalidConfigurationError('isFailureResponse', isFailureResponse, 'a function')
+  if (typeof isFailureResult !== 'function') {
+    throw new InvalidConfigurationError('isFailureResult', isFailureResult, 'a function')
   }
   if (
     marginOption !== undefined &&
@@ -259,6 +334,18 @@ export function circuitBreaker<TEvent = unknown, TResult = unknown>(
   // Namespaced per middleware instance: two breakers on one handler never share a key.
   const internalKey = `${INTERNAL_KEY_PREFIX}${breaker.circuitId}#${++instances}`
   const outstanding = outstandingOf(breaker)
+  // Observers that send asynchronously (an EventBridge publisher): flushed before the invocation ends.
+  const flushable = (breaker.options.observers ?? []).filter((observer) => typeof observer.flush === 'function')
+  const endOfInvocation = (request: MiddyRequest<TEvent, TResult>) => {
+    if (flushable.length === 0) return undefined
+    // Never past the invocation's deadline, less the margin: the response matters more than the events.
+    const remaining = remainingTimeOf(request.context)
+    return flushObservers(
+      flushable,
+      logger,
+      remaining === undefined ? {} : { timeoutMs: Math.max(0, remaining - deadlineMarginMs) },
+    )
+  }
 
   /** Marks a permit as settled; false if it already was. The only way out of `outstanding`. */
   const forget = (held: Held): boolean => {
@@ -390,13 +477,25 @@ export function circuitBreaker<TEvent = unknown, TResult = unknown>(
     // The chain ends here, before the call: the breakers registered before this one will not
     // reach their `after` hooks, so their permits go back now (the downstream was never called).
     await settleCircuitBreakerPermits(request)
+    if (fallback === undefined && throwHttpError && isHttpEvent(request.event)) {
+      // No permit is held for this request, so the middleware's own onError records nothing.
+      throw await unavailableHttpError(admission.error)
+    }
     const response =
       fallback === undefined
         ? (rejectionResponse(request.event, admission.error) as TResult | undefined)
-        : await fallback(admission.error, request)
+        : await fallback(admission.error, { circuitId: breaker.circuitId, kind: 'rejected', request })
     if (fallback === undefined && response === undefined) throw admission.error
     // Set as well as returned: Middy 6 and later then end the chain even on an `undefined` fallback.
     request.earlyResponse = response
+    await endOfInvocation(request)
+    // The Powertools middlewares before this one will not reach their own hooks: they clean up now.
+    await cleanupPowertoolsMiddlewares(request, (error) =>
+      logger.error('fleet-breaker: a Powertools middleware failed to clean up', {
+        circuitId: breaker.circuitId,
+        error,
+      }),
+    )
     return response
   }
 
@@ -438,9 +537,9 @@ export function circuitBreaker<TEvent = unknown, TResult = unknown>(
   const recordResponse = async (held: Held, request: MiddyRequest<TEvent, TResult>): Promise<void> => {
     let failed = false
     try {
-      failed = isFailureResponse(request.response as TResult) === true
+      failed = isFailureResult(request.response as TResult) === true
     } catch (error) {
-      logger.error('fleet-breaker: isFailureResponse threw; the response is not counted', {
+      logger.error('fleet-breaker: isFailureResult threw; the response is not counted', {
         circuitId: breaker.circuitId,
         error,
       })
@@ -457,6 +556,7 @@ export function circuitBreaker<TEvent = unknown, TResult = unknown>(
     const held = find(request)
     if (held !== undefined && held.body === undefined) await recordResponse(held, request)
     await settleFinished()
+    await endOfInvocation(request)
     return undefined
   }
 
@@ -474,6 +574,7 @@ export function circuitBreaker<TEvent = unknown, TResult = unknown>(
       await recordThrown(held.permit, thrown === undefined ? request.error : thrown.error)
     }
     await settleFinished()
+    await endOfInvocation(request)
     return undefined
   }
 

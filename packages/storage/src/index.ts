@@ -1,6 +1,7 @@
 export {
   closeStoresFromEnvironment,
   createStoreFromEnvironment,
+  redisUrlFromEnvironment,
   STORE_ENVIRONMENT_VARIABLES,
   type StoreFromEnvironmentOptions,
   StoreKind,

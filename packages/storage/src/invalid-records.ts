@@ -17,6 +17,19 @@ export class InvalidRecordReporter {
     this.#store = store
   }
 
+  /** Logs, once per circuit, a part of a readable record that was left out (it is rewritten by the next write of it). */
+  reportBlemish(circuitId: string, what: string): void {
+    const key = `blemish:${circuitId}`
+    if (this.#reported.has(key)) return
+    if (this.#reported.size >= MAX_REMEMBERED) this.#reported.clear()
+    this.#reported.add(key)
+    this.#logger.warn('fleet-breaker: part of a circuit record could not be read and is left out', {
+      store: this.#store,
+      circuitId,
+      what,
+    })
+  }
+
   report(circuitId: string, reason: string): void {
     if (this.#reported.has(circuitId)) return
     if (this.#reported.size >= MAX_REMEMBERED) this.#reported.clear()

@@ -87,9 +87,18 @@ export interface CircuitStore {
 
   /**
    * Sets (or, with `forced` absent, clears) the manual override. Starts a new generation made by
-   * `opId`; applied again with the same `opId`, changes nothing.
+   * `opId`; applied again with the same `opId`, changes nothing. Appends the action to the record's
+   * `history` in the same atomic write. With `onlyIfActor`, changes nothing unless the override the
+   * record holds was set by that actor (the answer's `changedBy` tells whether it applied).
    */
   setForced(circuitId: string, request: SetForcedRequest, options?: StoreCallOptions): Promise<CircuitRecord>
+
+  /**
+   * Switches the fleet-wide shadow override on (`shadow` present) or off. Like `setForced`: a new
+   * generation made by `opId` (the counts of a closed window are kept, a half-open circuit's probe
+   * leases go), idempotent under `opId`, and the action appended to `history` atomically.
+   */
+  setShadow(circuitId: string, request: SetShadowRequest, options?: StoreCallOptions): Promise<CircuitRecord>
 
   /**
    * Puts the circuit back to a fresh CLOSED state, clearing any override. Starts a new generation
@@ -107,6 +116,44 @@ export interface CircuitStore {
 
   /** Removes the records of many circuits: each starts again as a fresh closed circuit. */
   clearMany(circuitIds: readonly string[], options?: StoreCallOptions): Promise<void>
+
+  /**
+   * One page of the circuits the store holds, for operators' tools (never on a breaker's path).
+   * Follow `cursor` until a page comes without one. A circuit that exists throughout the listing
+   * appears at least once; a store whose listing can repeat one across pages says so (the Redis
+   * store's SCAN can, while the server resizes its key table), so callers de-duplicate by id.
+   * A page holds at most `limit` circuits (the Redis store takes it as a hint) and may hold none
+   * while a cursor still follows. Records the store cannot read are logged and left out; data that
+   * is not a circuit of this store (other items of a shared table, other keys) is never returned.
+   * A `limit` or `cursor` that is not valid throws an `InvalidConfigurationError` naming it.
+   */
+  list(request: ListRequest, options?: StoreCallOptions): Promise<ListPage>
+}
+
+/** The most circuits a {@link CircuitStore.list} page may ask for. */
+export const MAX_LIST_LIMIT = 1_000
+/** The page size of {@link CircuitStore.list} when none is asked for. */
+export const DEFAULT_LIST_LIMIT = 100
+
+/** See {@link CircuitStore.list}. */
+export interface ListRequest {
+  /** Where to continue: the `cursor` of the previous page; absent for the first page. */
+  readonly cursor?: string
+  /** How many circuits a page may hold, 1 to {@link MAX_LIST_LIMIT}; default {@link DEFAULT_LIST_LIMIT}. */
+  readonly limit?: number
+}
+
+/** One circuit of a {@link ListPage}. */
+export interface ListedCircuit {
+  readonly circuitId: string
+  readonly record: CircuitRecord
+}
+
+/** One page of {@link CircuitStore.list}. */
+export interface ListPage {
+  readonly circuits: readonly ListedCircuit[]
+  /** Pass it back for the next page; absent on the last page. Opaque: its form is the store's. */
+  readonly cursor?: string
 }
 
 /** Options every store call accepts. */
@@ -244,21 +291,54 @@ export interface CompleteProbeRequest extends WriteRequest {
   readonly success: boolean
 }
 
-/** An override to set: which state, why, and for how long (absent: until cleared). */
+/** An override to set: which state, why, by whom, and for how long (absent: until cleared). */
 export interface OverrideRequest {
   readonly state: ForcedStateName
   readonly reason?: string
   readonly durationMs?: number
+  /** Who sets it; kept with the override and in the history. */
+  readonly actor?: string
+}
+
+/** Who made an operator write and why, for the circuit's history. */
+export interface OperatorNote {
+  readonly actor?: string
+  readonly reason?: string
 }
 
 /** See {@link CircuitStore.setForced}. */
-export interface SetForcedRequest extends WriteRequest {
-  /** The override to set; absent clears the current one. */
+export interface SetForcedRequest extends WriteRequest, OperatorNote {
+  /** The override to set; absent clears the current one (then `actor` and `reason` go to the history). */
   readonly forced?: OverrideRequest
+  /**
+   * Applies only when the record holds an override (in force or lapsed) whose `actor` is this one:
+   * an automation clears (or replaces) only the override it set itself, atomically, even when a
+   * person changed it meanwhile.
+   */
+  readonly onlyIfActor?: string
+  /**
+   * With `onlyIfActor`: applies also when no override is in force (none, or one whose `until` has
+   * passed), so an automation sets its override only where nobody else's is in force, decided
+   * atomically with the write.
+   */
+  readonly orNoOverride?: boolean
+}
+
+/** A shadow override to switch on: why, by whom, and for how long (absent: until switched off). */
+export interface ShadowRequest {
+  readonly reason?: string
+  readonly actor?: string
+  readonly durationMs?: number
+}
+
+/** See {@link CircuitStore.setShadow}. */
+export interface SetShadowRequest extends WriteRequest, OperatorNote {
+  /** The shadow override to switch on; absent switches it off (then `actor` and `reason` go to the history). */
+  readonly shadow?: ShadowRequest
 }
 
 /** See {@link CircuitStore.reset}. */
-export type ResetRequest = WriteRequest
+export interface ResetRequest extends WriteRequest, OperatorNote {}
 
 /** One circuit of a {@link CircuitStore.setMany} batch. */
 export interface SetManyEntry {
@@ -267,5 +347,5 @@ export interface SetManyEntry {
   readonly forced?: OverrideRequest
 }
 
-/** See {@link CircuitStore.setMany}. */
-export type SetManyRequest = WriteRequest
+/** See {@link CircuitStore.setMany}; `actor` and `reason` go to the history of each circuit cleared. */
+export interface SetManyRequest extends WriteRequest, OperatorNote {}

@@ -3,9 +3,13 @@ import {
   type CircuitRecord,
   CircuitState,
   type ForcedState,
+  HistoryAction,
+  type HistoryEntry,
   MAX_FAILING_ENVIRONMENTS,
+  MAX_HISTORY,
   MAX_RECENT_OPS,
   type ProbeLease,
+  type ShadowOverride,
 } from '../state.js'
 import { isOpId } from './op-id.js'
 
@@ -39,6 +43,13 @@ export const FlatField = {
   SLOW_CALLS: 'slowCalls',
   /** Like {@link FlatField.RECENT_OPS}: a list, or one string separated by spaces. */
   FAILING_ENVIRONMENTS: 'failingEnvironments',
+  FORCED_ACTOR: 'forcedActor',
+  SHADOW_SINCE: 'shadowSince',
+  SHADOW_UNTIL: 'shadowUntil',
+  SHADOW_REASON: 'shadowReason',
+  SHADOW_ACTOR: 'shadowActor',
+  /** The operator history as one string: see {@link encodeHistory}. */
+  HISTORY: 'history',
 } as const
 
 /** The field holding the token of probe slot `slot`. */
@@ -67,9 +78,13 @@ export const STATE_COUNTER: Readonly<Record<CircuitState, string>> = {
 /** A flat record's fields as a backend hands them over: numbers must already be numbers. */
 export type FlatFields = Readonly<Record<string, unknown>>
 
-/** The outcome of decoding: a record, or why the fields are not one. */
+/**
+ * The outcome of decoding: a record, or why the fields are not one. A valid record may still carry a
+ * `blemish`: a part that could not be read and was left out (malformed history entries), which
+ * the store logs and its next write of that part replaces.
+ */
 export type DecodedRecord =
-  | { readonly valid: true; readonly record: CircuitRecord }
+  | { readonly valid: true; readonly record: CircuitRecord; readonly blemish?: string }
   | { readonly valid: false; readonly reason: string; readonly record: CircuitRecord }
 
 const STATES: ReadonlySet<unknown> = new Set(Object.values(CircuitState))
@@ -106,12 +121,89 @@ function decodeProbes(fields: FlatFields): ProbeLease[] {
   return probes
 }
 
+const HISTORY_ACTIONS: ReadonlySet<unknown> = new Set(Object.values(HistoryAction))
+/** A history entry's time: digits only, as every store writes it. */
+const HISTORY_TIME = /^-?\d{1,16}(?:\.\d{1,6})?$/
+
+/**
+ * Writes a history as one compact string: an entry per line, oldest first, each
+ * `at<TAB>action<TAB>actor<TAB>reason<TAB>until` (absent fields empty). Entries never hold a tab or
+ * a line break (see `historyText`), so a Lua script can append one without parsing the others.
+ *
+ * @example
+ * ```ts
+ * encodeHistory([{ at: 1000, action: 'force-open', actor: 'alice', reason: 'drill' }]) // '1000\tforce-open\talice\tdrill\t'
+ * ```
+ */
+export function encodeHistory(history: readonly HistoryEntry[]): string {
+  return history.map(encodeHistoryEntry).join('\n')
+}
+
+/** One line of {@link encodeHistory}. */
+export function encodeHistoryEntry(entry: HistoryEntry): string {
+  return [entry.at, entry.action, entry.actor ?? '', entry.reason ?? '', entry.until ?? ''].join('\t')
+}
+
+/**
+ * Reads a history written by {@link encodeHistory}: entries that cannot be read are left out and
+ * counted as `malformed`, the newest {@link MAX_HISTORY} kept. Anything but a string reads as one
+ * malformed entry.
+ */
+export function decodeHistory(value: unknown): {
+  readonly entries: readonly HistoryEntry[]
+  readonly malformed: number
+} {
+  if (value === undefined) return { entries: [], malformed: 0 }
+  if (typeof value !== 'string') return { entries: [], malformed: 1 }
+  const entries: HistoryEntry[] = []
+  let malformed = 0
+  for (const line of value.split('\n')) {
+    if (line === '') continue
+    const entry = decodeHistoryEntry(line)
+    if (entry === undefined) malformed++
+    else entries.push(entry)
+  }
+  return { entries: entries.length > MAX_HISTORY ? entries.slice(entries.length - MAX_HISTORY) : entries, malformed }
+}
+
+function decodeHistoryEntry(line: string): HistoryEntry | undefined {
+  const parts = line.split('\t')
+  if (parts.length !== 5) return undefined
+  const [at = '', action, actor = '', reason = '', until = ''] = parts
+  if (!HISTORY_TIME.test(at) || !HISTORY_ACTIONS.has(action)) return undefined
+  if (until !== '' && !HISTORY_TIME.test(until)) return undefined
+  return {
+    at: Number(at),
+    action: action as HistoryAction,
+    ...(actor === '' ? {} : { actor }),
+    ...(reason === '' ? {} : { reason }),
+    ...(until === '' ? {} : { until: Number(until) }),
+  }
+}
+
+function decodeShadow(fields: FlatFields): ShadowOverride | undefined {
+  const since = fields[FlatField.SHADOW_SINCE]
+  if (!isNumber(since)) return undefined
+  const until = fields[FlatField.SHADOW_UNTIL]
+  // As for an override: an end that cannot be read must not make a timed shadow permanent.
+  if (until !== undefined && !isNumber(until)) return undefined
+  const reason = fields[FlatField.SHADOW_REASON]
+  const actor = fields[FlatField.SHADOW_ACTOR]
+  return {
+    since,
+    ...(isNumber(until) ? { until } : {}),
+    ...(typeof reason === 'string' ? { reason } : {}),
+    ...(typeof actor === 'string' ? { actor } : {}),
+  }
+}
+
 function decodeForced(fields: FlatFields): ForcedState | undefined {
   const state = fields[FlatField.FORCED_STATE]
   const since = fields[FlatField.FORCED_SINCE]
   if ((state !== CircuitState.OPEN && state !== CircuitState.CLOSED) || !isNumber(since)) return undefined
   const reason = fields[FlatField.FORCED_REASON]
   const until = fields[FlatField.FORCED_UNTIL]
+  const actor = fields[FlatField.FORCED_ACTOR]
   // An end that cannot be read must not turn a timed override into a permanent one.
   if (until !== undefined && !isNumber(until)) return undefined
   return {
@@ -119,6 +211,7 @@ function decodeForced(fields: FlatFields): ForcedState | undefined {
     since,
     ...(typeof reason === 'string' ? { reason } : {}),
     ...(isNumber(until) ? { until } : {}),
+    ...(typeof actor === 'string' ? { actor } : {}),
   }
 }
 
@@ -177,6 +270,9 @@ export function decodeFlatRecord(circuitId: string, fields: FlatFields): Decoded
   const changedBy = fields[FlatField.CHANGED_BY]
   const recentOps = decodeIds(fields[FlatField.RECENT_OPS], MAX_RECENT_OPS)
   const forced = decodeForced(fields)
+  const shadow = decodeShadow(fields)
+  const history = decodeHistory(fields[FlatField.HISTORY])
+  const blemish = history.malformed === 0 ? {} : { blemish: `${history.malformed} malformed history entries left out` }
   const base = {
     circuitId,
     incarnation: isOpId(incarnation) ? incarnation : '',
@@ -186,6 +282,8 @@ export function decodeFlatRecord(circuitId: string, fields: FlatFields): Decoded
     openCount: fields[FlatField.OPEN_COUNT] as number,
     changedAt: fields[FlatField.CHANGED_AT] as number,
     ...(forced === undefined ? {} : { forced }),
+    ...(shadow === undefined ? {} : { shadow }),
+    ...(history.entries.length === 0 ? {} : { history: history.entries }),
   }
   switch (circuitState) {
     case CircuitState.CLOSED: {
@@ -195,6 +293,7 @@ export function decodeFlatRecord(circuitId: string, fields: FlatFields): Decoded
       const failingEnvironments = decodeIds(fields[FlatField.FAILING_ENVIRONMENTS], MAX_FAILING_ENVIRONMENTS)
       return {
         valid: true,
+        ...blemish,
         record: {
           ...base,
           state: CircuitState.CLOSED,
@@ -209,11 +308,13 @@ export function decodeFlatRecord(circuitId: string, fields: FlatFields): Decoded
     case CircuitState.OPEN:
       return {
         valid: true,
+        ...blemish,
         record: { ...base, state: CircuitState.OPEN, retryAt: fields[FlatField.RETRY_AT] as number },
       }
     case CircuitState.HALF_OPEN:
       return {
         valid: true,
+        ...blemish,
         record: {
           ...base,
           state: CircuitState.HALF_OPEN,
@@ -270,6 +371,16 @@ export function encodeFlatRecord(record: CircuitRecord): Record<string, string |
     fields[FlatField.FORCED_SINCE] = record.forced.since
     if (record.forced.reason !== undefined) fields[FlatField.FORCED_REASON] = record.forced.reason
     if (record.forced.until !== undefined) fields[FlatField.FORCED_UNTIL] = record.forced.until
+    if (record.forced.actor !== undefined) fields[FlatField.FORCED_ACTOR] = record.forced.actor
+  }
+  if (record.shadow !== undefined) {
+    fields[FlatField.SHADOW_SINCE] = record.shadow.since
+    if (record.shadow.until !== undefined) fields[FlatField.SHADOW_UNTIL] = record.shadow.until
+    if (record.shadow.reason !== undefined) fields[FlatField.SHADOW_REASON] = record.shadow.reason
+    if (record.shadow.actor !== undefined) fields[FlatField.SHADOW_ACTOR] = record.shadow.actor
+  }
+  if (record.history !== undefined && record.history.length > 0) {
+    fields[FlatField.HISTORY] = encodeHistory(record.history)
   }
   return fields
 }

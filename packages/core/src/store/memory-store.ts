@@ -7,16 +7,20 @@ import type {
   AddFailureRequest,
   CircuitStore,
   CompleteProbeRequest,
+  ListPage,
+  ListRequest,
   ProbeOutcome,
   ResetFailuresRequest,
   ResetRequest,
   SetForcedRequest,
   SetManyEntry,
   SetManyRequest,
+  SetShadowRequest,
   StoreCallOptions,
   TransitionOutcome,
   TransitionRequest,
 } from './contract.js'
+import { decodeListCursor, encodeListCursor, isPlainObject, listLimit } from './listing.js'
 import {
   applyAcquireProbe,
   applyAddCounts,
@@ -25,6 +29,7 @@ import {
   applyReset,
   applyResetFailures,
   applySetForced,
+  applySetShadow,
   applyTransition,
 } from './semantics.js'
 
@@ -44,6 +49,11 @@ function freezeRecord(record: CircuitRecord): CircuitRecord {
     Object.freeze(record.probes)
   }
   if (record.forced !== undefined) Object.freeze(record.forced)
+  if (record.shadow !== undefined) Object.freeze(record.shadow)
+  if (record.history !== undefined) {
+    for (const entry of record.history) Object.freeze(entry)
+    Object.freeze(record.history)
+  }
   if (record.recentOps !== undefined) Object.freeze(record.recentOps)
   if (record.state === 'CLOSED' && record.failingEnvironments !== undefined) Object.freeze(record.failingEnvironments)
   return Object.freeze(record)
@@ -160,6 +170,10 @@ export class MemoryStore implements CircuitStore {
     return this.#changeRecord(circuitId, options, (current) => applySetForced(current, request.forced, request))
   }
 
+  setShadow(circuitId: string, request: SetShadowRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    return this.#changeRecord(circuitId, options, (current) => applySetShadow(current, request.shadow, request))
+  }
+
   reset(circuitId: string, request: ResetRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
     return this.#changeRecord(circuitId, options, (current) => applyReset(current, request))
   }
@@ -168,9 +182,28 @@ export class MemoryStore implements CircuitStore {
     await this.#travel(options)
     for (const { circuitId, forced } of entries) {
       const current = this.#records.get(circuitId) ?? initialRecord(circuitId)
-      this.#records.set(circuitId, freezeRecord(applySetForced(current, forced, request)))
+      const next = applySetForced(current, forced, request)
+      if (next !== current) this.#records.set(circuitId, freezeRecord(next))
     }
     await this.#travel(options)
+  }
+
+  /** Pages through the circuits in order of their ids; the cursor is the last id of a page. */
+  async list(request: ListRequest, options?: StoreCallOptions): Promise<ListPage> {
+    const limit = listLimit(request)
+    const position = decodeListCursor(
+      request.cursor,
+      (value): value is { after: string } => isPlainObject(value) && typeof value.after === 'string',
+    )
+    await this.#travel(options)
+    const ids = [...this.#records.keys()].filter((id) => position === undefined || id > position.after).sort()
+    const page = ids.slice(0, limit)
+    const circuits = page.map((circuitId) => ({ circuitId, record: this.#records.get(circuitId) as CircuitRecord }))
+    await this.#travel(options)
+    const last = page.at(-1)
+    return ids.length > limit && last !== undefined
+      ? { circuits, cursor: encodeListCursor({ after: last }) }
+      : { circuits }
   }
 
   async clearMany(circuitIds: readonly string[], options?: StoreCallOptions): Promise<void> {

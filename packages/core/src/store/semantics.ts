@@ -1,24 +1,33 @@
 import { MAX_PROBE_SLOTS } from '../options.js'
 import {
+  activeOverride,
   type CircuitRecord,
   CircuitState,
   type ClosedRecord,
   type ForcedState,
   type HalfOpenRecord,
+  HistoryAction,
+  type HistoryEntry,
   initialRecord,
   MAX_FAILING_ENVIRONMENTS,
+  MAX_HISTORY,
+  MAX_HISTORY_ACTOR_LENGTH,
+  MAX_HISTORY_REASON_LENGTH,
   MAX_RECENT_OPS,
   type ProbeLease,
+  type ShadowOverride,
 } from '../state.js'
 import type {
   AcquireProbeRequest,
   AddCountsRequest,
   AddFailureRequest,
   CompleteProbeRequest,
+  OperatorNote,
   OverrideRequest,
   ProbeOutcome,
   ResetFailuresRequest,
   ResetRequest,
+  ShadowRequest,
   TransitionGuard,
   TransitionOutcome,
   TransitionRequest,
@@ -218,6 +227,15 @@ function withForced(forced: ForcedState | undefined): { forced?: ForcedState } {
   return forced === undefined ? {} : { forced }
 }
 
+/** The fields every generation carries over: the overrides and the history. */
+function carriedOver(record: CircuitRecord): Pick<CircuitRecord, 'forced' | 'shadow' | 'history'> {
+  return {
+    ...withForced(record.forced),
+    ...(record.shadow === undefined ? {} : { shadow: record.shadow }),
+    ...(record.history === undefined ? {} : { history: record.history }),
+  }
+}
+
 /** {@link CircuitStore.transition} */
 export function applyTransition(record: CircuitRecord, request: TransitionRequest): TransitionOutcome {
   const { from, to, now, opId } = request
@@ -233,7 +251,7 @@ export function applyTransition(record: CircuitRecord, request: TransitionReques
     generation: record.generation + 1,
     changedAt: now,
     changedBy: opId,
-    ...withForced(record.forced),
+    ...carriedOver(record),
   }
   switch (to.state) {
     case CircuitState.OPEN:
@@ -300,6 +318,108 @@ export function overrideAt(request: OverrideRequest, now: number): ForcedState {
     since: now,
     ...(request.reason === undefined ? {} : { reason: request.reason }),
     ...(request.durationMs === undefined ? {} : { until: now + request.durationMs }),
+    ...(request.actor === undefined ? {} : { actor: request.actor }),
+  }
+}
+
+/** The shadow override a {@link ShadowRequest} switches on at `now`. */
+export function shadowAt(request: ShadowRequest, now: number): ShadowOverride {
+  return {
+    since: now,
+    ...(request.durationMs === undefined ? {} : { until: now + request.durationMs }),
+    ...(request.reason === undefined ? {} : { reason: request.reason }),
+    ...(request.actor === undefined ? {} : { actor: request.actor }),
+  }
+}
+
+/** `text` as a history entry keeps it: one line, no tabs, at most `max` characters. */
+export function historyText(text: string, max: number): string {
+  // Tabs and line breaks separate the fields and entries of a stored history.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is replaced
+  const line = text.replace(/[\u0000-\u001f\u007f]/g, ' ')
+  if (line.length <= max) return line
+  // Never cut between the halves of a surrogate pair: half of one is not text (Redis stores it as U+FFFD).
+  const cut = isHighSurrogate(line.charCodeAt(max - 2)) ? max - 2 : max - 1
+  return `${line.slice(0, cut)}…`
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff
+}
+
+/** The history entry of an operator action at `at`, its texts shortened as history keeps them. */
+export function historyEntry(action: HistoryAction, at: number, note: OperatorNote, until?: number): HistoryEntry {
+  const actor = note.actor === undefined ? undefined : historyText(note.actor, MAX_HISTORY_ACTOR_LENGTH)
+  const reason = note.reason === undefined ? undefined : historyText(note.reason, MAX_HISTORY_REASON_LENGTH)
+  return {
+    at,
+    action,
+    ...(actor === undefined || actor === '' ? {} : { actor }),
+    ...(reason === undefined || reason === '' ? {} : { reason }),
+    ...(until === undefined ? {} : { until }),
+  }
+}
+
+/** The record's history with `entry` appended, the newest {@link MAX_HISTORY} kept. */
+export function withHistory(record: CircuitRecord, entry: HistoryEntry): readonly HistoryEntry[] {
+  const history = [...(record.history ?? []), entry]
+  return history.length > MAX_HISTORY ? history.slice(history.length - MAX_HISTORY) : history
+}
+
+/** The history entry a {@link CircuitStore.setForced} request adds at `now`. */
+export function setForcedEntry(forced: OverrideRequest | undefined, note: OperatorNote, now: number): HistoryEntry {
+  if (forced === undefined) return historyEntry(HistoryAction.CLEAR, now, note)
+  const action = forced.state === CircuitState.OPEN ? HistoryAction.FORCE_OPEN : HistoryAction.FORCE_CLOSE
+  const until = forced.durationMs === undefined ? undefined : now + forced.durationMs
+  return historyEntry(action, now, { actor: forced.actor ?? note.actor, reason: forced.reason ?? note.reason }, until)
+}
+
+/** The history entry a {@link CircuitStore.setShadow} request adds at `now`. */
+export function setShadowEntry(shadow: ShadowRequest | undefined, note: OperatorNote, now: number): HistoryEntry {
+  if (shadow === undefined) return historyEntry(HistoryAction.SHADOW_OFF, now, note)
+  const until = shadow.durationMs === undefined ? undefined : now + shadow.durationMs
+  return historyEntry(
+    HistoryAction.SHADOW_ON,
+    now,
+    { actor: shadow.actor ?? note.actor, reason: shadow.reason ?? note.reason },
+    until,
+  )
+}
+
+/**
+ * Whether a write limited to the override of `onlyIfActor` may apply to `record` (with
+ * `orNoOverride`, also when no override is in force at `now`).
+ */
+export function overrideIsBy(
+  record: CircuitRecord,
+  onlyIfActor: string | undefined,
+  orNoOverride?: { readonly now: number },
+): boolean {
+  if (onlyIfActor === undefined || (record.forced !== undefined && record.forced.actor === onlyIfActor)) return true
+  return orNoOverride !== undefined && activeOverride(record, orNoOverride.now) === undefined
+}
+
+/** What an operator write carries besides its op id and clock. */
+export interface OperatorWrite extends OperatorNote {
+  readonly opId: string
+  readonly now: number
+  readonly onlyIfActor?: string
+  readonly orNoOverride?: boolean
+}
+
+/** The next generation of an operator's write: probes of a half-open circuit go, counts stay. */
+function operatorGeneration(record: CircuitRecord, request: OperatorWrite, entry: HistoryEntry) {
+  const { forced: _previous, recentOps: _ops, ...rest } = record
+  // The probes of a half-open circuit belong to the generation that ends here: their writes can no
+  // longer settle their leases, so the leases (and the successes they counted) go with it.
+  const frozen = rest.state === CircuitState.HALF_OPEN ? { ...rest, probes: [], successes: 0 } : rest
+  return {
+    ...frozen,
+    ...withForced(record.forced),
+    incarnation: incarnationAfter(record, request.opId),
+    generation: record.generation + 1,
+    changedBy: request.opId,
+    history: withHistory(record, entry),
   }
 }
 
@@ -307,23 +427,34 @@ export function overrideAt(request: OverrideRequest, now: number): ForcedState {
 export function applySetForced(
   record: CircuitRecord,
   forced: OverrideRequest | undefined,
-  request: { readonly opId: string; readonly now: number },
+  request: OperatorWrite,
 ): CircuitRecord {
-  if (record.changedBy === request.opId) return record
-  const { forced: _previous, recentOps: _ops, ...rest } = record
-  // The probes of a half-open circuit belong to the generation that ends here: their writes can no
-  // longer settle their leases, so the leases (and the successes they counted) go with it.
-  const frozen = rest.state === CircuitState.HALF_OPEN ? { ...rest, probes: [], successes: 0 } : rest
-  const next = {
-    ...frozen,
-    incarnation: incarnationAfter(record, request.opId),
-    generation: record.generation + 1,
-    changedBy: request.opId,
-  }
+  const orNoOverride = request.orNoOverride === true ? { now: request.now } : undefined
+  if (record.changedBy === request.opId || !overrideIsBy(record, request.onlyIfActor, orNoOverride)) return record
+  const { forced: _previous, ...next } = operatorGeneration(
+    record,
+    request,
+    setForcedEntry(forced, request, request.now),
+  ) as CircuitRecord
   return forced === undefined ? next : { ...next, forced: overrideAt(forced, request.now) }
 }
 
-/** {@link CircuitStore.reset} */
+/** {@link CircuitStore.setShadow} */
+export function applySetShadow(
+  record: CircuitRecord,
+  shadow: ShadowRequest | undefined,
+  request: OperatorWrite,
+): CircuitRecord {
+  if (record.changedBy === request.opId) return record
+  const { shadow: _previous, ...next } = operatorGeneration(
+    record,
+    request,
+    setShadowEntry(shadow, request, request.now),
+  ) as CircuitRecord
+  return shadow === undefined ? next : { ...next, shadow: shadowAt(shadow, request.now) }
+}
+
+/** {@link CircuitStore.reset}: the override goes; the shadow override and the history stay. */
 export function applyReset(record: CircuitRecord, request: ResetRequest): CircuitRecord {
   if (record.changedBy === request.opId) return record
   return {
@@ -332,5 +463,7 @@ export function applyReset(record: CircuitRecord, request: ResetRequest): Circui
     generation: record.generation + 1,
     changedAt: request.now,
     changedBy: request.opId,
+    ...(record.shadow === undefined ? {} : { shadow: record.shadow }),
+    history: withHistory(record, historyEntry(HistoryAction.RESET, request.now, request)),
   }
 }

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import { isInvalidConfigurationError } from '../errors.js'
 import {
   type CircuitRecord,
   CircuitState,
   type HalfOpenRecord,
+  HistoryAction,
   MAX_FAILING_ENVIRONMENTS,
+  MAX_HISTORY,
   MAX_RECENT_OPS,
   type OpenRecord,
 } from '../state.js'
@@ -51,6 +54,11 @@ export interface ConformanceHarness {
    * lost-record cases use the store's own `clearMany` without it.
    */
   loseRecord?(circuitId: string): Promise<void>
+  /**
+   * Whether the store's `list` may return a circuit twice across pages (the Redis store's SCAN can,
+   * while the server resizes its key table). Default false: every circuit exactly once.
+   */
+  readonly listMayRepeat?: boolean
 }
 
 /**
@@ -162,6 +170,7 @@ const TIME_FIELDS: ReadonlySet<string> = new Set([
   'expiresAt',
   'since',
   'until',
+  'at',
 ])
 
 /** Asserts two records are the same record: equal, but for times within the clock tolerance. */
@@ -942,6 +951,210 @@ const retryCases: readonly ConformanceCase[] = [
   },
 ]
 
+/** Cases on operators' writes: actors, the history, conditional clears, shadow overrides. */
+const operatorCases: readonly ConformanceCase[] = [
+  {
+    name: 'keeps who set an override and why, and records each operator action in the history',
+    timeoutMs: FEW_WRITES_MS,
+    async run(harness) {
+      const [store, other] = await twoStores(harness)
+      const circuitId = newCircuitId()
+      const forced = await store.setForced(circuitId, {
+        ...write(harness),
+        forced: { state: CircuitState.OPEN, reason: 'INC-7 provider down', durationMs: OPEN_FOR, actor: 'alice' },
+      })
+      assert.equal(forced.forced?.actor, 'alice')
+      assert.equal(forced.forced?.reason, 'INC-7 provider down')
+      near(forced.forced?.until ?? 0, (forced.forced?.since ?? 0) + OPEN_FOR, harness, 'forced.until')
+      await other.setForced(circuitId, { ...write(harness), actor: 'bob', reason: 'recovered' })
+      await store.setShadow(circuitId, {
+        ...write(harness),
+        shadow: { actor: 'carol', reason: 'tuning', durationMs: OPEN_FOR },
+      })
+      const reset = await other.reset(circuitId, { ...write(harness), actor: 'dave' })
+      const history = reset.history ?? []
+      assert.deepEqual(
+        history.map((entry) => [entry.action, entry.actor, entry.reason]),
+        [
+          [HistoryAction.FORCE_OPEN, 'alice', 'INC-7 provider down'],
+          [HistoryAction.CLEAR, 'bob', 'recovered'],
+          [HistoryAction.SHADOW_ON, 'carol', 'tuning'],
+          [HistoryAction.RESET, 'dave', undefined],
+        ],
+      )
+      near(history[0]?.until ?? 0, (history[0]?.at ?? 0) + OPEN_FOR, harness, 'the force-open entry’s until')
+      assert.equal(reset.forced, undefined, 'a reset removes the forced state')
+      assert.equal(reset.shadow?.actor, 'carol', 'a reset keeps the shadow override')
+      sameRecord(await store.get(circuitId, { now: harness.now() }), reset, harness, 'the record read back')
+    },
+  },
+  {
+    name: 'keeps the history and the shadow override through transitions, and the newest entries only',
+    timeoutMs: MANY_WRITES_MS,
+    async run(harness) {
+      const store = await oneStore(harness)
+      const circuitId = newCircuitId()
+      await store.setShadow(circuitId, { ...write(harness), shadow: { actor: 'ops' } })
+      const since = (await store.get(circuitId, { now: harness.now() }))?.generation ?? 0
+      await store.addFailure(circuitId, failure(harness, since))
+      const opened = await store.transition(circuitId, opening(harness, since))
+      assert.ok(opened.applied)
+      assert.equal(opened.record.shadow?.actor, 'ops', 'a transition keeps the shadow override')
+      assert.equal(opened.record.history?.length, 1, 'a transition keeps the history')
+      for (let index = 0; index < MAX_HISTORY + 2; index++) {
+        await store.setForced(circuitId, { ...write(harness), actor: `operator-${index}` })
+      }
+      const record = await store.get(circuitId, { now: harness.now() })
+      const actors = (record?.history ?? []).map((entry) => entry.actor)
+      assert.equal(actors.length, MAX_HISTORY)
+      assert.equal(actors.at(-1), `operator-${MAX_HISTORY + 1}`)
+      assert.equal(actors[0], 'operator-2', 'the oldest entries rolled off')
+      const off = await store.setShadow(circuitId, { ...write(harness), actor: 'ops' })
+      assert.equal(off.shadow, undefined)
+      assert.equal(off.history?.at(-1)?.action, HistoryAction.SHADOW_OFF)
+    },
+  },
+  {
+    name: 'adds one history entry for a retried operator write',
+    timeoutMs: FEW_WRITES_MS,
+    async run(harness) {
+      const store = await oneStore(harness)
+      const circuitId = newCircuitId()
+      const request = { ...write(harness), forced: { state: CircuitState.CLOSED, actor: 'alice' } }
+      const first = await store.setForced(circuitId, request)
+      const again = await store.setForced(circuitId, request)
+      sameRecord(again, first, harness, 'the retry’s answer')
+      assert.equal(again.history?.length, 1)
+      const shadow = { ...write(harness), shadow: { actor: 'alice' } }
+      await store.setShadow(circuitId, shadow)
+      const shadowAgain = await store.setShadow(circuitId, shadow)
+      assert.equal(shadowAgain.history?.length, 2)
+    },
+  },
+  {
+    name: 'clears an override only for the actor that set it, when asked to',
+    timeoutMs: FEW_WRITES_MS,
+    async run(harness) {
+      const [store, other] = await twoStores(harness)
+      const circuitId = newCircuitId()
+      const set = await store.setForced(circuitId, {
+        ...write(harness),
+        forced: { state: CircuitState.OPEN, actor: 'alarm:errors', reason: 'ALARM' },
+      })
+      const wrongActor = { ...write(harness), actor: 'alarm:latency', onlyIfActor: 'alarm:latency' }
+      const refused = await other.setForced(circuitId, wrongActor)
+      sameRecord(refused, set, harness, 'a clear limited to another actor changes nothing')
+      assert.notEqual(refused.changedBy, wrongActor.opId)
+      const own = { ...write(harness), actor: 'alarm:errors', onlyIfActor: 'alarm:errors' }
+      const cleared = await other.setForced(circuitId, own)
+      assert.equal(cleared.changedBy, own.opId)
+      assert.equal(cleared.forced, undefined)
+      const none = await store.setForced(circuitId, { ...write(harness), onlyIfActor: 'alarm:errors' })
+      sameRecord(none, cleared, harness, 'with no override left, a limited clear changes nothing')
+    },
+  },
+  {
+    name: 'sets an override limited to an actor, or no override in force, only there (orNoOverride)',
+    timeoutMs: FEW_WRITES_MS,
+    async run(harness) {
+      const [store, other] = await twoStores(harness)
+      const circuitId = newCircuitId()
+      const alarm = () => ({
+        ...write(harness),
+        forced: { state: CircuitState.OPEN, actor: 'alarm:errors', reason: 'ALARM' },
+        onlyIfActor: 'alarm:errors',
+        orNoOverride: true,
+      })
+      const first = alarm()
+      assert.equal((await store.setForced(circuitId, first)).changedBy, first.opId, 'applies where there is none')
+      const renewed = alarm()
+      assert.equal((await other.setForced(circuitId, renewed)).changedBy, renewed.opId, 'applies over its own')
+      const person = await store.setForced(circuitId, {
+        ...write(harness),
+        forced: { state: CircuitState.CLOSED, actor: 'alice', reason: 'false alarm' },
+      })
+      const refused = await other.setForced(circuitId, alarm())
+      sameRecord(refused, person, harness, 'never over another actor’s override in force')
+    },
+  },
+]
+
+/** Cases on listing the circuits a store holds. */
+const listCases: readonly ConformanceCase[] = [
+  {
+    name: 'lists every circuit across pages, each with its record',
+    timeoutMs: MANY_WRITES_MS,
+    async run(harness) {
+      const [store, other] = await twoStores(harness)
+      const written = Array.from({ length: 7 }, () => newCircuitId())
+      await Promise.all(written.map((circuitId) => store.addFailure(circuitId, failure(harness, 0))))
+      await openCircuit(store, written[0] as string, harness)
+      const seen = new Map<string, number>()
+      let cursor: string | undefined
+      let pages = 0
+      do {
+        const page = await other.list({ limit: 3, ...(cursor === undefined ? {} : { cursor }) }, { now: harness.now() })
+        for (const { circuitId, record } of page.circuits) {
+          assert.equal(record.circuitId, circuitId)
+          seen.set(circuitId, (seen.get(circuitId) ?? 0) + 1)
+          if (written.includes(circuitId)) {
+            sameRecord(record, await store.get(circuitId, { now: harness.now() }), harness, `listed ${circuitId}`)
+          }
+        }
+        cursor = page.cursor
+        pages++
+        assert.ok(pages < 100_000, 'the listing ends')
+      } while (cursor !== undefined)
+      for (const circuitId of written) {
+        const times = seen.get(circuitId) ?? 0
+        if (harness.listMayRepeat === true) assert.ok(times >= 1, `${circuitId} listed`)
+        else assert.equal(times, 1, `${circuitId} listed exactly once`)
+      }
+    },
+  },
+  {
+    name: 'lists no circuit that was only read, never written',
+    timeoutMs: MANY_WRITES_MS,
+    async run(harness) {
+      const store = await oneStore(harness)
+      const unread = newCircuitId()
+      const written = newCircuitId()
+      await store.get(unread, { now: harness.now() })
+      await store.getMany([unread], { now: harness.now() })
+      await store.addFailure(written, failure(harness, 0))
+      const listed = new Set<string>()
+      let cursor: string | undefined
+      do {
+        const page = await store.list({ limit: 1_000, ...(cursor === undefined ? {} : { cursor }) })
+        for (const circuit of page.circuits) listed.add(circuit.circuitId)
+        cursor = page.cursor
+      } while (cursor !== undefined)
+      assert.ok(listed.has(written), 'a written circuit is listed')
+      assert.ok(!listed.has(unread), 'a circuit only read is not')
+    },
+  },
+  {
+    name: 'rejects a list limit or cursor that is not valid, naming it',
+    timeoutMs: FEW_WRITES_MS,
+    async run(harness) {
+      const store = await oneStore(harness)
+      for (const limit of [0, -1, 1.5, 1_001, Number.NaN]) {
+        await assert.rejects(
+          store.list({ limit }),
+          (error) => isInvalidConfigurationError(error) && error.option === 'limit',
+        )
+      }
+      for (const cursor of ['', 'not a cursor', Buffer.from('"x"').toString('base64url')]) {
+        await assert.rejects(
+          store.list({ cursor }),
+          (error) => isInvalidConfigurationError(error) && error.option === 'cursor',
+          `cursor ${JSON.stringify(cursor)}`,
+        )
+      }
+    },
+  },
+]
+
 /** Cases where a writer never saw the answer to its write, and learns its fate from a later read. */
 const ambiguousOutcomeCases: readonly ConformanceCase[] = [
   {
@@ -1407,6 +1620,8 @@ const windowCases: readonly ConformanceCase[] = [
  */
 export const storeConformanceCases: readonly ConformanceCase[] = [
   ...operationCases,
+  ...operatorCases,
+  ...listCases,
   ...provenanceCases,
   ...retryCases,
   ...ambiguousOutcomeCases,

@@ -5,12 +5,15 @@ import type {
   AddFailureRequest,
   CircuitStore,
   CompleteProbeRequest,
+  ListPage,
+  ListRequest,
   ProbeOutcome,
   ResetFailuresRequest,
   ResetRequest,
   SetForcedRequest,
   SetManyEntry,
   SetManyRequest,
+  SetShadowRequest,
   StoreCallOptions,
   TransitionOutcome,
   TransitionRequest,
@@ -19,7 +22,7 @@ import type {
 /** The operations of {@link CircuitStore}, each counted separately. */
 export type StoreOperation = keyof CircuitStore
 
-const READS: ReadonlySet<StoreOperation> = new Set(['get', 'getMany'])
+const READS: ReadonlySet<StoreOperation> = new Set(['get', 'getMany', 'list'])
 
 /**
  * How an {@link InstrumentedStore} behaves:
@@ -43,7 +46,7 @@ function waitForAbort<T>(options: StoreCallOptions | undefined): Promise<T> {
 
 /**
  * Wraps any store to count its operations and to inject faults. Each call is one round trip to
- * the backend; reads are `get` and `getMany`, everything else is a write.
+ * the backend; reads are `get`, `getMany` and `list`, everything else is a write.
  *
  * @example
  * ```ts
@@ -180,6 +183,10 @@ export class InstrumentedStore implements CircuitStore {
     return this.#call('setForced', options, () => this.inner.setForced(circuitId, request, options))
   }
 
+  setShadow(circuitId: string, request: SetShadowRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    return this.#call('setShadow', options, () => this.inner.setShadow(circuitId, request, options))
+  }
+
   reset(circuitId: string, request: ResetRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
     return this.#call('reset', options, () => this.inner.reset(circuitId, request, options))
   }
@@ -190,5 +197,9 @@ export class InstrumentedStore implements CircuitStore {
 
   clearMany(circuitIds: readonly string[], options?: StoreCallOptions): Promise<void> {
     return this.#call('clearMany', options, () => this.inner.clearMany(circuitIds, options))
+  }
+
+  list(request: ListRequest, options?: StoreCallOptions): Promise<ListPage> {
+    return this.#call('list', options, () => this.inner.list(request, options))
   }
 }

@@ -42,7 +42,7 @@ export class ConsecutiveFailures implements TripPolicy {
   async #recordFailure(permit: PermitState): Promise<void> {
     const { link, local, options } = this.#parts
     const environment = options.minEnvironments > 1 ? options.environmentId : undefined
-    let result = await link.addFailure(permit, options.failureWindowMs, environment)
+    let result = await link.addFailure(permit, options.failureWindowMs, environment, permit.settleId)
     if (!result.ok) {
       local.recordFailure(options.now(), this.#parts.view.latest)
       return

@@ -6,6 +6,7 @@ import {
   applyReset,
   applyResetFailures,
   applySetForced,
+  applySetShadow,
   applyTransition,
   CircuitBreaker,
   type CircuitRecord,
@@ -111,8 +112,10 @@ export function scheduledBackend(scheduler: fc.Scheduler, faults: Iterator<Write
       completeProbe: (id, r) => change('completeProbe', id, r, (c) => same(applyCompleteProbe(c, r))),
       setForced: (id, r) => change('setForced', id, r, (c) => same(applySetForced(c, r.forced, r))),
       reset: (id, r) => change('reset', id, r, (c) => same(applyReset(c, r))),
+      setShadow: (id, r) => change('setShadow', id, r, (c) => same(applySetShadow(c, r.shadow, r))),
       setMany: async () => {},
       clearMany: async () => {},
+      list: async () => ({ circuits: [] }),
     }
   }
   return {

@@ -7,6 +7,8 @@ import {
   type CircuitRecord,
   type CircuitStore,
   type CompleteProbeRequest,
+  type ListPage,
+  type ListRequest,
   MemoryStore,
   type ProbeOutcome,
   type ResetFailuresRequest,
@@ -14,6 +16,7 @@ import {
   type SetForcedRequest,
   type SetManyEntry,
   type SetManyRequest,
+  type SetShadowRequest,
   type StateChange,
   type TransitionOutcome,
   type TransitionRequest,
@@ -191,6 +194,12 @@ export class ScriptedStore implements CircuitStore {
   }
   clearMany(circuitIds: readonly string[], options?: Signalled): Promise<void> {
     return this.#call('clearMany', options, () => this.inner.clearMany(circuitIds, options))
+  }
+  setShadow(circuitId: string, request: SetShadowRequest, options?: Signalled): Promise<CircuitRecord> {
+    return this.#call('setShadow', options, () => this.inner.setShadow(circuitId, request, options))
+  }
+  list(request: ListRequest, options?: Signalled): Promise<ListPage> {
+    return this.#call('list', options, () => this.inner.list(request, options))
   }
 }
 

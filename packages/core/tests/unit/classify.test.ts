@@ -1,4 +1,4 @@
-import { CallTimeoutError, httpStatusOf, isFailureResponse, isServiceFailure } from '@fleet-breaker/core'
+import { CallTimeoutError, httpStatusOf, isServiceFailure, isServiceFailureResponse } from '@fleet-breaker/core'
 import { describe, expect, it } from '@jest/globals'
 
 const withCode = (code: string) => Object.assign(new Error(code), { code })
@@ -58,17 +58,17 @@ describe('isServiceFailure', () => {
   })
 })
 
-describe('isFailureResponse', () => {
+describe('isServiceFailureResponse', () => {
   it('counts a fetch Response with a 5xx, 408 or 429 status', () => {
-    expect(isFailureResponse(new Response(null, { status: 503 }))).toBe(true)
-    expect(isFailureResponse(new Response(null, { status: 429 }))).toBe(true)
-    expect(isFailureResponse(new Response(null, { status: 404 }))).toBe(false)
-    expect(isFailureResponse(new Response('ok'))).toBe(false)
+    expect(isServiceFailureResponse(new Response(null, { status: 503 }))).toBe(true)
+    expect(isServiceFailureResponse(new Response(null, { status: 429 }))).toBe(true)
+    expect(isServiceFailureResponse(new Response(null, { status: 404 }))).toBe(false)
+    expect(isServiceFailureResponse(new Response('ok'))).toBe(false)
   })
 
   it('leaves other values alone, even with a status field', () => {
-    expect(isFailureResponse({ status: 500 })).toBe(false)
-    expect(isFailureResponse('500')).toBe(false)
+    expect(isServiceFailureResponse({ status: 500 })).toBe(false)
+    expect(isServiceFailureResponse('500')).toBe(false)
   })
 })
 

@@ -6,6 +6,7 @@ import {
   applyReset,
   applyResetFailures,
   applySetForced,
+  applySetShadow,
   applyTransition,
   CircuitBreaker,
   type CircuitRecord,
@@ -202,8 +203,10 @@ function scheduledStore(scheduler: fc.Scheduler, faultOf: () => AnswerFault = ()
     completeProbe: (id, request) => change(id, request, (r) => same(applyCompleteProbe(r, request))),
     setForced: (id, request) => change(id, request, (r) => same(applySetForced(r, request.forced, request))),
     reset: (id, request) => change(id, request, (r) => same(applyReset(r, request))),
+    setShadow: (id, request) => change(id, request, (r) => same(applySetShadow(r, request.shadow, request))),
     setMany: async () => {},
     clearMany: async () => {},
+    list: async () => ({ circuits: [] }),
   }
   return { store, log, records, mostLiveProbes: () => mostLiveProbes }
 }

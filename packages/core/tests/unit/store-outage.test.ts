@@ -87,7 +87,9 @@ describe('a store that errors', () => {
   it('reports manual actions that fail instead of swallowing them', async () => {
     const { breaker, store } = fleet(1)
     store.fault = 'error'
-    await expect(breaker.forceOpen()).rejects.toThrow('injected store failure')
+    const error = await rejectionOf(breaker.forceOpen())
+    expect(isStoreUnavailableError(error)).toBe(true)
+    expect(((error as Error).cause as Error).message).toMatch(/injected store failure/)
   })
 })
 

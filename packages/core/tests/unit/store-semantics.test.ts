@@ -416,6 +416,7 @@ describe('applySetForced', () => {
       generation: 2,
       changedBy: 'op-force',
       forced: { state: CircuitState.CLOSED, reason: 'drill', since: 700, until: 1_200 },
+      history: [{ at: 700, action: 'force-close', reason: 'drill', until: 1_200 }],
     })
   })
 
@@ -454,6 +455,7 @@ describe('applyReset', () => {
       generation: 2,
       changedAt: 900,
       changedBy: 'op-reset',
+      history: [{ at: 900, action: 'reset' }],
     })
   })
 

@@ -59,7 +59,7 @@ describe.each(versions)('circuitBreaker on %s', (_version, { middy, httpErrorHan
   it('counts with a custom response predicate', async () => {
     const { breaker } = setup({ failureThreshold: 1 })
     const handler = middy(async () => ({ ok: false })).use(
-      circuitBreaker({ breaker, isFailureResponse: (response: { ok: boolean }) => !response.ok }),
+      circuitBreaker({ breaker, isFailureResult: (response: { ok: boolean }) => !response.ok }),
     )
     await handler({}, context)
     expect((await breaker.getState()).state).toBe(CircuitState.OPEN)

@@ -7,4 +7,4 @@ export {
   type SortKey,
 } from './options.js'
 export { DynamoDBStore } from './store.js'
-export { type CircuitTableOptions, circuitTableDefinition } from './table.js'
+export { type CircuitTableOptions, circuitTableDefinition, circuitTableTimeToLive } from './table.js'

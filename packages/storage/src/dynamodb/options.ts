@@ -24,6 +24,14 @@ interface DynamoDBStoreCommonOptions {
   readonly sortKey?: SortKey
   /** Put before the circuit id in the partition key, e.g. `'CIRCUIT#'`. Default `''`. */
   readonly keyPrefix?: string
+  /**
+   * Single-table mode: a global secondary index whose partition key is the table's sort key
+   * attribute and whose sort key is the table's partition key attribute (the inverted index of
+   * single-table designs, all attributes projected). With it, `list` queries the index for the
+   * circuits' sort key value (and key prefix) and reads only the circuits, instead of scanning the
+   * whole table. Its reads are eventually consistent. Default: none (`list` scans).
+   */
+  readonly listIndexName?: string
   /** The attribute the table's TTL is enabled on, or `false` for none. Default `'expiresAt'`. */
   readonly ttlAttribute?: string | false
   /** How long after its last write an abandoned circuit expires. Default 604 800 (7 days). */
@@ -87,6 +95,7 @@ export interface ResolvedDynamoDBStoreOptions {
   readonly partitionKey: string
   readonly sortKey: SortKey | undefined
   readonly keyPrefix: string
+  readonly listIndexName: string | undefined
   readonly ttlAttribute: string | undefined
   readonly ttlSeconds: number
   readonly consistentReads: boolean
@@ -132,11 +141,27 @@ function requestHandlerOf(config: DynamoDBClientConfig): DynamoDBClientConfig['r
   return isOptions ? { throwOnRequestTimeout: true, ...handler } : handler
 }
 
+/**
+ * Option names of Powertools' `DynamoDBPersistenceLayer` a Lambda user may reach for first, with
+ * ours: given by mistake they would be ignored in silence, so they are refused by name.
+ */
+const POWERTOOLS_NAMES: Readonly<Record<string, string>> = {
+  awsSdkV3Client: 'client',
+  keyAttr: 'partitionKey',
+  expiryAttr: 'ttlAttribute',
+  sortKeyAttr: 'sortKey ({ name, value })',
+  staticPkValue: 'keyPrefix and sortKey (single-table mode)',
+}
+
 /** Validates the options and fills in the defaults. */
 export function resolveDynamoDBStoreOptions(
   options: DynamoDBStoreOptions,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): ResolvedDynamoDBStoreOptions {
+  for (const [name, ours] of Object.entries(POWERTOOLS_NAMES)) {
+    const value: unknown = typeof options === 'object' && options !== null ? Reflect.get(options, name) : undefined
+    if (value !== undefined) throw new InvalidConfigurationError(name, value, `nothing: this store calls it ${ours}`)
+  }
   const tableName = options.tableName ?? env.CIRCUIT_BREAKER_TABLE
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
@@ -150,6 +175,15 @@ export function resolveDynamoDBStoreOptions(
   }
   const keyPrefix = options.keyPrefix ?? ''
   if (typeof keyPrefix !== 'string') throw new InvalidConfigurationError('keyPrefix', keyPrefix, 'a string')
+  const listIndexName =
+    options.listIndexName === undefined ? undefined : nonBlank('listIndexName', options.listIndexName)
+  if (listIndexName !== undefined && sortKey === undefined) {
+    throw new InvalidConfigurationError(
+      'listIndexName',
+      listIndexName,
+      'set only in single-table mode (with sortKey): an index keyed on the sort key attribute',
+    )
+  }
   const now = options.now ?? Date.now
   if (typeof now !== 'function')
     throw new InvalidConfigurationError('now', now, 'a function returning epoch milliseconds')
@@ -167,6 +201,7 @@ export function resolveDynamoDBStoreOptions(
     partitionKey: nonBlank('partitionKey', options.partitionKey ?? 'id'),
     sortKey,
     keyPrefix,
+    listIndexName,
     ttlAttribute: ttlAttribute === false ? undefined : nonBlank('ttlAttribute', ttlAttribute),
     ttlSeconds,
     consistentReads: options.consistentReads ?? true,

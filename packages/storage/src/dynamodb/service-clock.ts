@@ -184,6 +184,24 @@ export function shiftRecord(record: CircuitRecord, by: number): CircuitRecord {
   const shifted: CircuitRecord = {
     ...record,
     changedAt: record.changedAt === 0 ? 0 : record.changedAt + by,
+    ...(record.shadow === undefined
+      ? {}
+      : {
+          shadow: {
+            ...record.shadow,
+            since: record.shadow.since + by,
+            ...(record.shadow.until === undefined ? {} : { until: record.shadow.until + by }),
+          },
+        }),
+    ...(record.history === undefined
+      ? {}
+      : {
+          history: record.history.map((entry) => ({
+            ...entry,
+            at: entry.at + by,
+            ...(entry.until === undefined ? {} : { until: entry.until + by }),
+          })),
+        }),
     ...(record.forced === undefined
       ? {}
       : {

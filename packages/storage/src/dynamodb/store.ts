@@ -7,6 +7,10 @@ import {
   GetItemCommand,
   type GetItemCommandOutput,
   type KeysAndAttributes,
+  QueryCommand,
+  type QueryCommandOutput,
+  ScanCommand,
+  type ScanCommandOutput,
   UpdateItemCommand,
   type UpdateItemCommandOutput,
   type WriteRequest,
@@ -21,6 +25,7 @@ import {
   applyCompleteProbe,
   applyResetFailures,
   applySetForced,
+  applySetShadow,
   applyTransition,
   type CircuitRecord,
   CircuitState,
@@ -28,8 +33,21 @@ import {
   type CompleteProbeRequest,
   countWindowIsOpen,
   decodeFlatRecord,
+  decodeListCursor,
+  encodeHistory,
+  encodeListCursor,
+  FlatField,
+  HistoryAction,
+  type HistoryEntry,
+  historyEntry,
   initialRecord,
+  isPlainObject,
+  type ListedCircuit,
+  type ListPage,
+  type ListRequest,
+  listLimit,
   MAX_FAILING_ENVIRONMENTS,
+  type OperatorNote,
   type OverrideRequest,
   type ProbeLease,
   type ProbeOutcome,
@@ -39,10 +57,14 @@ import {
   type SetForcedRequest,
   type SetManyEntry,
   type SetManyRequest,
+  type SetShadowRequest,
   type StoreCallOptions,
+  setForcedEntry,
+  setShadowEntry,
   type TransitionOutcome,
   type TransitionRequest,
   windowIsOpen,
+  withHistory,
 } from '@fleet-breaker/core'
 import { InvalidRecordReporter } from '../invalid-records.js'
 import { type Item, itemToFields, text } from './attributes.js'
@@ -50,7 +72,7 @@ import type { UpdateBuilder } from './expression.js'
 import { type DynamoDBStoreOptions, type ResolvedDynamoDBStoreOptions, resolveDynamoDBStoreOptions } from './options.js'
 import { eachWithBackoff, inBatches, runLimited } from './retry.js'
 import { type ServiceClock, serviceClockOf, shiftRecord } from './service-clock.js'
-import { blemishesOf, CircuitUpdates, type OpsChoice, opsChoice, WindowForm } from './updates.js'
+import { blemishesOf, CircuitUpdates, type HistoryWrite, type OpsChoice, opsChoice, WindowForm } from './updates.js'
 
 /** BatchGetItem reads at most 100 keys a request; BatchWriteItem writes at most 25 items. */
 const BATCH_GET_LIMIT = 100
@@ -388,23 +410,36 @@ export class DynamoDBStore implements CircuitStore {
 
   async setForced(circuitId: string, request: SetForcedRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
     const time = await this.#timeForWrite(circuitId, request.now, options)
-    return this.#setForced(circuitId, request.forced, request.opId, time, options)
+    return this.#setForced(circuitId, request.forced, request, time, options)
   }
 
   #setForced(
     circuitId: string,
     forced: OverrideRequest | undefined,
-    opId: string,
+    request: OperatorNote & { readonly opId: string; readonly onlyIfActor?: string; readonly orNoOverride?: boolean },
     time: WriteTime,
     options: StoreCallOptions | undefined,
   ): Promise<CircuitRecord> {
     const toCaller = (seen: Seen) => this.#toCaller(seen.record, time)
+    const write = { ...request, now: time.t }
+    return this.#settle(circuitId, time, options, toCaller, (seen, authoritative) => {
+      // Applied before (this request made the current generation), or another actor's override: nothing to change.
+      if (authoritative && applySetForced(seen.record, forced, write) === seen.record) return answer(toCaller(seen))
+      const history = historyWrite(seen, setForcedEntry(forced, request, time.t))
+      return { kind: 'write', update: this.#updates.setForced(forced, request, time.t, history), answer: toCaller }
+    })
+  }
+
+  async setShadow(circuitId: string, request: SetShadowRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    const time = await this.#timeForWrite(circuitId, request.now, options)
+    const toCaller = (seen: Seen) => this.#toCaller(seen.record, time)
+    const { shadow, opId } = request
+    const write = { ...request, now: time.t }
     return this.#settle(circuitId, time, options, toCaller, (seen, authoritative) => {
       // Applied before (this request made the current generation): nothing to change.
-      if (authoritative && applySetForced(seen.record, forced, { opId, now: time.t }) === seen.record) {
-        return answer(toCaller(seen))
-      }
-      return { kind: 'write', update: this.#updates.setForced(forced, opId, time.t), answer: toCaller }
+      if (authoritative && applySetShadow(seen.record, shadow, write) === seen.record) return answer(toCaller(seen))
+      const history = historyWrite(seen, setShadowEntry(shadow, request, time.t))
+      return { kind: 'write', update: this.#updates.setShadow(shadow, opId, time.t, history), answer: toCaller }
     })
   }
 
@@ -414,8 +449,61 @@ export class DynamoDBStore implements CircuitStore {
     return this.#settle(circuitId, time, options, toCaller, (seen, authoritative) => {
       // Applied before (this request made the current generation): nothing to change.
       if (authoritative && seen.record.changedBy === request.opId) return answer(toCaller(seen))
-      return { kind: 'write', update: this.#updates.reset(request.opId, time.t), answer: toCaller }
+      const history = historyWrite(seen, historyEntry(HistoryAction.RESET, time.t, request))
+      return { kind: 'write', update: this.#updates.reset(request.opId, time.t, history), answer: toCaller }
     })
+  }
+
+  /**
+   * One page of circuits, by a `Scan` of the table (`Limit` items read per page). In single-table
+   * mode the scan reads every item of the table and keeps those of this store (its key prefix and
+   * sort key value): the other items are read, and paid for, too, unless `listIndexName` names an
+   * inverted index, which is queried for the circuits alone. Items that are not valid records are
+   * logged and left out.
+   */
+  async list(request: ListRequest, options?: StoreCallOptions): Promise<ListPage> {
+    const limit = listLimit(request)
+    const { tableName, partitionKey, sortKey, keyPrefix, listIndexName } = this.#options
+    const startKey = decodeListCursor(request.cursor, (value): value is Item =>
+      isKeyOf(value, partitionKey, sortKey?.name),
+    )
+    const page = {
+      TableName: tableName,
+      Limit: limit,
+      ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+    }
+    const output =
+      listIndexName !== undefined && sortKey !== undefined
+        ? await this.#send<QueryCommandOutput>(
+            new QueryCommand({
+              ...page,
+              IndexName: listIndexName,
+              ...listKeyCondition(partitionKey, keyPrefix, sortKey),
+            }),
+            options,
+          )
+        : await this.#send<ScanCommandOutput>(
+            new ScanCommand({
+              ...page,
+              ConsistentRead: this.#options.consistentReads,
+              ...listFilter(partitionKey, keyPrefix, sortKey),
+            }),
+            options,
+          )
+    const time = this.#readTime()
+    const circuits: ListedCircuit[] = []
+    for (const item of output?.Items ?? []) {
+      const key = item[partitionKey]?.S
+      if (key === undefined || !key.startsWith(keyPrefix)) continue
+      if (sortKey !== undefined && item[sortKey.name]?.S !== sortKey.value) continue
+      const circuitId = key.slice(keyPrefix.length)
+      if (circuitId === '') continue
+      const seen = this.#decode(circuitId, item)
+      if (seen.unreadable) continue
+      circuits.push({ circuitId, record: this.#toCaller(seen.record, time) })
+    }
+    const last = output?.LastEvaluatedKey
+    return last === undefined ? { circuits } : { circuits, cursor: encodeListCursor(last) }
   }
 
   async setMany(entries: readonly SetManyEntry[], request: SetManyRequest, options?: StoreCallOptions): Promise<void> {
@@ -427,7 +515,7 @@ export class DynamoDBStore implements CircuitStore {
       this.#setForced(
         entry.circuitId,
         entry.forced,
-        request.opId,
+        request,
         { ...learnt, seen: entry.circuitId === first.circuitId ? learnt.seen : undefined },
         options,
       ),
@@ -696,6 +784,60 @@ export class DynamoDBStore implements CircuitStore {
     } finally {
       clearTimeout(timer)
     }
+  }
+}
+
+/** The history an operator write stores: the one seen with `entry` appended, guarded by the attribute seen. */
+function historyWrite(seen: Seen, entry: HistoryEntry): HistoryWrite {
+  return { seen: seen.item?.[FlatField.HISTORY], next: encodeHistory(withHistory(seen.record, entry)) }
+}
+
+/** Whether a cursor's position is a key of this table: string attributes under the key names only. */
+function isKeyOf(value: unknown, partitionKey: string, sortKeyName: string | undefined): value is Item {
+  if (!isPlainObject(value)) return false
+  const names = Object.keys(value)
+  const expected = sortKeyName === undefined ? [partitionKey] : [partitionKey, sortKeyName]
+  return (
+    names.length === expected.length &&
+    expected.every((name) => {
+      const attribute = value[name]
+      return isPlainObject(attribute) && typeof attribute.S === 'string' && Object.keys(attribute).length === 1
+    })
+  )
+}
+
+/** The scan filter that keeps this store's items (a prefix, a sort key value); none when every item is one. */
+function listFilter(partitionKey: string, keyPrefix: string, sortKey: { name: string; value: string } | undefined) {
+  const clauses: string[] = []
+  const names: Record<string, string> = {}
+  const values: Record<string, { S: string }> = {}
+  if (keyPrefix !== '') {
+    names['#pk'] = partitionKey
+    values[':prefix'] = { S: keyPrefix }
+    clauses.push('begins_with(#pk, :prefix)')
+  }
+  if (sortKey !== undefined) {
+    names['#sk'] = sortKey.name
+    values[':sk'] = { S: sortKey.value }
+    clauses.push('#sk = :sk')
+  }
+  if (clauses.length === 0) return {}
+  return {
+    FilterExpression: clauses.join(' AND '),
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  }
+}
+
+/** The key condition that finds this store's circuits in the inverted index: the sort key value, the prefix. */
+function listKeyCondition(partitionKey: string, keyPrefix: string, sortKey: { name: string; value: string }) {
+  return {
+    KeyConditionExpression: keyPrefix === '' ? '#sk = :sk' : '#sk = :sk AND begins_with(#pk, :prefix)',
+    ExpressionAttributeNames: { '#sk': sortKey.name, ...(keyPrefix === '' ? {} : { '#pk': partitionKey }) },
+    ExpressionAttributeValues: {
+      ':sk': { S: sortKey.value },
+      ...(keyPrefix === '' ? {} : { ':prefix': { S: keyPrefix } }),
+    },
   }
 }
 

@@ -1,6 +1,8 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb'
 import {
   CircuitState,
+  decodeHistory,
+  encodeHistory,
   FlatField,
   isOpId,
   MAX_FAILING_ENVIRONMENTS,
@@ -11,6 +13,8 @@ import {
   PROBE_FIELDS,
   probeExpiresField,
   probeTokenField,
+  type ShadowRequest,
+  shadowAt,
   type TransitionRequest,
 } from '@fleet-breaker/core'
 import { type Item, isScalar, number, text, texts, typeOf } from './attributes.js'
@@ -39,7 +43,24 @@ const FORCED_FIELDS: readonly string[] = [
   FlatField.FORCED_REASON,
   FlatField.FORCED_SINCE,
   FlatField.FORCED_UNTIL,
+  FlatField.FORCED_ACTOR,
 ]
+const SHADOW_FIELDS: readonly string[] = [
+  FlatField.SHADOW_SINCE,
+  FlatField.SHADOW_UNTIL,
+  FlatField.SHADOW_REASON,
+  FlatField.SHADOW_ACTOR,
+]
+
+/**
+ * An operator write's new history: the item's `history` as it was seen (absent, or whatever it
+ * held), and the encoded history to replace it with. The write is conditional on the attribute
+ * being unchanged, so two operators acting at once each get their entry in (the loser retries).
+ */
+export interface HistoryWrite {
+  readonly seen: AttributeValue | undefined
+  readonly next: string
+}
 
 /**
  * The item's `recentOps` list holds the op ids of a generation's counting writes, oldest first.
@@ -114,6 +135,8 @@ export const Blemish = {
   FORCED_UNTIL: FlatField.FORCED_UNTIL,
   /** Not an op id. */
   CHANGED_BY: FlatField.CHANGED_BY,
+  /** History entries that cannot be read (or not a string): the readable entries are kept. */
+  HISTORY: FlatField.HISTORY,
 } as const
 export type Blemish = (typeof Blemish)[keyof typeof Blemish]
 
@@ -132,6 +155,8 @@ export function blemishesOf(item: Item): Blemish[] {
   }
   const changedBy = item[FlatField.CHANGED_BY]
   if (changedBy !== undefined && !isOpId(changedBy.S)) blemishes.push(Blemish.CHANGED_BY)
+  const history = item[FlatField.HISTORY]
+  if (history !== undefined && decodeHistory(history.S ?? history).malformed > 0) blemishes.push(Blemish.HISTORY)
   return blemishes
 }
 
@@ -395,16 +420,28 @@ export class CircuitUpdates {
 
   // ---- manual control -------------------------------------------------------------------------
 
-  /** Sets (or clears) the override at `t`, a new generation made by `opId`. */
-  setForced(forced: OverrideRequest | undefined, opId: string, t: number): UpdateBuilder {
-    const update = new UpdateBuilder()
-    this.#createIfAbsent(update, opId, { withGeneration: false })
-    this.#nextGeneration(update, opId)
-    this.#keepOrCreate(update, FlatField.FAILURES, number(0))
-    // The probes of a half-open circuit belong to the generation that ends here: their leases and
-    // the successes they counted go with it. (Only a half-open item holds either; `successes` 0 on
-    // another is never read.)
-    update.setValue(FlatField.SUCCESSES, number(0)).remove(...PROBE_FIELDS, FlatField.RECENT_OPS)
+  /**
+   * Sets (or clears) the override at `t`, a new generation made by `opId`, with its history entry;
+   * with `onlyIfActor`, only over an override that actor set.
+   */
+  setForced(
+    forced: OverrideRequest | undefined,
+    request: { readonly opId: string; readonly onlyIfActor?: string; readonly orNoOverride?: boolean },
+    t: number,
+    history: HistoryWrite,
+  ): UpdateBuilder {
+    const { opId } = request
+    const update = this.#operatorGeneration(opId, history)
+    if (request.onlyIfActor !== undefined) {
+      // Guard: the override the item holds was set by this actor (an automation clears only its own).
+      const byActor = `${update.name(FlatField.FORCED_ACTOR)} = ${update.value(text(request.onlyIfActor))}`
+      if (request.orNoOverride === true) {
+        // Or no override is in force: none, or one whose end has passed.
+        const state = update.name(FlatField.FORCED_STATE)
+        const until = update.name(FlatField.FORCED_UNTIL)
+        update.when(`(${byActor} OR attribute_not_exists(${state}) OR ${until} <= ${update.value(number(t))})`)
+      } else update.when(byActor)
+    }
     if (forced === undefined) {
       this.#touch(update, t)
       update.remove(...FORCED_FIELDS)
@@ -415,11 +452,48 @@ export class CircuitUpdates {
         .setValue(FlatField.FORCED_SINCE, number(override.since))
       if (override.reason !== undefined) update.setValue(FlatField.FORCED_REASON, text(override.reason))
       if (override.until !== undefined) update.setValue(FlatField.FORCED_UNTIL, number(override.until))
-      update.remove(FlatField.FORCED_REASON, FlatField.FORCED_UNTIL)
+      if (override.actor !== undefined) update.setValue(FlatField.FORCED_ACTOR, text(override.actor))
+      update.remove(FlatField.FORCED_REASON, FlatField.FORCED_UNTIL, FlatField.FORCED_ACTOR)
       // A circuit forced open must not silently expire; one with an end lives a TTL past it.
       if (override.until === undefined) this.#dropTtl(update)
       else this.#touch(update, override.until)
     }
+    return update
+  }
+
+  /** Switches the shadow override on (or off) at `t`, a new generation made by `opId`, with its history entry. */
+  setShadow(shadow: ShadowRequest | undefined, opId: string, t: number, history: HistoryWrite): UpdateBuilder {
+    const update = this.#operatorGeneration(opId, history)
+    update.remove(...SHADOW_FIELDS)
+    if (shadow === undefined) {
+      this.#touch(update, t)
+    } else {
+      const on = shadowAt(shadow, t)
+      update.setValue(FlatField.SHADOW_SINCE, number(on.since))
+      if (on.until !== undefined) update.setValue(FlatField.SHADOW_UNTIL, number(on.until))
+      if (on.reason !== undefined) update.setValue(FlatField.SHADOW_REASON, text(on.reason))
+      if (on.actor !== undefined) update.setValue(FlatField.SHADOW_ACTOR, text(on.actor))
+      // Like an override: without an end the item must not expire under it; with one, it lives a TTL past it.
+      if (on.until === undefined) this.#dropTtl(update)
+      else this.#touch(update, on.until)
+    }
+    return update
+  }
+
+  /**
+   * What every operator write does besides its own fields: a new generation made by `opId` on an
+   * item that is absent or readable, not made by `opId` already, with the history replaced.
+   */
+  #operatorGeneration(opId: string, history: HistoryWrite): UpdateBuilder {
+    const update = new UpdateBuilder()
+    this.#createIfAbsent(update, opId, { withGeneration: false })
+    this.#nextGeneration(update, opId)
+    this.#keepOrCreate(update, FlatField.FAILURES, number(0))
+    // The probes of a half-open circuit belong to the generation that ends here: their leases and
+    // the successes they counted go with it. (Only a half-open item holds either; `successes` 0 on
+    // another is never read.)
+    update.setValue(FlatField.SUCCESSES, number(0)).remove(...PROBE_FIELDS, FlatField.RECENT_OPS)
+    this.#history(update, history)
     // Guards: the item is absent or readable (arithmetic on its generation cannot fail), and this
     // request has not made the current generation already.
     this.#validOrAbsent(update)
@@ -427,9 +501,17 @@ export class CircuitUpdates {
     return update
   }
 
+  /** Replaces the history, guarded by its being as seen. */
+  #history(update: UpdateBuilder, history: HistoryWrite): void {
+    update.setValue(FlatField.HISTORY, text(history.next))
+    // Guard: no other operator's entry landed since the history was seen.
+    this.#unchanged(update, FlatField.HISTORY, history.seen)
+  }
+
   /** Puts the circuit back to a fresh CLOSED state at `t`, a new generation made by `opId`. */
-  reset(opId: string, t: number): UpdateBuilder {
+  reset(opId: string, t: number, history: HistoryWrite): UpdateBuilder {
     const update = this.#touch(new UpdateBuilder(), t)
+    this.#history(update, history)
     update
       .setValue(FlatField.STATE, text(CircuitState.CLOSED))
       .setValue(FlatField.OPEN_COUNT, number(0))
@@ -503,6 +585,13 @@ export class CircuitUpdates {
         case Blemish.CHANGED_BY:
           update.remove(FlatField.CHANGED_BY)
           break
+        case Blemish.HISTORY: {
+          // What reading the field made of it: its readable entries.
+          const { entries } = decodeHistory(value?.S ?? value)
+          if (entries.length === 0) update.remove(FlatField.HISTORY)
+          else update.setValue(FlatField.HISTORY, text(encodeHistory(entries)))
+          break
+        }
       }
       // Guard: the blemish is still as it was seen.
       this.#unchanged(update, blemish, value)

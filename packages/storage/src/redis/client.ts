@@ -56,6 +56,8 @@ export interface ScriptClient {
    * has ended: ready, or failed (the command then fails with the library's own error).
    */
   connecting(): Promise<void> | undefined
+  /** The client as given, for the commands that are not scripts (a listing's SCAN). */
+  readonly raw: object
 }
 
 function hasMethods(value: object, ...names: string[]): boolean {
@@ -185,6 +187,7 @@ export function adaptClient(client: unknown): ScriptClient {
         evalSha: async (sha, keys, args) => ioredis.evalsha(sha, keys.length, ...keys, ...args),
         eval: async (source, keys, args) => ioredis.eval(source, keys.length, ...keys, ...args),
         connecting: connectingOf(client),
+        raw: client,
       }
     }
     if (hasMethods(client, 'evalSha', 'eval')) {
@@ -193,6 +196,7 @@ export function adaptClient(client: unknown): ScriptClient {
         evalSha: async (sha, keys, args) => nodeRedis.evalSha(sha, { keys: [...keys], arguments: [...args] }),
         eval: async (source, keys, args) => nodeRedis.eval(source, { keys: [...keys], arguments: [...args] }),
         connecting: connectingOf(client),
+        raw: client,
       }
     }
   }

@@ -6,10 +6,21 @@ import {
   CircuitState,
   type CircuitStore,
   type CompleteProbeRequest,
+  decodeListCursor,
+  encodeListCursor,
+  HistoryAction,
+  type HistoryEntry,
+  historyEntry,
   InvalidConfigurationError,
   isOpId,
+  isPlainObject,
   jsonConsoleLogger,
+  type ListedCircuit,
+  type ListPage,
+  type ListRequest,
   type Logger,
+  listLimit,
+  type OperatorNote,
   type OverrideRequest,
   type ProbeOutcome,
   type ResetFailuresRequest,
@@ -17,7 +28,10 @@ import {
   type SetForcedRequest,
   type SetManyEntry,
   type SetManyRequest,
+  type SetShadowRequest,
   type StoreCallOptions,
+  setForcedEntry,
+  setShadowEntry,
   type TransitionOutcome,
   type TransitionRequest,
   type WriteRequest,
@@ -25,6 +39,7 @@ import {
 import { InvalidRecordReporter } from '../invalid-records.js'
 import { adaptClient, type RedisClientLike, type ScriptClient } from './client.js'
 import { readAnswer, type ScriptAnswer } from './reply.js'
+import { type ScanNode, scanNodesOf } from './scan.js'
 import { runScript } from './script-runner.js'
 import { type LuaScript, Scripts } from './scripts.js'
 
@@ -255,6 +270,7 @@ export class RedisStore implements CircuitStore {
     const reply = await runScript(this.#client, script, this.keyFor(circuitId), args, options?.signal)
     const answer = readAnswer(circuitId, reply, callerNow, performance.now() - started)
     if (answer.problem !== undefined) this.#invalidRecords.report(circuitId, answer.problem)
+    else if (answer.blemish !== undefined) this.#invalidRecords.reportBlemish(circuitId, answer.blemish)
     return answer
   }
 
@@ -396,11 +412,83 @@ export class RedisStore implements CircuitStore {
   }
 
   async setForced(circuitId: string, request: SetForcedRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
-    return (await this.#write(Scripts.setForced, circuitId, request, overrideArgs(request.forced), options)).record
+    const args = overrideArgs(request.forced, request, request.onlyIfActor, request.orNoOverride)
+    return (await this.#write(Scripts.setForced, circuitId, request, args, options)).record
+  }
+
+  async setShadow(circuitId: string, request: SetShadowRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
+    const { shadow } = request
+    const args = {
+      ...historyArgs(setShadowEntry(shadow, request, 0)),
+      on: flag(shadow !== undefined),
+      hasReason: flag(shadow?.reason !== undefined),
+      reason: shadow?.reason === undefined ? '' : textArg('shadow.reason', shadow.reason),
+      durationMs: optionalNumberArg('shadow.durationMs', shadow?.durationMs),
+      hasActor: flag(shadow?.actor !== undefined),
+      actor: shadow?.actor === undefined ? '' : textArg('shadow.actor', shadow.actor),
+    }
+    return (await this.#write(Scripts.setShadow, circuitId, request, args, options)).record
   }
 
   async reset(circuitId: string, request: ResetRequest, options?: StoreCallOptions): Promise<CircuitRecord> {
-    return (await this.#write(Scripts.reset, circuitId, request, {}, options)).record
+    const args = historyArgs(historyEntry(HistoryAction.RESET, 0, request))
+    return (await this.#write(Scripts.reset, circuitId, request, args, options)).record
+  }
+
+  /**
+   * One page of circuits: a `SCAN` over the keys of the prefix on each master in turn (every master
+   * of a Redis Cluster, one after the other), then a read of each key found. `limit` is the SCAN's
+   * `COUNT`, a hint. SCAN may return a key twice across pages (while the server resizes its key
+   * table); callers de-duplicate by id. Keys of other types, and hashes that are not records, are
+   * logged and left out.
+   */
+  async list(request: ListRequest, options?: StoreCallOptions): Promise<ListPage> {
+    const limit = listLimit(request)
+    const position = decodeListCursor(
+      request.cursor,
+      (value): value is { a: string; c: string } =>
+        isPlainObject(value) && typeof value.a === 'string' && typeof value.c === 'string' && isScanCursor(value.c),
+    )
+    options?.signal?.throwIfAborted()
+    // A client still connecting is waited for, as a script call waits for it (see script-runner.ts).
+    await this.#client.connecting()
+    options?.signal?.throwIfAborted()
+    const nodes = await scanNodesOf(this.#client.raw)
+    const keys: string[] = []
+    let node: ScanNode | undefined = position === undefined ? nodes[0] : nodes.find((n) => n.address >= position.a)
+    // A node that left the cluster since the last page: its keys are on the node after it now.
+    let cursor = position !== undefined && node?.address === position.a ? position.c : '0'
+    const pattern = `${escapeGlob(this.#keyPrefix)}{*}`
+    for (let scans = 0; node !== undefined && scans < MAX_SCANS_PER_PAGE && keys.length < limit; scans++) {
+      options?.signal?.throwIfAborted()
+      const page = await node.scan(cursor, pattern, Math.max(limit - keys.length, MIN_SCAN_COUNT))
+      keys.push(...page.keys)
+      cursor = page.cursor
+      if (cursor === '0') {
+        const index = nodes.indexOf(node)
+        node = nodes[index + 1]
+      }
+    }
+    const now = options?.now ?? Date.now()
+    const circuitIds = [...new Set(keys.map((key) => this.#circuitIdOf(key)).filter((id) => id !== undefined))]
+    const read = await Promise.all(
+      circuitIds.map(async (circuitId): Promise<ListedCircuit | undefined> => {
+        const answer = await this.#run(Scripts.get, circuitId, {}, now, options)
+        // Gone since the scan, or not a record (logged once by #run): left out.
+        if (answer.record === undefined || answer.problem !== undefined) return undefined
+        return { circuitId, record: answer.record }
+      }),
+    )
+    const circuits = read.filter((circuit) => circuit !== undefined)
+    return node === undefined ? { circuits } : { circuits, cursor: encodeListCursor({ a: node.address, c: cursor }) }
+  }
+
+  /** The circuit id a key of this store holds, or `undefined` for a key that is not one. */
+  #circuitIdOf(key: string): string | undefined {
+    const opening = `${this.#keyPrefix}{`
+    if (!key.startsWith(opening) || !key.endsWith('}') || key.length <= opening.length + 1) return undefined
+    const circuitId = key.slice(opening.length, -1)
+    return this.keyFor(circuitId) === key ? circuitId : undefined
   }
 
   /**
@@ -414,7 +502,7 @@ export class RedisStore implements CircuitStore {
     finite('now', now)
     const requests = entries.map(({ circuitId, forced }) => ({
       circuitId,
-      args: overrideArgs(forced),
+      args: overrideArgs(forced, request, undefined, false),
     }))
     await Promise.all(
       requests.map(({ circuitId, args }) => this.#write(Scripts.setForced, circuitId, { opId, now }, args, options)),
@@ -431,17 +519,46 @@ export class RedisStore implements CircuitStore {
   }
 }
 
+/** How many SCAN calls one page may make before it answers with what it found (maybe nothing). */
+const MAX_SCANS_PER_PAGE = 16
+/** The least COUNT a SCAN asks for: a smaller one only adds round trips. */
+const MIN_SCAN_COUNT = 10
+
+/** `text` with the characters SCAN's MATCH treats as a pattern escaped. */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (char) => `\\${char}`)
+}
+
+/** The history entry's fields as a script takes them (its time is the server's, set by the script). */
+function historyArgs(entry: HistoryEntry) {
+  return { historyAction: entry.action, historyActor: entry.actor ?? '', historyReason: entry.reason ?? '' }
+}
+
 function overrideArgs(
   forced: OverrideRequest | undefined,
+  note: OperatorNote,
+  onlyIfActor: string | undefined,
+  orNoOverride?: boolean,
 ): Record<Exclude<(typeof Scripts.setForced.args)[number], 'ttlMs' | 'opId'>, string> {
   if (forced !== undefined && forced.state !== CircuitState.OPEN && forced.state !== CircuitState.CLOSED) {
     throw new TypeError(`forced.state must be 'OPEN' or 'CLOSED'; received ${String(forced.state)}`)
   }
   return {
+    ...historyArgs(setForcedEntry(forced, note, 0)),
     forcedState: forced?.state ?? '',
     // An empty reason is still a reason, so presence travels apart from the text.
     hasReason: flag(forced?.reason !== undefined),
     reason: forced?.reason === undefined ? '' : textArg('forced.reason', forced.reason),
     durationMs: optionalNumberArg('forced.durationMs', forced?.durationMs),
+    hasActor: flag(forced?.actor !== undefined),
+    actor: forced?.actor === undefined ? '' : textArg('forced.actor', forced.actor),
+    hasOnlyIfActor: flag(onlyIfActor !== undefined),
+    onlyIfActor: onlyIfActor === undefined ? '' : textArg('onlyIfActor', onlyIfActor),
+    orNoOverride: flag(orNoOverride === true),
   }
+}
+
+/** Whether `text` is a cursor SCAN takes (an unsigned 64-bit number); any other makes the server fail the call. */
+function isScanCursor(text: string): boolean {
+  return /^\d{1,20}$/.test(text) && BigInt(text) <= 18_446_744_073_709_551_615n
 }

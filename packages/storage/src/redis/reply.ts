@@ -51,6 +51,8 @@ export interface ScriptAnswer {
   readonly problem: string | undefined
   /** The operation's own answer ('' when it has none). */
   readonly outcome: string
+  /** A part of a readable record that was left out (malformed history entries), if any. */
+  readonly blemish?: string
 }
 
 /** Fields holding times. `changedAt` is handled apart: 0 there means "never changed", not a time. */
@@ -59,6 +61,8 @@ const TIME_FIELDS: readonly string[] = [
   FlatField.RETRY_AT,
   FlatField.FORCED_SINCE,
   FlatField.FORCED_UNTIL,
+  FlatField.SHADOW_SINCE,
+  FlatField.SHADOW_UNTIL,
   ...Array.from({ length: MAX_PROBE_SLOTS }, (_, slot) => probeExpiresField(slot)),
 ]
 
@@ -119,7 +123,19 @@ export function readAnswer(circuitId: string, reply: unknown, callerNow: number,
 
   const decoded = decodeFlatRecord(circuitId, fields)
   // The scripts only hand back records they validated, so a failure here is a script defect.
-  return decoded.valid
-    ? { ...answer, record: decoded.record }
-    : { ...answer, record: decoded.record, problem: answer.problem ?? `reply: ${decoded.reason}` }
+  if (!decoded.valid)
+    return { ...answer, record: decoded.record, problem: answer.problem ?? `reply: ${decoded.reason}` }
+  const record = shiftHistory(decoded.record, shift)
+  return decoded.blemish === undefined ? { ...answer, record } : { ...answer, record, blemish: decoded.blemish }
+}
+
+/** The record with its history's times moved by `shift` (the history travels as one string). */
+function shiftHistory(record: CircuitRecord, shift: number): CircuitRecord {
+  if (shift === 0 || record.history === undefined) return record
+  const history = record.history.map((entry) => ({
+    ...entry,
+    at: entry.at + shift,
+    ...(entry.until === undefined ? {} : { until: entry.until + shift }),
+  }))
+  return { ...record, history }
 }

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto'
 import {
   CircuitState,
   FlatField,
+  HistoryAction,
   MAX_FAILING_ENVIRONMENTS,
+  MAX_HISTORY,
   MAX_PROBE_SLOTS,
   MAX_RECENT_OPS,
   probeExpiresField,
@@ -55,6 +57,8 @@ const ArgKind = {
   STATE: 'state',
   /** A state an override can force ('OPEN' or 'CLOSED'), or '' for none. */
   FORCED_STATE: 'forcedState',
+  /** A history action name: lower-case letters and dashes. */
+  HISTORY_ACTION: 'historyAction',
 } as const
 type ArgKind = (typeof ArgKind)[keyof typeof ArgKind]
 
@@ -93,6 +97,8 @@ local COUNTER = { [CLOSED] = F.FAILURES, [OPEN] = F.RETRY_AT, [HALF_OPEN] = F.SU
 local MAX_PROBE_SLOTS = ${MAX_PROBE_SLOTS}
 local MAX_RECENT_OPS = ${MAX_RECENT_OPS}
 local MAX_FAILING_ENVIRONMENTS = ${MAX_FAILING_ENVIRONMENTS}
+local MAX_HISTORY = ${MAX_HISTORY}
+local HISTORY_ACTIONS = ${luaTable(Object.values(HistoryAction).map((action) => [`['${action}']`, 'true']))}
 local MAX_EXPIRY_MS = ${MAX_EXPIRY_MS}
 -- 2^53 - 1: past it, doubles lose their units digit and generation + 1 could equal generation.
 local MAX_COUNT = 9007199254740991
@@ -221,8 +227,20 @@ local function decode(fields)
       since = forced_since,
       reason = fields[F.FORCED_REASON],
       untilAt = number_of(until_text),
+      actor = fields[F.FORCED_ACTOR],
     }
   end
+  -- The shadow override, read like the forced one; the history stays one string (see append_history).
+  local shadow_since, shadow_until = number_of(fields[F.SHADOW_SINCE]), fields[F.SHADOW_UNTIL]
+  if shadow_since ~= nil and (shadow_until == nil or number_of(shadow_until) ~= nil) then
+    record.shadow = {
+      since = shadow_since,
+      untilAt = number_of(shadow_until),
+      reason = fields[F.SHADOW_REASON],
+      actor = fields[F.SHADOW_ACTOR],
+    }
+  end
+  record.history = fields[F.HISTORY]
   return record
 end
 
@@ -281,7 +299,15 @@ local function encode(record)
     put(F.FORCED_SINCE, format_number(record.forced.since))
     if record.forced.reason ~= nil then put(F.FORCED_REASON, record.forced.reason) end
     if record.forced.untilAt ~= nil then put(F.FORCED_UNTIL, format_number(record.forced.untilAt)) end
+    if record.forced.actor ~= nil then put(F.FORCED_ACTOR, record.forced.actor) end
   end
+  if record.shadow ~= nil then
+    put(F.SHADOW_SINCE, format_number(record.shadow.since))
+    if record.shadow.untilAt ~= nil then put(F.SHADOW_UNTIL, format_number(record.shadow.untilAt)) end
+    if record.shadow.reason ~= nil then put(F.SHADOW_REASON, record.shadow.reason) end
+    if record.shadow.actor ~= nil then put(F.SHADOW_ACTOR, record.shadow.actor) end
+  end
+  if record.history ~= nil and record.history ~= '' then put(F.HISTORY, record.history) end
   return flat
 end
 
@@ -300,8 +326,8 @@ local function save(record, now)
     if not kept[field] then stale[#stale + 1] = field end
   end
   if #stale > 0 then redis.call('HDEL', KEY, unpack(stale)) end
-  if record.forced ~= nil and record.forced.untilAt == nil then
-    -- Forced until cleared: the record must not expire, or the override would silently vanish.
+  if (record.forced ~= nil and record.forced.untilAt == nil) or (record.shadow ~= nil and record.shadow.untilAt == nil) then
+    -- Forced (or shadowed) until cleared: the record must not expire, or the override would silently vanish.
     redis.call('PERSIST', KEY)
     return
   end
@@ -312,6 +338,7 @@ local function save(record, now)
     if time ~= nil and time > keep_until then keep_until = time end
   end
   if record.forced ~= nil then keep_past(record.forced.untilAt) end
+  if record.shadow ~= nil then keep_past(record.shadow.untilAt) end
   keep_past(record.retryAt)
   for slot = 0, MAX_PROBE_SLOTS - 1 do
     if record.probes[slot] ~= nil then keep_past(record.probes[slot].expiresAt) end
@@ -358,6 +385,30 @@ local function with_failing_environment(environments, environment)
   for _, known in ipairs(environments) do added[#added + 1] = known end
   added[#added + 1] = environment
   return added
+end
+
+-- Mirrors core's withHistory on the stored form (core's encodeHistory): the history's lines with a
+-- line for this action appended, the newest MAX_HISTORY kept. Lines that are not entries (corrupt
+-- data) are dropped here; the action's texts come already shortened and free of tabs and breaks.
+local function append_history(record, now, until_at)
+  local lines = {}
+  if record.history ~= nil then
+    for line in string.gmatch(record.history, '[^\\n]+') do
+      local action = string.match(line, '^%-?%d+%.?%d*\\t([a-z%-]+)\\t[^\\t]*\\t[^\\t]*\\t[%d%.%-]*$')
+      if action ~= nil and HISTORY_ACTIONS[action] then lines[#lines + 1] = line end
+    end
+  end
+  local until_text = ''
+  if until_at ~= nil then until_text = format_number(until_at) end
+  -- Tabs and line breaks would split the entry; the caller never sends them, and they never land.
+  local actor = string.gsub(A.historyActor, '%c', ' ')
+  local reason = string.gsub(A.historyReason, '%c', ' ')
+  lines[#lines + 1] = table.concat({ format_number(now), A.historyAction, actor, reason, until_text }, '\\t')
+  local first = #lines - MAX_HISTORY + 1
+  if first < 1 then first = 1 end
+  local kept = {}
+  for index = first, #lines do kept[#kept + 1] = lines[index] end
+  record.history = table.concat(kept, '\\n')
 end
 
 -- Mirrors core's isOfIncarnation: whether a write fenced on incarnation (nil: not fenced) may apply.
@@ -421,6 +472,10 @@ READ.state = function(name, value)
   if value ~= CLOSED and value ~= OPEN and value ~= HALF_OPEN then bad_argument(name, 'a circuit state', value) end
   return value
 end
+READ.historyAction = function(name, value)
+  if type(value) ~= 'string' or not string.find(value, '^[a-z%-]+$') then bad_argument(name, 'a history action', value) end
+  return value
+end
 READ.forcedState = function(name, value)
   if value == '' then return nil end
   if value ~= OPEN and value ~= CLOSED then bad_argument(name, "'OPEN', 'CLOSED' or ''", value) end
@@ -450,6 +505,13 @@ function defineScript<const Args extends Readonly<Record<string, ArgKind>>>(
 
 /** Arguments of every write: how long an idle record is kept (ms), and the write's op id. */
 const WRITE = { ttlMs: ArgKind.COUNT, opId: ArgKind.OP_ID } as const
+
+/** Arguments of an operator's write: the history entry's action and texts, already shortened. */
+const HISTORY_ARGS = {
+  historyAction: ArgKind.HISTORY_ACTION,
+  historyActor: ArgKind.TEXT,
+  historyReason: ArgKind.TEXT,
+} as const
 
 /** The script of each store operation. */
 export const Scripts = {
@@ -618,6 +680,7 @@ elseif record.state == A.fromState and record.generation == A.fromGeneration and
   -- and so do the op ids of counting writes, which belonged to the old generation.
   local changed = {
     state = to, generation = record.generation + 1, changedAt = now, forced = record.forced,
+    shadow = record.shadow, history = record.history,
     incarnation = incarnation_after(record, A.opId), changedBy = A.opId, recentOps = {},
     failingEnvironments = {}, probes = {},
   }
@@ -699,15 +762,27 @@ return reply(now, record, problem, '')
     'setForced',
     {
       ...WRITE,
+      ...HISTORY_ARGS,
       forcedState: ArgKind.FORCED_STATE,
       hasReason: ArgKind.FLAG,
       reason: ArgKind.TEXT,
       durationMs: ArgKind.OPTIONAL_NUMBER,
+      hasActor: ArgKind.FLAG,
+      actor: ArgKind.TEXT,
+      hasOnlyIfActor: ArgKind.FLAG,
+      onlyIfActor: ArgKind.TEXT,
+      orNoOverride: ArgKind.FLAG,
     },
     `
 local now = server_now()
 local record, _, problem = load_record()
-if record.changedBy ~= A.opId then
+-- Limited to one actor's override: applies only while the record holds an override that actor set.
+local by_actor = not A.hasOnlyIfActor or (record.forced ~= nil and record.forced.actor == A.onlyIfActor)
+-- Or, with orNoOverride, where no override is in force (none, or one whose end has passed).
+if not by_actor and A.orNoOverride then
+  by_actor = record.forced == nil or (record.forced.untilAt ~= nil and record.forced.untilAt <= now)
+end
+if record.changedBy ~= A.opId and by_actor then
   record.incarnation = incarnation_after(record, A.opId)
   record.generation = record.generation + 1
   record.changedBy = A.opId
@@ -725,8 +800,55 @@ if record.changedBy ~= A.opId then
       since = now,
       reason = A.hasReason and A.reason or nil,
       untilAt = A.durationMs ~= nil and now + A.durationMs or nil,
+      actor = A.hasActor and A.actor or nil,
     }
   end
+  local until_at = nil
+  if A.forcedState ~= nil and A.durationMs ~= nil then until_at = now + A.durationMs end
+  append_history(record, now, until_at)
+  save(record, now)
+end
+return reply(now, record, problem, '')
+`,
+  ),
+
+  setShadow: defineScript(
+    'setShadow',
+    {
+      ...WRITE,
+      ...HISTORY_ARGS,
+      on: ArgKind.FLAG,
+      hasReason: ArgKind.FLAG,
+      reason: ArgKind.TEXT,
+      durationMs: ArgKind.OPTIONAL_NUMBER,
+      hasActor: ArgKind.FLAG,
+      actor: ArgKind.TEXT,
+    },
+    `
+local now = server_now()
+local record, _, problem = load_record()
+if record.changedBy ~= A.opId then
+  record.incarnation = incarnation_after(record, A.opId)
+  record.generation = record.generation + 1
+  record.changedBy = A.opId
+  record.recentOps = {}
+  if record.state == HALF_OPEN then
+    -- As for an override: the probes belong to the generation that ends here.
+    record.probes = {}
+    record.successes = 0
+  end
+  record.shadow = nil
+  local until_at = nil
+  if A.on then
+    if A.durationMs ~= nil then until_at = now + A.durationMs end
+    record.shadow = {
+      since = now,
+      untilAt = until_at,
+      reason = A.hasReason and A.reason or nil,
+      actor = A.hasActor and A.actor or nil,
+    }
+  end
+  append_history(record, now, until_at)
   save(record, now)
 end
 return reply(now, record, problem, '')
@@ -735,7 +857,7 @@ return reply(now, record, problem, '')
 
   reset: defineScript(
     'reset',
-    WRITE,
+    { ...WRITE, ...HISTORY_ARGS },
     `
 local now = server_now()
 local record, _, problem = load_record()
@@ -744,6 +866,10 @@ if record.changedBy ~= A.opId then
   fresh.changedAt = now
   fresh.incarnation = incarnation_after(record, A.opId)
   fresh.changedBy = A.opId
+  -- The override goes; the shadow override and the history stay.
+  fresh.shadow = record.shadow
+  fresh.history = record.history
+  append_history(fresh, now, nil)
   record = fresh
   save(record, now)
 end

@@ -8,6 +8,7 @@ import { recordingLogger } from '../../../../test-support/logger.js'
 import { testRedisUrl } from '../../../../test-support/redis.js'
 import { type LuaScript, MAX_EXPIRY_MS, Scripts } from '../../src/redis/scripts.js'
 import { connectRedis, type RedisClientKind, type RedisConnection } from '../support/redis-clients.js'
+import { deleteKeysUnder } from '../support/redis-keys.js'
 
 /*
  * What is particular to the Redis store, checked against a real server: the keys it writes, their
@@ -53,12 +54,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   const redis = await admin()
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${RUN_PREFIX}*`, 'COUNT', 1_000)
-    if (keys.length > 0) await redis.unlink(...keys)
-    cursor = next
-  } while (cursor !== '0')
+  await deleteKeysUnder(redis, RUN_PREFIX)
   await redis.quit()
 })
 

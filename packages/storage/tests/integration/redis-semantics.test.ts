@@ -46,7 +46,7 @@ const LONG = 1_000_000_000
 const LAPSED = -1_000_000_000
 /** Far below the durations used (±10^9 ms), far above a round trip on a busy machine. */
 const TIME_TOLERANCE_MS = 1_000
-const TIME_FIELDS = new Set(['changedAt', 'windowStartedAt', 'retryAt', 'expiresAt', 'since', 'until'])
+const TIME_FIELDS = new Set(['changedAt', 'windowStartedAt', 'retryAt', 'expiresAt', 'since', 'until', 'at'])
 
 const RUN_PREFIX = `fleet-breaker-test:semantics:${randomUUID()}:`
 let client: Redis | undefined

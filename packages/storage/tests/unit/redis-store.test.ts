@@ -422,10 +422,20 @@ describe('checking requests', () => {
       'fleet-breaker:{a}',
       '60000',
       'op-1',
+      // The history entry: action, actor, reason.
+      'force-open',
+      '',
+      '',
       'OPEN',
       '0',
       '',
       '1e+300',
+      // No actor, no onlyIfActor, not orNoOverride.
+      '0',
+      '',
+      '0',
+      '',
+      '0',
     ])
   })
 })
