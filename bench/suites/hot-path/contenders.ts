@@ -55,7 +55,7 @@ const nothingToClose = (): void => {}
 /** One store for every circuit of a contender, as one DynamoDB table serves a whole service. */
 function fleetBreakers(prefix: string, count: number, callTimeoutMs?: number, cacheTtlMs?: number): CircuitBreaker[] {
   const store = new MemoryStore()
-  // Defaults otherwise: the local cache on (5 s), concurrency limit 10, no fallback.
+  // Defaults otherwise: the local cache on (5 s), no concurrency limit, no fallback.
   return Array.from(
     { length: count },
     (_, index) =>

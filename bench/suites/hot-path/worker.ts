@@ -24,6 +24,8 @@ export interface WorkerResult {
   readonly spaced: Rounds
   readonly allocation: readonly Allocation[]
   readonly memory: readonly CircuitMemory[]
+  /** What one `Date.now()` costs on this runtime and machine (ns, median of batches). */
+  readonly clockReadNs: number
   readonly labels: Record<string, { label: string; library: Library; withTimeout: boolean; circuits: number }>
 }
 
@@ -56,6 +58,23 @@ async function measureMemory(count: number): Promise<CircuitMemory[]> {
     })
   }
   return figures
+}
+
+/**
+ * The cost of one clock read: a breaker that trusts its cached view for a bounded time must read
+ * the clock on every call, so this is part of the floor of any such hot path.
+ */
+function measureClockRead(): number {
+  const batches: number[] = []
+  let sink = 0
+  for (let batch = 0; batch < 7; batch++) {
+    const reads = 2_000_000
+    const started = process.hrtime.bigint()
+    for (let i = 0; i < reads; i++) sink += Date.now()
+    batches.push(Number(process.hrtime.bigint() - started) / reads)
+  }
+  if (sink === 0) throw new Error('the clock read nothing')
+  return batches.sort((a, b) => a - b)[batches.length >> 1] ?? Number.NaN
 }
 
 async function main(): Promise<void> {
@@ -103,6 +122,7 @@ async function main(): Promise<void> {
     spaced,
     allocation,
     memory,
+    clockReadNs: measureClockRead(),
     labels,
   }
   writeFileSync(outPath, JSON.stringify(result))

@@ -13,9 +13,13 @@ import type {
   HistoryEntry,
   OverrideChange,
 } from './control.js'
+import { CliError } from './errors.js'
 
-/** How long one store call may take before the command gives up: an operator's tool, not the hot path. */
-export const STORE_CALL_TIMEOUT_MS = 10_000
+/**
+ * How long one store call may take before the command gives up: an operator's tool, not the hot
+ * path. Room for the client's three attempts of up to 5 s each (see `OPERATOR_CLIENT_SETTINGS`).
+ */
+export const STORE_CALL_TIMEOUT_MS = 20_000
 
 /**
  * {@link CircuitControl} on the core package's {@link CircuitAdmin}: every change carries its
@@ -25,6 +29,7 @@ export const STORE_CALL_TIMEOUT_MS = 10_000
 export class AdminControl implements CircuitControl {
   readonly #admin: CircuitAdmin
   readonly #close: () => Promise<void>
+  #closed = false
 
   constructor(options: {
     readonly store: CircuitStore
@@ -42,7 +47,7 @@ export class AdminControl implements CircuitControl {
   }
 
   async list(page: { readonly cursor?: string; readonly limit?: number } = {}): Promise<CircuitPage> {
-    const listed = await this.#admin.list(page)
+    const listed = await this.#live(() => this.#admin.list(page))
     return {
       circuits: listed.circuits.map(viewOf),
       ...(listed.cursor === undefined ? {} : { cursor: listed.cursor }),
@@ -50,35 +55,47 @@ export class AdminControl implements CircuitControl {
   }
 
   async status(circuitIds: readonly string[]): Promise<CircuitStatus[]> {
-    return (await this.#admin.status(circuitIds)).map(viewOf)
+    return (await this.#live(() => this.#admin.status(circuitIds))).map(viewOf)
   }
 
   async forceOpen(circuitId: string, change: OverrideChange): Promise<CircuitStatus> {
-    return viewOf((await this.#admin.forceOpen(circuitId, change)).status)
+    return viewOf((await this.#live(() => this.#admin.forceOpen(circuitId, change))).status)
   }
 
   async forceClose(circuitId: string, change: OverrideChange): Promise<CircuitStatus> {
-    return viewOf((await this.#admin.forceClose(circuitId, change)).status)
+    return viewOf((await this.#live(() => this.#admin.forceClose(circuitId, change))).status)
   }
 
   async clearOverride(circuitId: string, change: ChangeRequest): Promise<CircuitStatus> {
-    return viewOf((await this.#admin.clearOverride(circuitId, change)).status)
+    return viewOf((await this.#live(() => this.#admin.clearOverride(circuitId, change))).status)
   }
 
   async reset(circuitId: string, change: ChangeRequest): Promise<CircuitStatus> {
-    return viewOf((await this.#admin.reset(circuitId, change)).status)
+    return viewOf((await this.#live(() => this.#admin.reset(circuitId, change))).status)
   }
 
   async setShadow(circuitId: string, enabled: boolean, change: OverrideChange): Promise<CircuitStatus> {
-    return viewOf((await this.#admin.setShadow(circuitId, enabled, change)).status)
+    return viewOf((await this.#live(() => this.#admin.setShadow(circuitId, enabled, change))).status)
   }
 
   history(circuitId: string): Promise<readonly HistoryEntry[]> {
-    return this.#admin.history(circuitId)
+    return this.#live(() => this.#admin.history(circuitId))
   }
 
   close(): Promise<void> {
+    this.#closed = true
     return this.#close()
+  }
+
+  /**
+   * Runs a store call while the control is open, and drops its answer if the control was closed
+   * meanwhile: a command stopped by `--timeout` must not print (or go on to write) after its error.
+   */
+  async #live<R>(call: () => Promise<R>): Promise<R> {
+    if (this.#closed) throw new CliError('the command was stopped: its connection to the store is closed')
+    const answer = await call()
+    if (this.#closed) throw new CliError('the command was stopped: its connection to the store is closed')
+    return answer
   }
 }
 

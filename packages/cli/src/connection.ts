@@ -8,6 +8,7 @@ import {
   closeStoresFromEnvironment,
   createStoreFromEnvironment,
   STORE_ENVIRONMENT_VARIABLES,
+  type StoreFromEnvironmentOptions,
   StoreKind,
 } from '@fleet-breaker/storage'
 import { CliError, UsageError } from './errors.js'
@@ -19,17 +20,6 @@ export interface StoreSelection {
   readonly redisUrl?: string
   readonly region?: string
   readonly keyPrefix?: string
-}
-
-/** A connected store and a description of it for error messages. */
-export interface StoreConnection {
-  readonly store: CircuitStore
-  /** E.g. `DynamoDB table "circuit-breakers" (region eu-west-1)` or `Redis at redis://cache:6379`. */
-  readonly target: string
-  readonly kind: typeof StoreKind.DYNAMODB | typeof StoreKind.REDIS
-  /** The table, for DynamoDB. */
-  readonly table?: string
-  close(): Promise<void>
 }
 
 type Env = Record<string, string | undefined>
@@ -64,18 +54,46 @@ export function dropWarnings(): void {
 }
 
 /**
- * Opens the store the options and the environment name, through the storage package's own
- * factory, so the CLI reads `CIRCUIT_BREAKER_STORE`, `CIRCUIT_BREAKER_TABLE`,
- * `CIRCUIT_BREAKER_REDIS_URL` and `CIRCUIT_BREAKER_KEY_PREFIX` exactly as a function does. The
- * AWS SDK itself honours `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`, `AWS_PROFILE` and
- * `AWS_REGION`; `--region` and, as with the AWS CLI, `AWS_DEFAULT_REGION` are passed on to it.
+ * Client settings for an operator's command, which has no caller's deadline to keep and may run
+ * over a slow network (a VPN, a far region): several seconds per request and the AWS SDK's
+ * standard three attempts, where a function's hot path gives up within a second. `--timeout`
+ * bounds the whole command on top of them.
+ */
+export const OPERATOR_CLIENT_SETTINGS = {
+  dynamodb: { clientConfig: { maxAttempts: 3, requestHandler: { connectionTimeout: 3_000, requestTimeout: 5_000 } } },
+  redis: { clientConfig: { connectTimeoutMs: 5_000, commandTimeoutMs: 5_000 } },
+} as const satisfies Pick<StoreFromEnvironmentOptions, 'dynamodb' | 'redis'>
+
+/** The store the options and the environment name, checked, before anything is opened. */
+export interface StoreChoice {
+  readonly kind: typeof StoreKind.DYNAMODB | typeof StoreKind.REDIS
+  /** E.g. `DynamoDB table "circuit-breakers" (region eu-west-1)` or `Redis at redis://cache:6379`. */
+  readonly target: string
+  /** The table, for DynamoDB. */
+  readonly table?: string
+  /** The environment the storage factory reads: the process's, with the options laid over it. */
+  readonly env: Env
+}
+
+/** A connected store and a description of it for error messages. */
+export interface StoreConnection extends Omit<StoreChoice, 'env'> {
+  readonly store: CircuitStore
+  close(): Promise<void>
+}
+
+/**
+ * Reads the store the options and the environment name. The CLI reads `CIRCUIT_BREAKER_STORE`,
+ * `CIRCUIT_BREAKER_TABLE`, `CIRCUIT_BREAKER_REDIS_URL` and `CIRCUIT_BREAKER_KEY_PREFIX` exactly as
+ * a function does; the AWS SDK itself honours `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`,
+ * `AWS_PROFILE` and `AWS_REGION`; `--region` and, as with the AWS CLI, `AWS_DEFAULT_REGION` are
+ * passed on to it.
  *
  * @example
  * ```ts
- * const connection = await connectStore({ store: 'redis', redisUrl: 'redis://127.0.0.1:6379' })
+ * const choice = chooseStore({ store: 'redis', redisUrl: 'redis://127.0.0.1:6379' })
  * ```
  */
-export async function connectStore(selection: StoreSelection, env: Env = process.env): Promise<StoreConnection> {
+export function chooseStore(selection: StoreSelection, env: Env = process.env): StoreChoice {
   const kind = (selection.store ?? env[STORE_ENVIRONMENT_VARIABLES.STORE] ?? StoreKind.DYNAMODB).trim()
   if (kind === StoreKind.MEMORY) {
     throw new UsageError('--store memory keeps circuits inside one process; the CLI needs --store dynamodb or redis')
@@ -90,26 +108,39 @@ export async function connectStore(selection: StoreSelection, env: Env = process
     ...(selection.redisUrl === undefined ? {} : { [STORE_ENVIRONMENT_VARIABLES.REDIS_URL]: selection.redisUrl }),
     ...(selection.keyPrefix === undefined ? {} : { [STORE_ENVIRONMENT_VARIABLES.KEY_PREFIX]: selection.keyPrefix }),
   }
-  if (kind === StoreKind.DYNAMODB) useRegion(selection.region, env)
-  let store: CircuitStore
-  try {
-    store = await createStoreFromEnvironment({ env: merged, logger: stderrLogger })
-  } catch (error) {
-    throw configurationProblem(error)
-  }
-  const close = () => closeStoresFromEnvironment()
   if (kind === StoreKind.REDIS) {
-    return {
-      store,
-      kind,
-      target: `Redis at ${redactedUrl(merged[STORE_ENVIRONMENT_VARIABLES.REDIS_URL] ?? '')}`,
-      close,
-    }
+    return { kind, env: merged, target: `Redis at ${redactedUrl(merged[STORE_ENVIRONMENT_VARIABLES.REDIS_URL] ?? '')}` }
   }
+  useRegion(selection.region, env)
   const table = merged[STORE_ENVIRONMENT_VARIABLES.TABLE] ?? ''
   const endpoint = env.AWS_ENDPOINT_URL_DYNAMODB ?? env.AWS_ENDPOINT_URL
   const where = [`region ${process.env.AWS_REGION ?? 'from the AWS config'}`, endpoint && `endpoint ${endpoint}`]
-  return { store, kind, table, target: `DynamoDB table "${table}" (${where.filter(Boolean).join(', ')})`, close }
+  return { kind, env: merged, table, target: `DynamoDB table "${table}" (${where.filter(Boolean).join(', ')})` }
+}
+
+/**
+ * Opens the chosen store through the storage package's own factory, with the operator's client
+ * settings ({@link OPERATOR_CLIENT_SETTINGS}).
+ *
+ * @example
+ * ```ts
+ * const connection = await openStore(chooseStore({ store: 'redis', redisUrl: 'redis://127.0.0.1:6379' }))
+ * ```
+ */
+export async function openStore(choice: StoreChoice): Promise<StoreConnection> {
+  let store: CircuitStore
+  try {
+    store = await createStoreFromEnvironment({ env: choice.env, logger: stderrLogger, ...OPERATOR_CLIENT_SETTINGS })
+  } catch (error) {
+    throw configurationProblem(error)
+  }
+  const { kind, target, table } = choice
+  return { kind, target, ...(table === undefined ? {} : { table }), store, close: closeStores }
+}
+
+/** Closes every connection the CLI opened, those still being opened included; never rejects. */
+export function closeStores(): Promise<void> {
+  return closeStoresFromEnvironment()
 }
 
 /**
@@ -213,13 +244,18 @@ export function storeProblem(
     UNREACHABLE_NAMES.has(name) ||
     UNREACHABLE_MESSAGES.test(message)
   ) {
-    const hint =
-      connection.kind === StoreKind.REDIS
-        ? 'check --redis-url (or CIRCUIT_BREAKER_REDIS_URL) and your network'
-        : 'check --region, AWS_ENDPOINT_URL_DYNAMODB and your network'
-    return new CliError(`cannot reach ${connection.target} (${code ?? message}): ${hint}`, { cause: error })
+    return new CliError(`cannot reach ${connection.target} (${code ?? message}): ${reachHint(connection.kind)}`, {
+      cause: error,
+    })
   }
   return new CliError(`${connection.target}: ${message}`, { cause: error })
+}
+
+/** What to check when a store does not answer. */
+export function reachHint(kind: StoreChoice['kind']): string {
+  return kind === StoreKind.REDIS
+    ? 'check --redis-url (or CIRCUIT_BREAKER_REDIS_URL) and your network'
+    : 'check --region, AWS_ENDPOINT_URL_DYNAMODB and your network'
 }
 
 /** The first system error code in `error` or its causes (SDKs wrap them). */

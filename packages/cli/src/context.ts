@@ -1,9 +1,12 @@
 import { MAX_CIRCUIT_ID_LENGTH } from '@fleet-breaker/core'
 import { AdminControl } from './admin-control.js'
 import {
-  connectStore,
+  chooseStore,
+  closeStores,
   dropWarnings,
   flushWarnings,
+  openStore,
+  reachHint,
   type StoreConnection,
   type StoreSelection,
   stderrLogger,
@@ -12,10 +15,13 @@ import {
 import type { CircuitControl, CircuitStatus } from './control.js'
 import { CliError, isCliError, UsageError } from './errors.js'
 import { type Colors, colorsFor } from './output.js'
+import { CommandTimeoutError, within } from './timeout.js'
 
 /** The options every command accepts (defined once, on the program). */
 export interface GlobalOptions extends StoreSelection {
   readonly json?: boolean
+  /** `--timeout` in milliseconds, checked as the command line was read. */
+  readonly timeout?: number
 }
 
 /** What a command runs with. */
@@ -25,33 +31,71 @@ export interface CommandContext {
   readonly colors: Colors
   readonly json: boolean
   readonly now: () => number
+  /**
+   * Runs one step under `--timeout` when the limit applies to each step (`watch`'s refreshes);
+   * otherwise the command is bounded as a whole and the step simply runs.
+   */
+  readonly bounded: <R>(step: () => Promise<R>) => Promise<R>
 }
 
 /**
- * Connects to the store, runs `command`, and closes the connection. A store failure becomes one
- * line naming what to fix (see {@link storeProblem}).
+ * What `--timeout` bounds: the whole command, from connecting to its last answer (the default), or
+ * connecting and then each step apart, for a command that runs until stopped (`watch`).
+ */
+export type TimeoutScope = 'command' | 'step'
+
+/**
+ * Connects to the store, runs `command`, and closes the connection, all within `--timeout` when
+ * one is given. A store failure becomes one line naming what to fix (see {@link storeProblem}).
  */
 export async function withControl<T>(
   options: GlobalOptions,
   command: (context: CommandContext) => Promise<T>,
+  scope: TimeoutScope = 'command',
 ): Promise<T> {
-  const connection = await connectStore(options)
-  const control = new AdminControl({ store: connection.store, logger: stderrLogger, close: () => connection.close() })
+  const choice = chooseStore(options)
+  const timeoutMs = options.timeout
+  const bound = <R>(step: () => Promise<R>): Promise<R> =>
+    within(timeoutMs, step, () => new CommandTimeoutError(timeoutMs ?? 0, choice.target, reachHint(choice.kind)))
+  let control: AdminControl | undefined
+  let timedOut = false
+  const connectAndRun = async (): Promise<T> => {
+    const connection = await (scope === 'step' ? bound(() => openStore(choice)) : openStore(choice))
+    // A store that opens after the command gave up gets no command: nothing is sent after the error.
+    if (timedOut) throw new CliError('the command was stopped by --timeout before its store was open')
+    const opened = new AdminControl({ store: connection.store, logger: stderrLogger, close: () => connection.close() })
+    control = opened
+    try {
+      const result = await command({
+        control: opened,
+        connection,
+        colors: colorsFor(process.stdout),
+        json: options.json === true,
+        now: Date.now,
+        bounded: scope === 'step' ? bound : (step) => step(),
+      })
+      flushWarnings()
+      return result
+    } catch (error) {
+      dropWarnings()
+      throw isCliError(error) ? error : storeProblem(error, connection)
+    }
+  }
   try {
-    const result = await command({
-      control,
-      connection,
-      colors: colorsFor(process.stdout),
-      json: options.json === true,
-      now: Date.now,
-    })
-    flushWarnings()
-    return result
+    return await (scope === 'command' ? bound(connectAndRun) : connectAndRun())
   } catch (error) {
-    dropWarnings()
-    throw isCliError(error) ? error : storeProblem(error, connection)
+    if (error instanceof CommandTimeoutError) {
+      timedOut = true
+      dropWarnings()
+    }
+    throw error
   } finally {
-    await control.close()
+    // A closed control refuses answers that arrive later, so a timed-out command prints nothing more.
+    const closing = control?.close() ?? closeStores()
+    // After a timeout the connections may still wait on the store (a connection attempt runs to its
+    // own timeout): closing is started, not waited for, so the command ends within its limit.
+    if (timedOut) closing.catch(() => {})
+    else await closing
   }
 }
 

@@ -8,6 +8,7 @@ import { shadowCommand } from './commands/shadow.js'
 import { statusCommand } from './commands/status.js'
 import { watchCommand } from './commands/watch.js'
 import { ExitCode, isCliError } from './errors.js'
+import { parseTimeout } from './timeout.js'
 
 export const VERSION = '0.1.0'
 
@@ -34,6 +35,12 @@ export function buildProgram(): Command {
       ),
     )
     .addOption(new Option('--key-prefix <prefix>', 'put before circuit ids in keys').env('CIRCUIT_BREAKER_KEY_PREFIX'))
+    .addOption(
+      new Option(
+        '--timeout <duration>',
+        'fail (exit 1) when the command takes longer, e.g. 30s or 1500ms; for watch, each refresh (default: none)',
+      ).argParser(parseTimeout),
+    )
     .option('--json', 'print JSON instead of text')
     .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError(true)

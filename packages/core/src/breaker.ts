@@ -1,4 +1,11 @@
-import { callWithDeadline, type DeadlineScheduler, NEVER_ABORTED, sharedDeadlineScheduler } from './call-deadline.js'
+import {
+  callWithDeadline,
+  type DeadlineScheduler,
+  NEVER_ABORTED,
+  type OnError,
+  type OnValue,
+  sharedDeadlineScheduler,
+} from './call-deadline.js'
 import { CircuitView } from './circuit-view.js'
 import { Decider, type Decision } from './decider.js'
 import {
@@ -108,8 +115,12 @@ export interface OverrideOptions {
   readonly actor?: string
 }
 
-/** Runs a call through the hot path (see `#plainRun`). */
-type PlainRun = (fn: (signal: AbortSignal) => unknown) => Promise<unknown>
+/**
+ * Which breaker raised each call timeout, so a breaker tells its own from a caller's (or an outer
+ * breaker's). One map for the process rather than one set per breaker: a service may hold
+ * thousands of circuits, and timeouts are rare.
+ */
+const timeoutRaisers = new WeakMap<object, object>()
 
 /** The options of a call made without any. */
 const NO_OPTIONS: ExecuteOptions = Object.freeze({})
@@ -136,6 +147,31 @@ const MAX_OVERRIDE_MS = 10 * 365 * 24 * 60 * 60 * 1_000
  * ```
  */
 export class CircuitBreaker<TFallback = never> {
+  // ---- the hot lane, read by every call: declared first, so it sits at the instance's start ----
+  /**
+   * Until when (epoch milliseconds) a call without per-call options may take the hot lane: run
+   * under the permit of the cached view without deciding anything. Open only while the view is a
+   * trusted CLOSED one whose calls need no decision of their own (see {@link #openHotLane}); 0
+   * otherwise. The view and the local breaker close it whenever they change, so a call reads only
+   * this instance and the clock: with thousands of circuits, every other object a decision reads
+   * would be a cache miss.
+   */
+  #hotUntil = 0
+  /** The clock, kept here so the hot lane reads no options object. */
+  readonly #now: () => number
+  /** Whether a hot call takes a concurrency slot (`maxConcurrent` is finite). */
+  #hotSlots = false
+  /** Makes what a hot call's value settles with; `undefined` when the value is passed on as it is. */
+  #hotOnValue: OnValue | undefined
+  /** Makes what a hot call's error settles with; bound to the permit its failure counts against. */
+  #hotOnError: OnError = passOn
+  /** The permit the hot lane's handlers are bound to (read when the lane opens, not by hot calls). */
+  #hotPermit: PermitState | undefined
+  /** Deadlines of calls under `callTimeoutMs`, if set. */
+  readonly #deadlines: DeadlineScheduler | undefined
+  /** Makes this breaker's call timeout error; bound once, handed to the shared deadline scheduler. */
+  readonly #raiseTimeout = (): Error => this.#timeoutError()
+
   /** The circuit this breaker guards. */
   readonly circuitId: string
   readonly #options: ResolvedOptions
@@ -149,21 +185,14 @@ export class CircuitBreaker<TFallback = never> {
   readonly #limiter: ConcurrencyLimiter
   readonly #local: LocalBreaker
   readonly #observers: ObserverHub
-  /** Deadlines of calls under `callTimeoutMs`, if set. */
-  readonly #deadlines: DeadlineScheduler | undefined
-  /** Makes this breaker's call timeout error; bound once, handed to the shared deadline scheduler. */
-  readonly #raiseTimeout = (): Error => this.#timeoutError()
-  /** The call timeouts this breaker raised, told apart from a caller's (or an outer breaker's) own. */
-  readonly #ownTimeouts = new WeakSet<object>()
-  /** The permit of the cached view's admissions, while that view is unchanged (the hot path). */
-  #reusable: { readonly record: CircuitRecord; readonly permit: PermitState; readonly run: PlainRun } | undefined
-  /** Whether a call without per-call options can take {@link PlainRun}: nothing to time but the call timeout. */
+  /** Whether the options let calls take the hot lane at all: nothing to time but the call timeout. */
   readonly #plain: boolean
 
   constructor(options: CircuitBreakerOptions<TFallback>) {
     this.#options = resolveOptions(options)
     this.#fallback = options.fallback
     const resolved = this.#options
+    this.#now = resolved.now
     this.circuitId = resolved.circuitId
     const { store, storeTimeoutMs, storeRetryIntervalMs, storeOutage, now, logger } = resolved
     this.#observers = new ObserverHub(this.circuitId, resolved.observers, now, logger)
@@ -176,9 +205,15 @@ export class CircuitBreaker<TFallback = never> {
       logger,
       observers: this.#observers,
     })
-    this.#view = new CircuitView(this.circuitId, resolved.cacheTtlMs, resolved.halfOpenMaxProbes, logger)
+    const closeHotLane = (): void => {
+      this.#hotUntil = 0
+    }
+    this.#view = new CircuitView(this.circuitId, resolved.cacheTtlMs, resolved.halfOpenMaxProbes, logger, closeHotLane)
     this.#link = new StoreLink(this.circuitId, guard, this.#view, now)
-    this.#local = new LocalBreaker(resolved, () => this.#observers.locallyOpened())
+    this.#local = new LocalBreaker(resolved, {
+      opened: () => this.#observers.locallyOpened(),
+      counting: closeHotLane,
+    })
     if (this.#observers.wantsStateChanges) this.#view.subscribe((change) => this.#observers.stateChanged(change))
     const common = {
       options: resolved,
@@ -195,6 +230,7 @@ export class CircuitBreaker<TFallback = never> {
     const { callTimeoutMs } = resolved
     this.#deadlines = callTimeoutMs === undefined ? undefined : sharedDeadlineScheduler(callTimeoutMs)
     this.#plain = resolved.slowCallDurationMs === undefined
+    this.#hotSlots = resolved.maxConcurrent !== Number.POSITIVE_INFINITY
   }
 
   /** The options in force, after environment variables and defaults. */
@@ -216,17 +252,20 @@ export class CircuitBreaker<TFallback = never> {
    * ```
    */
   execute<T>(fn: (signal: AbortSignal) => T | Promise<T>, options?: ExecuteOptions): Promise<T | TFallback> {
-    // The common case, a closed circuit in a fresh cache with a free slot, decides synchronously;
-    // with no per-call options and nothing to time, the call then runs without an async frame.
+    // The common case: a trusted closed view, no per-call options. No decision, no async frame.
+    if (options === undefined && this.#hotUntil > this.#now() && (!this.#hotSlots || this.#limiter.tryTake())) {
+      return this.#runHot(fn) as Promise<T | TFallback>
+    }
     let permit: PermitState | undefined
     try {
       permit = this.#admitFromCache(options?.signal)
     } catch (error) {
       return Promise.reject(error)
     }
-    const reusable = this.#reusable
-    if (permit !== undefined && permit === reusable?.permit && options === undefined && this.#plain) {
-      return reusable.run(fn) as Promise<T | TFallback>
+    if (options === undefined && permit !== undefined && permit === this.#hotPermit) {
+      // The hot lane opened for this call's permit; an unlimited lane holds no slot.
+      if (!this.#hotSlots) this.#limiter.release()
+      return this.#runHot(fn) as Promise<T | TFallback>
     }
     return this.#execute(fn, options ?? NO_OPTIONS, permit)
   }
@@ -475,28 +514,73 @@ export class CircuitBreaker<TFallback = never> {
   /**
    * Admits a call without waiting when the cached view alone allows it (a fresh CLOSED or
    * forced-closed view) and a concurrency slot is free; `undefined` when the decision needs more.
+   * Opens the hot lane for the calls that follow when the view allows it.
    */
   #admitFromCache(signal: AbortSignal | undefined): PermitState | undefined {
     const now = this.#options.now()
     const record = this.#view.fresh(now)
     if (record === undefined) return undefined
-    let permit: PermitState
-    if (signal === undefined && this.#reusable?.record === record) {
-      permit = this.#reusable.permit
-      // This environment's own breaker may have opened since (the store missing its failures).
-      if (permit.mode === PermitMode.COUNTED && this.#local.isOpen(now)) return undefined
-    } else {
-      // A ramp decides call by call, once: in the full decision.
-      if (this.#decider.isRamping(record, now)) return undefined
-      const evaluation = this.#decider.evaluate(record, now, signal)
-      if (!('admitted' in evaluation) || !evaluation.admitted) return undefined
-      permit = evaluation.permit
-      // A permit of a closed circuit carries nothing of its own: calls share it until the view changes.
-      if (signal === undefined && permit.mode !== PermitMode.PROBE) {
-        this.#reusable = { record, permit, run: this.#plainRun(permit) }
-      }
+    // A ramp decides call by call, once: in the full decision.
+    if (this.#decider.isRamping(record, now)) return undefined
+    const evaluation = this.#decider.evaluate(record, now, signal)
+    if (!('admitted' in evaluation) || !evaluation.admitted) return undefined
+    const permit = evaluation.permit
+    if (!this.#limiter.tryTake()) return undefined
+    if (signal === undefined) this.#openHotLane(record, permit)
+    return permit
+  }
+
+  /**
+   * Lets the calls that follow share `permit` without a decision of their own, until the view
+   * changes or stops being trusted, when nothing else would decide them: no ramp, a local breaker
+   * that counts nothing (its count is reset by a success, so it must see every call), and no
+   * timing of slow calls. A permit of a closed circuit carries nothing of its own but the
+   * generation its failures count against, which the handlers are bound to.
+   */
+  #openHotLane(record: CircuitRecord, permit: PermitState): void {
+    if (!this.#plain || permit.mode === PermitMode.PROBE || !this.#local.idle) return
+    const { isFailureResult, failureRateThreshold, slowCallRateThreshold } = this.#options
+    // A success in a closed circuit with no failures counted (and no rate to count it in) records
+    // nothing; with no slot to give back either, a successful call ends with its value.
+    const countsRate = failureRateThreshold !== undefined || slowCallRateThreshold !== undefined
+    const successWritesNothing =
+      permit.mode === PermitMode.UNCOUNTED ||
+      (record.state === CircuitState.CLOSED && record.failures === 0 && !countsRate)
+    const holdsSlot = this.#hotSlots
+    const successEndsThere = successWritesNothing && !holdsSlot
+    // Whether a success still has nothing to record is known only when it settles: a call that
+    // was running when a failure was counted (here or by another environment, as the view shows)
+    // must clear it. The lane closes on every such change, so while it is still open under this
+    // permit, nothing has changed since it opened.
+    const settle = (verdict: Verdict): Promise<void> | undefined => this.#settle(permit, verdict, false, holdsSlot)
+    this.#hotOnValue = (value: unknown): unknown => {
+      const verdict = this.#classifyResult(value, isFailureResult)
+      if (verdict === 'success' && successEndsThere && this.#hotUntil !== 0 && this.#hotPermit === permit) return value
+      return valueAfter(settle(verdict), value)
     }
-    return this.#limiter.tryTake() ? permit : undefined
+    this.#hotOnError = async (error: unknown): Promise<TFallback> => {
+      const verdict = this.#classifyError(error, undefined)
+      await settle(verdict)
+      if (verdict === 'failure') return this.#fallbackOr(error, 'failed')
+      throw error
+    }
+    this.#hotPermit = permit
+    this.#hotUntil = this.#view.trustedUntil
+  }
+
+  /** Runs a call on the hot lane; its outcome goes through the handlers of the permit it runs under. */
+  #runHot(fn: (signal: AbortSignal) => unknown): Promise<unknown> {
+    const deadlines = this.#deadlines
+    // The scheduler applies the handlers as the call settles: no second promise per call.
+    if (deadlines !== undefined) return deadlines.run(fn, this.#raiseTimeout, this.#hotOnValue, this.#hotOnError)
+    let outcome: unknown
+    try {
+      outcome = fn(NEVER_ABORTED)
+    } catch (error) {
+      return this.#hotOnError(error) as Promise<unknown>
+    }
+    // Adopted through `Promise.resolve`, so a value returned at once and a foreign thenable settle alike.
+    return Promise.resolve(outcome).then(this.#hotOnValue, this.#hotOnError)
   }
 
   /** The full decision: a concurrency slot (waiting in the queue if need be), then the circuit. */
@@ -527,40 +611,6 @@ export class CircuitBreaker<TFallback = never> {
   }
 
   // ---- recording ------------------------------------------------------------------------------
-
-  /**
-   * What {@link execute} does, without an async frame, for a call under the shared permit of a
-   * cached closed view, with no per-call options and no slow-call timing: the outcome handlers are
-   * bound once per view, so a call allocates no closure. It must record exactly as `#execute` does.
-   */
-  #plainRun(permit: PermitState): PlainRun {
-    const onValue = (value: unknown): unknown => {
-      const recording = this.#settle(permit, this.#classifyResult(value))
-      return recording === undefined ? value : recording.then(() => value)
-    }
-    const onError = async (error: unknown): Promise<TFallback> => {
-      const verdict = this.#classifyError(error, undefined)
-      await this.#settle(permit, verdict)
-      if (verdict === 'failure') return this.#fallbackOr(error, 'failed')
-      throw error
-    }
-    const deadlines = this.#deadlines
-    if (deadlines !== undefined) {
-      // The scheduler applies the handlers as the call settles: no second promise per call.
-      const after = { onValue, onError }
-      return (fn) => deadlines.run(fn, this.#raiseTimeout, after)
-    }
-    return (fn) => {
-      let outcome: unknown
-      try {
-        outcome = fn(NEVER_ABORTED)
-      } catch (error) {
-        return onError(error)
-      }
-      // Adopted through `Promise.resolve`, so a value returned at once and a foreign thenable settle alike.
-      return Promise.resolve(outcome).then(onValue, onError)
-    }
-  }
 
   /** Wraps a permit for adapters: its outcome is recorded once, whatever is called. */
   #permit(state: PermitState): CallPermit {
@@ -602,18 +652,18 @@ export class CircuitBreaker<TFallback = never> {
    * Records an outcome and gives the concurrency slot back. Returns `undefined`, having done
    * everything synchronously, when there is nothing to write: the healthy path costs no promise.
    */
-  #settle(permit: PermitState, verdict: Verdict, slow = false): Promise<void> | undefined {
+  #settle(permit: PermitState, verdict: Verdict, slow = false, holdsSlot = true): Promise<void> | undefined {
     const recording = this.#recorder.record(permit, verdict, slow)
     if (recording === undefined) {
-      this.#limiter.release()
+      if (holdsSlot) this.#limiter.release()
       return undefined
     }
-    return recording.finally(() => this.#limiter.release())
+    return holdsSlot ? recording.finally(() => this.#limiter.release()) : recording
   }
 
-  #classifyResult(result: unknown): Verdict {
+  #classifyResult(result: unknown, isFailureResult = this.#options.isFailureResult): Verdict {
     try {
-      return this.#options.isFailureResult(result) === true ? 'failure' : 'success'
+      return isFailureResult(result) === true ? 'failure' : 'success'
     } catch (error) {
       this.#classifierFailed('isFailureResult', error)
       return 'success'
@@ -643,7 +693,10 @@ export class CircuitBreaker<TFallback = never> {
   #classifyError(error: unknown, signal: AbortSignal | undefined): Verdict {
     // The caller gave up (its own signal, or an outer breaker's deadline aborting it): that says
     // nothing about this downstream. Only a deadline this breaker raised itself counts then.
-    if (signal?.aborted === true && !(typeof error === 'object' && error !== null && this.#ownTimeouts.has(error))) {
+    if (
+      signal?.aborted === true &&
+      !(typeof error === 'object' && error !== null && timeoutRaisers.get(error) === this)
+    ) {
       return 'ignored'
     }
     return this.countsAsFailure(error) ? 'failure' : 'ignored'
@@ -661,7 +714,7 @@ export class CircuitBreaker<TFallback = never> {
 
   #timeoutError(timeoutMs = this.#options.callTimeoutMs ?? 0): CallTimeoutError {
     const error = new CallTimeoutError({ circuitId: this.circuitId, timeoutMs })
-    this.#ownTimeouts.add(error)
+    timeoutRaisers.set(error, this)
     return error
   }
 
@@ -669,6 +722,16 @@ export class CircuitBreaker<TFallback = never> {
     if (this.#fallback === undefined) throw error
     return this.#fallback(error, { circuitId: this.circuitId, kind })
   }
+}
+
+/** `value`, once `recording` (if any) is done. */
+function valueAfter(recording: Promise<void> | undefined, value: unknown): unknown {
+  return recording === undefined ? value : recording.then(() => value)
+}
+
+/** The hot lane's error handler before the lane first opens (it is never called then). */
+function passOn(error: unknown): never {
+  throw error
 }
 
 /** The actor and reason of an operator's action, checked. */

@@ -34,6 +34,11 @@ export class StateCache {
     return this.#record
   }
 
+  /** Until when (epoch milliseconds) the view may be trusted; 0 when it may not. */
+  get trustedUntil(): number {
+    return this.#trustedUntil
+  }
+
   /** The view, if it may still be trusted at `now`. */
   fresh(now: number): CircuitRecord | undefined {
     return this.#record !== undefined && now < this.#trustedUntil ? this.#record : undefined

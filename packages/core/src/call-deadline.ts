@@ -31,7 +31,8 @@ class PendingCall {
     readonly deadline: number,
     readonly controller: AbortController,
     readonly onTimeout: () => Error,
-    readonly after: OutcomeHandlers | undefined,
+    readonly onValue: OnValue | undefined,
+    readonly onError: OnError | undefined,
   ) {}
 
   /** The promise the call's caller waits on; settled through {@link succeed} or {@link fail}. */
@@ -42,27 +43,27 @@ class PendingCall {
     })
   }
 
-  /** Settles the call with its value, or what `after` makes of it. */
+  /** Settles the call with its value, or what `onValue` makes of it. */
   succeed(value: unknown): void {
-    if (this.after === undefined) {
+    if (this.onValue === undefined) {
       this.resolve(value)
       return
     }
     try {
-      this.resolve(this.after.onValue(value))
+      this.resolve(this.onValue(value))
     } catch (error) {
       this.reject(error)
     }
   }
 
-  /** Settles the call with its error (its own, or its deadline's), or what `after` makes of it. */
+  /** Settles the call with its error (its own, or its deadline's), or what `onError` makes of it. */
   fail(error: unknown): void {
-    if (this.after === undefined) {
+    if (this.onError === undefined) {
       this.reject(error)
       return
     }
     try {
-      this.resolve(this.after.onError(error))
+      this.resolve(this.onError(error))
     } catch (thrown) {
       this.reject(thrown)
     }
@@ -71,19 +72,19 @@ class PendingCall {
 
 function ignore(): void {}
 
-/** A call whose function threw at once: its error, or what `after` makes of it, a tick later. */
-function thrownAtOnce(error: unknown, after: OutcomeHandlers | undefined): Promise<unknown> {
-  return after === undefined ? Promise.reject(error) : Promise.resolve().then(() => after.onError(error))
+/** A call whose function threw at once: its error, or what `onError` makes of it, a tick later. */
+function thrownAtOnce(error: unknown, onError: OnError | undefined): Promise<unknown> {
+  return onError === undefined ? Promise.reject(error) : Promise.resolve().then(() => onError(error))
 }
 
 /**
- * What a caller does with a call's outcome, applied by the scheduler as the call settles: the same
- * as chaining `.then(onValue, onError)` on the call, without a second promise per call.
+ * What a caller does with a call's value and error, applied by the scheduler as the call settles:
+ * the same as chaining `.then(onValue, onError)` on the call, without a second promise per call.
+ * Passed as two functions rather than one object, so the call reads nothing of the caller's until
+ * it settles, and then only the handler that applies.
  */
-export interface OutcomeHandlers {
-  readonly onValue: (value: unknown) => unknown
-  readonly onError: (error: unknown) => unknown
-}
+export type OnValue = (value: unknown) => unknown
+export type OnError = (error: unknown) => unknown
 
 /**
  * Gives calls a deadline `timeoutMs` after they start. Each call gets an `AbortController` of its
@@ -125,12 +126,18 @@ export class DeadlineScheduler {
    * reason of the call's aborted signal too) if it has not settled by its deadline.
    */
   run<T>(fn: (signal: AbortSignal) => T | Promise<T>, onTimeout?: () => Error): Promise<T>
-  /** The same, settling with what `after` makes of the outcome (as `.then(onValue, onError)` would). */
-  run(fn: (signal: AbortSignal) => unknown, onTimeout: () => Error, after: OutcomeHandlers): Promise<unknown>
+  /** The same, settling with what the handlers make of the outcome (as `.then(onValue, onError)` would). */
+  run(
+    fn: (signal: AbortSignal) => unknown,
+    onTimeout: () => Error,
+    onValue: OnValue | undefined,
+    onError: OnError | undefined,
+  ): Promise<unknown>
   run(
     fn: (signal: AbortSignal) => unknown,
     onTimeout: () => Error = this.#onTimeout,
-    after?: OutcomeHandlers,
+    onValue?: OnValue,
+    onError?: OnError,
   ): Promise<unknown> {
     // Read before `fn` runs: the deadline counts from when the call started.
     const startedAt = performance.now()
@@ -139,12 +146,11 @@ export class DeadlineScheduler {
     try {
       outcome = fn(controller.signal)
     } catch (error) {
-      return thrownAtOnce(error, after)
+      return thrownAtOnce(error, onError)
     }
     // A function that returned synchronously has nothing left to time out.
-    if (!isThenable(outcome))
-      return after === undefined ? Promise.resolve(outcome) : Promise.resolve(outcome).then(after.onValue)
-    const call = new PendingCall(startedAt + this.#timeoutMs, controller, onTimeout, after)
+    if (!isThenable(outcome)) return Promise.resolve(outcome).then(onValue, onError)
+    const call = new PendingCall(startedAt + this.#timeoutMs, controller, onTimeout, onValue, onError)
     const settled = call.settled()
     this.#track(call)
     this.#follow(call, outcome)

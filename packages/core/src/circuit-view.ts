@@ -64,11 +64,15 @@ export class CircuitView {
   #known: Known | undefined
   readonly #unconfirmed: UnconfirmedTransition[] = []
   readonly #retired: string[] = []
+  /** Told whenever the view is replaced or stops being trusted. */
+  readonly #onChange: () => void
 
-  constructor(circuitId: string, cacheTtlMs: number, maxProbes: number, logger: Logger) {
+  /** `onChange` is told whenever the view is replaced or stops being trusted (before any event). */
+  constructor(circuitId: string, cacheTtlMs: number, maxProbes: number, logger: Logger, onChange = ignore) {
     this.#circuitId = circuitId
     this.#cache = new StateCache(cacheTtlMs, maxProbes)
     this.#events = new StateChangeEmitter(logger)
+    this.#onChange = onChange
   }
 
   /** Numbers a store request as it is issued; pass the number to {@link learn} with its answer. */
@@ -79,6 +83,11 @@ export class CircuitView {
   /** The view, if it may still be trusted at `now`. */
   fresh(now: number): CircuitRecord | undefined {
     return this.#cache.fresh(now)
+  }
+
+  /** Until when (epoch milliseconds) the view may be trusted; 0 when it may not. */
+  get trustedUntil(): number {
+    return this.#cache.trustedUntil
   }
 
   /** The last record taken in, however old. */
@@ -94,6 +103,7 @@ export class CircuitView {
   /** The next decision asks the store (a write's answer was lost). */
   distrust(): void {
     this.#cache.distrust()
+    this.#onChange()
   }
 
   subscribe(listener: StateChangeListener): () => void {
@@ -137,6 +147,7 @@ export class CircuitView {
       if (this.#retired.length > MAX_RETIRED) this.#retired.shift()
     }
     this.#cache.store(record, now)
+    this.#onChange()
     const state = effectiveState(record, now)
     const forced = activeOverride(record, now) !== undefined
     this.#known = { incarnation: record.incarnation, generation: record.generation, issued, state, forced }
@@ -203,6 +214,8 @@ export class CircuitView {
     this.#events.emit({ circuitId: this.#circuitId, from, to, at, reason, origin, record })
   }
 }
+
+function ignore(): void {}
 
 /**
  * Whether `record`, the answer to request `issued`, is newer than what is known. Within one

@@ -59,8 +59,11 @@ export class Decider {
   /** The close whose ramp is running (its `changedAt`), and the share of a call admitted so far. */
   #rampOf = 0
   #rampCredit = 0
-  /** The opening and half-open entry writes in flight, shared by this environment's invocations. */
-  readonly #contending = new Map<string, Promise<Step>>()
+  /**
+   * The opening and half-open entry writes in flight, shared by this environment's invocations.
+   * Made on first use: most circuits never contend, and a service may hold thousands of them.
+   */
+  #contending: Map<string, Promise<Step>> | undefined
   /** Whether live calls may be probes (`liveProbes`). */
   readonly #liveProbes: LiveProbeGate
 
@@ -237,17 +240,19 @@ export class Decider {
   ): Promise<Step> {
     if (write === 'acquire-probe') return this.#acquireProbe(record, now, signal)
     const key = `${write}/${record.incarnation}/${record.generation}`
-    const shared = this.#contending.get(key)
+    this.#contending ??= new Map()
+    const contending = this.#contending
+    const shared = contending.get(key)
     if (shared !== undefined) {
       await shared
       return this.#view.latest ?? record
     }
     const attempt = write === 'open' ? this.#open(record, now, signal) : this.#enterHalfOpen(record, now, signal)
-    this.#contending.set(key, attempt)
+    contending.set(key, attempt)
     try {
       return await attempt
     } finally {
-      this.#contending.delete(key)
+      contending.delete(key)
     }
   }
 

@@ -94,7 +94,8 @@ export function inferReason(
 
 /** Delivers state changes to listeners; a listener that throws or rejects is logged, never propagated. */
 export class StateChangeEmitter {
-  readonly #listeners = new Set<StateChangeListener>()
+  /** Made with the first listener: most breakers have none. */
+  #listeners: Set<StateChangeListener> | undefined
   readonly #logger: Logger
 
   constructor(logger: Logger) {
@@ -102,14 +103,17 @@ export class StateChangeEmitter {
   }
 
   subscribe(listener: StateChangeListener): () => void {
-    this.#listeners.add(listener)
+    this.#listeners ??= new Set()
+    const listeners = this.#listeners
+    listeners.add(listener)
     return () => {
-      this.#listeners.delete(listener)
+      listeners.delete(listener)
     }
   }
 
   emit(bare: StateChange): void {
-    if (this.#listeners.size === 0) return
+    const listeners = this.#listeners
+    if (listeners === undefined || listeners.size === 0) return
     const forced = activeOverride(bare.record, bare.at)
     const shadow = activeShadow(bare.record, bare.at)
     const change: StateChange = {
@@ -117,7 +121,7 @@ export class StateChangeEmitter {
       ...(forced === undefined ? {} : { forced }),
       ...(shadow === undefined ? {} : { shadow }),
     }
-    for (const listener of this.#listeners) {
+    for (const listener of listeners) {
       try {
         const pending = listener(change)
         if (pending instanceof Promise) pending.catch((error: unknown) => this.#report(change, error))

@@ -7,6 +7,14 @@ export interface LocalBreakerOptions {
   readonly resetTimeoutMs: number
 }
 
+/** What the local breaker tells its owner. */
+export interface LocalBreakerHooks {
+  /** It opened on its own (not when a failed trial reopens it). */
+  readonly opened?: () => void
+  /** It counted a failure or opened: until it is idle again, successes have something to reset. */
+  readonly counting?: () => void
+}
+
 /**
  * A breaker of this environment alone, for while the shared store cannot be reached.
  *
@@ -27,12 +35,16 @@ export class LocalBreaker {
   /** The shared state known when the local breaker opened: a circuit moved past it clears it. */
   #openedOver: { readonly incarnation: string; readonly generation: number } | undefined
 
-  /** Told when this environment's breaker opens on its own (not when a failed trial reopens it). */
-  readonly #onOpened: (() => void) | undefined
+  readonly #hooks: LocalBreakerHooks
 
-  constructor(options: LocalBreakerOptions, onOpened?: () => void) {
+  constructor(options: LocalBreakerOptions, hooks: LocalBreakerHooks = {}) {
     this.#options = options
-    this.#onOpened = onOpened
+    this.#hooks = hooks
+  }
+
+  /** Whether it counts nothing and is closed: a success then has nothing to reset here. */
+  get idle(): boolean {
+    return this.#failures === 0 && this.#openUntil === 0
   }
 
   /**
@@ -54,6 +66,7 @@ export class LocalBreaker {
 
   /** Counts a failure the store did not take; opens at the threshold (at once when half-open). */
   recordFailure(now: number, over?: CircuitRecord): void {
+    this.#hooks.counting?.()
     const { failureThreshold, failureWindowMs } = this.#options
     if (this.#openUntil !== 0) {
       this.trip(now, over)
@@ -72,7 +85,8 @@ export class LocalBreaker {
     this.#failures = 0
     const opening = this.#openUntil === 0
     this.#openUntil = now + this.#options.resetTimeoutMs
-    if (opening) this.#onOpened?.()
+    this.#hooks.counting?.()
+    if (opening) this.#hooks.opened?.()
     if (over !== undefined) this.#openedOver = { incarnation: over.incarnation, generation: over.generation }
   }
 

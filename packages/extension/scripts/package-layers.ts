@@ -36,7 +36,7 @@ const LAUNCHER = `#!/bin/sh
 unset NODE_OPTIONS
 NODE=/var/lang/bin/node
 [ -x "$NODE" ] || NODE=node
-exec "$NODE" "$(dirname "$0")/../fleet-breaker-extension/extension.cjs"
+exec "$NODE" "$(dirname "$0")/../fleet-breaker-extension/extension.cjs" "$@"
 `
 
 interface Artefact {

@@ -1,12 +1,14 @@
 import {
   type CircuitStore,
   InvalidConfigurationError,
+  isPlainObject,
   jsonConsoleLogger,
   type Logger,
   MemoryStore,
   registerEnvironmentVariables,
   warnAboutMisspeltVariables,
 } from '@fleet-breaker/core'
+import type { DynamoDBStoreOptions } from './dynamodb/options.js'
 import type { RedisClientLike } from './redis/client.js'
 import { type ClientWithEvents, routeRedisClientErrors } from './redis/client-errors.js'
 
@@ -82,11 +84,160 @@ export interface StoreFromEnvironmentOptions {
    * and a misspelt `CIRCUIT_BREAKER_*` variable is reported. Default: JSON lines on the console.
    */
   readonly logger?: Logger
+  /**
+   * Settings of the DynamoDB client the factory builds, used when the environment chooses
+   * DynamoDB. Without them the client is tuned for a call on the hot path.
+   */
+  readonly dynamodb?: { readonly clientConfig?: DynamoDBClientConfig }
+  /**
+   * Settings of the Redis client the factory connects, used when the environment chooses Redis.
+   * Without them the client is tuned for a call on the hot path.
+   */
+  readonly redis?: { readonly clientConfig?: RedisClientConfig }
+}
+
+/**
+ * The AWS SDK's `DynamoDBClientConfig`, as `DynamoDBStore` takes it in `clientConfig`: what you give
+ * is laid over the store's hot-path defaults (`DEFAULT_CLIENT_CONFIG` of
+ * `@fleet-breaker/storage/dynamodb`), so `{ region: 'eu-west-1' }` keeps the short timeouts and
+ * `{ maxAttempts: 3, requestHandler: { requestTimeout: 5_000 } }` replaces them. Named through the
+ * store's options, so that this module imports nothing from the SDK.
+ */
+type DynamoDBClientConfig = NonNullable<DynamoDBStoreOptions['clientConfig']>
+
+/**
+ * Timeouts of the Redis client {@link createStoreFromEnvironment} connects, in milliseconds, in
+ * terms both client libraries share. Each one left out keeps its hot-path default.
+ *
+ * @example
+ * ```ts
+ * const clientConfig: RedisClientConfig = { connectTimeoutMs: 5_000, commandTimeoutMs: 5_000 }
+ * ```
+ */
+export interface RedisClientConfig {
+  /**
+   * How long one connection attempt may take (ioredis `connectTimeout`, node-redis
+   * `socket.connectTimeout`), and how long the factory waits for the first connection before it
+   * returns the store. Default 1 000.
+   */
+  readonly connectTimeoutMs?: number
+  /**
+   * How long a command may wait for its answer (ioredis `commandTimeout`). node-redis has no
+   * client-wide setting in every version this package supports, so there each call is bounded by
+   * its own deadline only. Default 500.
+   */
+  readonly commandTimeoutMs?: number
 }
 
 /** Client settings for a store on the hot path: fail fast instead of queueing behind a dead server. */
 const REDIS_CONNECT_TIMEOUT_MS = 1_000
 const REDIS_COMMAND_TIMEOUT_MS = 500
+/** The longest time Node.js timers take; a longer one would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647
+
+/** The settings each backend's option takes; anything else is refused rather than ignored. */
+const BACKEND_SETTINGS = { dynamodb: ['clientConfig'], redis: ['clientConfig'] } as const
+const REDIS_CLIENT_SETTINGS: readonly (keyof RedisClientConfig)[] = ['connectTimeoutMs', 'commandTimeoutMs']
+
+/** Settings of the Redis client with every default filled in. */
+interface RedisTimeouts {
+  readonly connectTimeoutMs: number
+  readonly commandTimeoutMs: number
+}
+
+/** Checks `options.dynamodb` and `options.redis` before anything is built. */
+function checkBackendSettings(options: StoreFromEnvironmentOptions): {
+  readonly dynamodb: DynamoDBClientConfig | undefined
+  readonly redis: RedisTimeouts
+} {
+  for (const backend of ['dynamodb', 'redis'] as const) {
+    const settings: unknown = options[backend]
+    if (settings === undefined) continue
+    if (!isPlainObject(settings)) {
+      throw new InvalidConfigurationError(backend, settings, '{ clientConfig } or absent')
+    }
+    for (const name of Object.keys(settings)) {
+      if (!(BACKEND_SETTINGS[backend] as readonly string[]).includes(name)) {
+        throw new InvalidConfigurationError(
+          `${backend}.${name}`,
+          settings[name],
+          `nothing: the factory builds its own client from ${backend}.clientConfig (create the store yourself to give it a client)`,
+        )
+      }
+    }
+    if (settings.clientConfig !== undefined && !isPlainObject(settings.clientConfig)) {
+      throw new InvalidConfigurationError(`${backend}.clientConfig`, settings.clientConfig, 'an object or absent')
+    }
+  }
+  const redis: object = options.redis?.clientConfig ?? {}
+  for (const name of Object.keys(redis)) {
+    if (!(REDIS_CLIENT_SETTINGS as readonly string[]).includes(name)) {
+      throw new InvalidConfigurationError(
+        `redis.clientConfig.${name}`,
+        Reflect.get(redis, name),
+        `nothing: the settings are ${REDIS_CLIENT_SETTINGS.join(' and ')}`,
+      )
+    }
+  }
+  return {
+    dynamodb: options.dynamodb?.clientConfig,
+    redis: {
+      connectTimeoutMs: timeoutSetting(
+        'connectTimeoutMs',
+        Reflect.get(redis, 'connectTimeoutMs'),
+        REDIS_CONNECT_TIMEOUT_MS,
+      ),
+      commandTimeoutMs: timeoutSetting(
+        'commandTimeoutMs',
+        Reflect.get(redis, 'commandTimeoutMs'),
+        REDIS_COMMAND_TIMEOUT_MS,
+      ),
+    },
+  }
+}
+
+function timeoutSetting(name: keyof RedisClientConfig, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) {
+    throw new InvalidConfigurationError(
+      `redis.clientConfig.${name}`,
+      value,
+      `a whole number of milliseconds from 1 to ${MAX_TIMER_MS}`,
+    )
+  }
+  return value
+}
+
+/** Numbers for the values JSON cannot tell apart (a credentials provider, a request handler), for cache keys. */
+const identities = new WeakMap<object, number>()
+let lastIdentity = 0
+
+/**
+ * The cache key of client settings: their plain data as JSON, and any function or class instance
+ * in them by identity. Equal literals written in a handler give the same key, so such a call does
+ * not build a client per invocation.
+ */
+function settingsKey(settings: unknown): string {
+  return (
+    JSON.stringify(settings, (_name, value: unknown) => {
+      const plain = Array.isArray(value) || (isPlainObject(value) && isPlainPrototype(value))
+      if (typeof value !== 'function' && (typeof value !== 'object' || value === null || plain)) {
+        return typeof value === 'bigint' ? `${value}n` : value
+      }
+      let identity = identities.get(value)
+      if (identity === undefined) {
+        identity = ++lastIdentity
+        identities.set(value, identity)
+      }
+      return { '#instance': identity }
+    }) ?? ''
+  )
+}
+
+function isPlainPrototype(value: object): boolean {
+  const prototype: unknown = Object.getPrototypeOf(value)
+  return prototype === Object.prototype || prototype === null
+}
 
 const stores = new Map<string, Promise<CircuitStore>>()
 /** What the factory may close: a store that owns its client, or a Redis client of either library. */
@@ -134,11 +285,19 @@ const loggerOf = new WeakMap<OwnedClient, Logger>()
  * whichever is installed) or `memory`. The chosen backend is loaded when it is chosen (a dynamic
  * `import()`), so with code splitting each backend is a chunk of its own that only its users load.
  *
+ * The client is tuned for a call on the hot path: short timeouts and few retries, so a store that
+ * is down costs a call little. A caller with no deadline of its own to keep (an operator's tool, a
+ * migration script) can give the client more patience with `dynamodb.clientConfig` (the AWS SDK's
+ * settings, laid over the hot-path ones) and `redis.clientConfig` (connect and command timeouts).
+ *
  * The same configuration always gives the same store, so the client is created once per execution
  * environment even if this is called in the handler; calling it at module scope is still clearest.
- * Bad configuration rejects the promise with `InvalidConfigurationError` naming the variable; it
- * never throws synchronously. A `CIRCUIT_BREAKER_*` variable that looks like a misspelling of one
- * fleet-breaker reads is reported once, as a warning naming the variable it most likely meant.
+ * Client settings are part of that configuration: equal plain values give the same store, and a
+ * function or class instance in them (a credentials provider, say) counts by identity.
+ * Bad configuration rejects the promise with `InvalidConfigurationError` naming the variable or
+ * option; it never throws synchronously. A `CIRCUIT_BREAKER_*` variable that looks like a
+ * misspelling of one fleet-breaker reads is reported once, as a warning naming the variable it
+ * most likely meant.
  *
  * @example
  * ```ts
@@ -146,6 +305,12 @@ const loggerOf = new WeakMap<OwnedClient, Logger>()
  * import { createStoreFromEnvironment } from '@fleet-breaker/storage'
  *
  * const breaker = new CircuitBreaker({ circuitId: 'payment-api', store: await createStoreFromEnvironment() })
+ *
+ * // An operator's script: several seconds per request and the SDK's standard retries.
+ * const patient = await createStoreFromEnvironment({
+ *   dynamodb: { clientConfig: { maxAttempts: 3, requestHandler: { connectionTimeout: 3_000, requestTimeout: 5_000 } } },
+ *   redis: { clientConfig: { connectTimeoutMs: 5_000, commandTimeoutMs: 5_000 } },
+ * })
  * ```
  */
 export function createStoreFromEnvironment(options: StoreFromEnvironmentOptions = {}): Promise<CircuitStore> {
@@ -161,20 +326,23 @@ function storeFromEnvironment(options: StoreFromEnvironmentOptions): Promise<Cir
   const env = options.env ?? process.env
   const logger = options.logger ?? jsonConsoleLogger
   warnAboutMisspeltVariables(env, logger)
+  const clients = checkBackendSettings(options)
   const kind = env[STORE_ENVIRONMENT_VARIABLES.STORE]?.trim() || StoreKind.DYNAMODB
   const keyPrefix = env[STORE_ENVIRONMENT_VARIABLES.KEY_PREFIX]
   const table = env[STORE_ENVIRONMENT_VARIABLES.TABLE]
   const redis = redisUrlFromEnvironment(env)
-  const cacheKey = JSON.stringify([kind, keyPrefix, table, redis.url])
+  // Only the chosen backend's client settings make a store differ.
+  const settings = kind === StoreKind.DYNAMODB ? clients.dynamodb : kind === StoreKind.REDIS ? clients.redis : null
+  const cacheKey = JSON.stringify([kind, keyPrefix, table, redis.url, settingsKey(settings)])
   const cached = stores.get(cacheKey)
   if (cached !== undefined) return cached
   let store: Promise<CircuitStore>
   switch (kind) {
     case StoreKind.DYNAMODB:
-      store = dynamoDBStore(table, keyPrefix, logger)
+      store = dynamoDBStore(table, keyPrefix, logger, clients.dynamodb)
       break
     case StoreKind.REDIS:
-      store = redisStore(redis, keyPrefix, logger)
+      store = redisStore(redis, keyPrefix, logger, clients.redis)
       break
     case StoreKind.MEMORY:
       if (env.AWS_LAMBDA_FUNCTION_NAME !== undefined) {
@@ -195,12 +363,22 @@ function storeFromEnvironment(options: StoreFromEnvironmentOptions): Promise<Cir
   return store
 }
 
-async function dynamoDBStore(table: string | undefined, keyPrefix: string | undefined, logger: Logger) {
+async function dynamoDBStore(
+  table: string | undefined,
+  keyPrefix: string | undefined,
+  logger: Logger,
+  clientConfig: DynamoDBClientConfig | undefined,
+) {
   if (table === undefined || table.trim() === '') {
     throw new InvalidConfigurationError(STORE_ENVIRONMENT_VARIABLES.TABLE, table, 'the name of the DynamoDB table')
   }
   const { DynamoDBStore } = await import('./dynamodb/index.js')
-  const store = new DynamoDBStore({ tableName: table, logger, ...(keyPrefix === undefined ? {} : { keyPrefix }) })
+  const store = new DynamoDBStore({
+    tableName: table,
+    logger,
+    ...(keyPrefix === undefined ? {} : { keyPrefix }),
+    ...(clientConfig === undefined ? {} : { clientConfig }),
+  })
   ownedClients.add(store)
   loggerOf.set(store, logger)
   return store
@@ -210,12 +388,13 @@ async function redisStore(
   redis: { readonly url: string | undefined; readonly variable: string },
   keyPrefix: string | undefined,
   logger: Logger,
+  timeouts: RedisTimeouts,
 ) {
   const { url, variable } = redis
   if (url === undefined || !/^rediss?:\/\//.test(url)) {
     throw new InvalidConfigurationError(variable, url, 'a redis:// or rediss:// URL')
   }
-  const [{ RedisStore }, client] = await Promise.all([import('./redis/index.js'), connectRedis(url, logger)])
+  const [{ RedisStore }, client] = await Promise.all([import('./redis/index.js'), connectRedis(url, logger, timeouts)])
   ownedClients.add(client as OwnedClient)
   loggerOf.set(client as OwnedClient, logger)
   return new RedisStore({ client, logger, ...(keyPrefix === undefined ? {} : { keyPrefix }) })
@@ -281,9 +460,9 @@ async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> 
 }
 
 /**
- * Connects with ioredis, else node-redis, with timeouts that suit a call on the hot path and no
- * offline queue (a command to a server that is down fails at once and the breaker's outage policy
- * applies). Waits up to the connect timeout for the connection, so the first invocation finds it
+ * Connects with ioredis, else node-redis, with `timeouts` (by default ones that suit a call on the
+ * hot path) and no offline queue (a command to a server that is down fails at once and the
+ * breaker's outage policy applies). Waits up to the connect timeout for the connection, so the first invocation finds it
  * ready, but never fails because of it; a connection still in progress after that is waited for by
  * the store itself, within each call's deadline.
  *
@@ -295,18 +474,19 @@ async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> 
  * them again once reconnected, node-redis fails them. Either is safe, since every write carries an
  * op id and the scripts apply it at most once.
  */
-async function connectRedis(url: string, logger: Logger): Promise<RedisClientLike> {
+async function connectRedis(url: string, logger: Logger, timeouts: RedisTimeouts): Promise<RedisClientLike> {
+  const { connectTimeoutMs, commandTimeoutMs } = timeouts
   const ioredis = await optionalImport('ioredis')
   if (ioredis !== undefined) {
     const Redis = (ioredis.default ?? ioredis.Redis) as Constructor
     const client = new Redis(url, {
-      connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
-      commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+      connectTimeout: connectTimeoutMs,
+      commandTimeout: commandTimeoutMs,
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
     })
     routeRedisClientErrors(client as unknown as ClientWithEvents, { logger })
-    await waitAtMost(new Promise<void>((resolve) => client.once('ready', resolve)), REDIS_CONNECT_TIMEOUT_MS)
+    await waitAtMost(new Promise<void>((resolve) => client.once('ready', resolve)), connectTimeoutMs)
     return client as unknown as RedisClientLike
   }
   const nodeRedis = await optionalImport('redis')
@@ -317,11 +497,11 @@ async function connectRedis(url: string, logger: Logger): Promise<RedisClientLik
     }
     const client = createClient({
       url,
-      socket: { connectTimeout: REDIS_CONNECT_TIMEOUT_MS },
+      socket: { connectTimeout: connectTimeoutMs },
       disableOfflineQueue: true,
     })
     routeRedisClientErrors(client as unknown as ClientWithEvents, { logger })
-    await waitAtMost(client.connect(), REDIS_CONNECT_TIMEOUT_MS)
+    await waitAtMost(client.connect(), connectTimeoutMs)
     return client as unknown as RedisClientLike
   }
   // The client is loaded by name, which bundlers leave alone: a bundled function that lists ioredis

@@ -5,6 +5,7 @@ import type { CircuitStatus } from '../control.js'
 import { formatDuration, parseDuration } from '../duration.js'
 import { isCliError, UsageError } from '../errors.js'
 import { circuitTable, describeOverride, isoTime, printLine, statusJson } from '../output.js'
+import { CommandTimeoutError } from '../timeout.js'
 import { listAll } from './list.js'
 
 interface WatchOptions {
@@ -214,47 +215,53 @@ export function watchCommand(program: Command): void {
       if (intervalMs < MIN_INTERVAL_MS) {
         throw new UsageError(`--interval must be at least ${MIN_INTERVAL_MS}ms; received "${options.interval}"`)
       }
-      await withControl(self.optsWithGlobals<GlobalOptions>(), async (context) => {
-        const read = async (): Promise<CircuitStatus[]> => {
-          if (circuitIds.length === 0) return listAll(context.control)
-          // A circuit the store holds nothing for reads as a fresh closed one: watching it is how a rollout starts.
-          return context.control.status(circuitIds)
-        }
-        const what = circuitIds.length === 0 ? 'every circuit' : `${circuitIds.length} circuit(s)`
-        const header = `Watching ${what} in ${context.connection.target} every ${formatDuration(intervalMs)}.`
-        // Loaded only for a terminal (and so from the CommonJS build too: it is an ES module).
-        const view: WatchView =
-          process.stdout.isTTY === true && !context.json
-            ? new LiveTable(context, header, (await import('log-update')).default)
-            : new LineLog(context)
-        const stop = stopper()
-        let previous: Map<string, CircuitStatus> | undefined
-        try {
-          while (!stop.stopped) {
-            try {
-              const statuses = await read()
-              const at = context.now()
-              const transitions = statuses
-                .filter((status) => {
-                  const before = previous?.get(status.circuitId)
-                  return before === undefined || fingerprint(before) !== fingerprint(status)
-                })
-                .map((to) => ({ at, from: previous?.get(to.circuitId), to }))
-              view.show(statuses, transitions, previous === undefined)
-              flushWarnings()
-              previous = new Map(statuses.map((status) => [status.circuitId, status]))
-            } catch (error) {
-              // The first read decides whether the command can work at all; later ones ride out blips.
-              if (previous === undefined || isCliError(error)) throw error
-              dropWarnings()
-              view.problem(storeProblem(error, context.connection).message)
-            }
-            await stop.sleep(intervalMs)
+      await withControl(
+        self.optsWithGlobals<GlobalOptions>(),
+        async (context) => {
+          const read = async (): Promise<CircuitStatus[]> => {
+            if (circuitIds.length === 0) return listAll(context.control)
+            // A circuit the store holds nothing for reads as a fresh closed one: watching it is how a rollout starts.
+            return context.control.status(circuitIds)
           }
-        } finally {
-          stop.dispose()
-          view.end()
-        }
-      })
+          const what = circuitIds.length === 0 ? 'every circuit' : `${circuitIds.length} circuit(s)`
+          const header = `Watching ${what} in ${context.connection.target} every ${formatDuration(intervalMs)}.`
+          // Loaded only for a terminal (and so from the CommonJS build too: it is an ES module).
+          const view: WatchView =
+            process.stdout.isTTY === true && !context.json
+              ? new LiveTable(context, header, (await import('log-update')).default)
+              : new LineLog(context)
+          const stop = stopper()
+          let previous: Map<string, CircuitStatus> | undefined
+          try {
+            while (!stop.stopped) {
+              try {
+                // `--timeout` bounds each refresh: a slow one is reported and the next one tried.
+                const statuses = await context.bounded(read)
+                const at = context.now()
+                const transitions = statuses
+                  .filter((status) => {
+                    const before = previous?.get(status.circuitId)
+                    return before === undefined || fingerprint(before) !== fingerprint(status)
+                  })
+                  .map((to) => ({ at, from: previous?.get(to.circuitId), to }))
+                view.show(statuses, transitions, previous === undefined)
+                flushWarnings()
+                previous = new Map(statuses.map((status) => [status.circuitId, status]))
+              } catch (error) {
+                // The first read decides whether the command can work at all; later ones ride out blips.
+                const timedOut = error instanceof CommandTimeoutError
+                if (previous === undefined || (isCliError(error) && !timedOut)) throw error
+                dropWarnings()
+                view.problem(timedOut ? error.message : storeProblem(error, context.connection).message)
+              }
+              await stop.sleep(intervalMs)
+            }
+          } finally {
+            stop.dispose()
+            view.end()
+          }
+        },
+        'step',
+      )
     })
 }

@@ -1,8 +1,17 @@
-import { spawn } from 'node:child_process'
-import { createServer, type Server, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { type RedisServer, startRedisServer } from '../../../../test-support/redis-server.js'
-import { type BuiltCli, baseEnv, buildCli, eventually, runCli } from '../support/cli.js'
+import {
+  type BlackHole,
+  type BuiltCli,
+  baseEnv,
+  buildCli,
+  dynamoEnv,
+  eventually,
+  expectOneLineFailure,
+  runCli,
+  startBlackHole,
+  startCli,
+} from '../support/cli.js'
 
 // Subprocesses against a private Redis (killed and restarted here) on a loaded machine.
 jest.setTimeout(180_000)
@@ -15,27 +24,14 @@ jest.setTimeout(180_000)
 
 let cli: BuiltCli
 let redis: RedisServer
-let silent: Server
-let silentPort: number
-const sockets = new Set<Socket>()
+let silent: BlackHole
 
 beforeAll(async () => {
-  ;[cli, redis] = await Promise.all([buildCli(), startRedisServer()])
-  // A black hole: accepts connections and never answers a byte.
-  silent = createServer((socket) => {
-    sockets.add(socket)
-    socket.on('data', () => {})
-    socket.on('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-  const address = silent.address()
-  silentPort = typeof address === 'object' && address !== null ? address.port : 0
+  ;[cli, redis, silent] = await Promise.all([buildCli(), startRedisServer(), startBlackHole()])
 })
 
 afterAll(async () => {
-  for (const socket of sockets) socket.destroy()
-  await new Promise<void>((resolve) => silent?.close(() => resolve()))
-  await Promise.all([cli?.remove(), redis?.stop()])
+  await Promise.all([cli?.remove(), redis?.stop(), silent?.stop()])
 })
 
 function env(extra: Record<string, string> = {}) {
@@ -50,14 +46,6 @@ async function ok(args: readonly string[]) {
   const result = await fb(args)
   expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' })
   return result
-}
-
-/** A failure as operators see it: one line on stderr, no stack trace, nothing (or JSON) on stdout. */
-function expectOneLineFailure(result: { code: number | null; stdout: string; stderr: string }, code: number) {
-  expect(result.code).toBe(code)
-  expect(result.stderr).toMatch(/^error: [^\n]+\n$/)
-  expect(result.stderr).not.toMatch(/\n\s+at /)
-  if (result.stdout.trim() !== '') expect(() => JSON.parse(result.stdout)).not.toThrow()
 }
 
 describe('fleet-breaker with hostile input', () => {
@@ -131,47 +119,32 @@ describe('fleet-breaker with a failing store', () => {
 
   it('a store that never answers: one line and exit 1, not a hang', async () => {
     const redisHole = await fb(['status', 'x', '--json'], {
-      CIRCUIT_BREAKER_REDIS_URL: `redis://127.0.0.1:${silentPort}`,
+      CIRCUIT_BREAKER_REDIS_URL: `redis://127.0.0.1:${silent.port}`,
     })
     expectOneLineFailure(redisHole, 1)
-    const dynamoHole = await fb(['open', 'x', '--reason', 'r', '--actor', 'a'], {
-      CIRCUIT_BREAKER_STORE: 'dynamodb',
-      CIRCUIT_BREAKER_TABLE: 'circuits',
-      AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${silentPort}`,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_REGION: 'us-east-1',
-    })
+    const dynamoHole = await runCli(
+      cli,
+      ['open', 'x', '--reason', 'r', '--actor', 'a'],
+      dynamoEnv(`http://127.0.0.1:${silent.port}`, { CIRCUIT_BREAKER_TABLE: 'circuits' }),
+    )
     expectOneLineFailure(dynamoHole, 1)
   })
 
   it('watch rides out its store dying and shows the circuit again once the store is back', async () => {
     await ok(['open', 'phoenix-api', '--reason', 'before', '--actor', 'alice', '--create'])
-    const child = spawn(process.execPath, [cli.path, 'watch', 'phoenix-api', '--interval', '250ms'], {
-      env: env(),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-    })
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-    })
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    const watch = startCli(cli, ['watch', 'phoenix-api', '--interval', '250ms'], env())
     try {
-      await eventually(() => stdout.includes('phoenix-api  OPEN'), 60_000, 'the first line')
+      await eventually(() => watch.stdout().includes('phoenix-api  OPEN'), 60_000, 'the first line')
       await redis.kill()
-      await eventually(() => stderr.includes('cannot reach Redis'), 60_000, 'the store problem')
+      await eventually(() => watch.stderr().includes('cannot reach Redis'), 60_000, 'the store problem')
       await redis.restart()
       // The restarted server is empty: the circuit comes back when an operator acts again.
       await ok(['open', 'phoenix-api', '--reason', 'after', '--actor', 'bob', '--create'])
-      await eventually(() => stdout.includes('by bob: after'), 60_000, 'the circuit after the outage')
-      expect(child.exitCode).toBeNull()
+      await eventually(() => watch.stdout().includes('by bob: after'), 60_000, 'the circuit after the outage')
+      expect(watch.running()).toBe(true)
     } finally {
-      child.kill('SIGINT')
+      await watch.stop()
     }
-    expect(await exited).toBe(0)
+    expect(await watch.exited).toBe(0)
   })
 })

@@ -5,7 +5,7 @@ import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dynalite.js'
 import { freePort } from '../../../../test-support/redis-setup.js'
-import { type BuiltCli, baseEnv, buildCli, masked, runCli } from '../support/cli.js'
+import { type BuiltCli, buildCli, dynamoEnv, masked, parsed, runCli } from '../support/cli.js'
 
 // Subprocesses against an in-process server: seconds each on a loaded two-core machine.
 jest.setTimeout(120_000)
@@ -30,23 +30,11 @@ async function newTable(): Promise<string> {
 }
 
 function envFor(table: string, extra: Record<string, string> = {}) {
-  return baseEnv({
-    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    AWS_REGION: 'us-east-1',
-    CIRCUIT_BREAKER_TABLE: table,
-    ...extra,
-  })
+  return dynamoEnv(dynamo.endpoint, { CIRCUIT_BREAKER_TABLE: table, ...extra })
 }
 
 function fb(table: string, args: readonly string[], extra: Record<string, string> = {}, input?: string) {
   return runCli(cli, args, envFor(table, extra), input === undefined ? {} : { input })
-}
-
-function parsed(result: { code: number | null; stdout: string; stderr: string }): unknown {
-  expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' })
-  return JSON.parse(result.stdout)
 }
 
 /** A breaker as a function would have one, to give circuits an automatic state. */
@@ -325,6 +313,18 @@ describe('fleet-breaker against DynamoDB (dynalite)', () => {
         args: ['list', '--store', 'memory'],
         code: 2,
         stderr: 'error: --store memory keeps circuits inside one process; the CLI needs --store dynamodb or redis\n',
+      },
+      {
+        name: 'a --timeout without a unit',
+        args: ['list', '--timeout', '1500'],
+        code: 2,
+        stderr: 'error: --timeout must be a duration from 1ms to 24h, such as 30s, 2m or 1500ms; received "1500"\n',
+      },
+      {
+        name: 'a --timeout past a day',
+        args: ['--timeout', '2d', 'status', 'known-api'],
+        code: 2,
+        stderr: 'error: --timeout must be a duration from 1ms to 24h, such as 30s, 2m or 1500ms; received "2d"\n',
       },
       {
         name: 'an interval too short',

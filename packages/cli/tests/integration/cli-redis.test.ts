@@ -3,7 +3,7 @@ import { userInfo } from 'node:os'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { testRedisUrl } from '../../../../test-support/redis.js'
 import { freePort } from '../../../../test-support/redis-setup.js'
-import { type BuiltCli, baseEnv, buildCli, masked, runCli } from '../support/cli.js'
+import { type BuiltCli, baseEnv, buildCli, masked, parsed, runCli } from '../support/cli.js'
 
 // Subprocesses against a real server: seconds each on a loaded two-core machine.
 jest.setTimeout(120_000)
@@ -31,11 +31,6 @@ function fb(args: readonly string[], extra: Record<string, string> = {}) {
       ...extra,
     }),
   )
-}
-
-function parsed(result: { code: number | null; stdout: string; stderr: string }): unknown {
-  expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' })
-  return JSON.parse(result.stdout)
 }
 
 describe('fleet-breaker against Redis', () => {

@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdir, rm } from 'node:fs/promises'
+import { type AddressInfo, createServer, type Socket } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { expect } from '@jest/globals'
 import { build, stop } from 'esbuild'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -64,38 +66,126 @@ export function baseEnv(extra: Record<string, string> = {}): Record<string, stri
   }
 }
 
+/** A CLI process still running: what it has printed so far, and how to end it. */
+export interface RunningCli {
+  stdout(): string
+  stderr(): string
+  /** Whether the process has not ended yet. */
+  running(): boolean
+  /** Resolves with the exit code once the process has ended and its output is read. */
+  readonly exited: Promise<number | null>
+  /** Sends `signal` (Ctrl-C by default) and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/** Starts the CLI with its output piped, as in a log or a CI job; `input` is its whole stdin. */
+export function startCli(
+  cli: BuiltCli,
+  args: readonly string[],
+  env: Record<string, string>,
+  options: { readonly input?: string } = {},
+): RunningCli {
+  const child = spawn(process.execPath, [cli.path, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString()
+  })
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const exited = new Promise<number | null>((resolveExit, reject) => {
+    child.on('error', reject)
+    child.on('close', (code) => resolveExit(code))
+  })
+  child.stdin.end(options.input ?? '')
+  return {
+    stdout: () => stdout,
+    stderr: () => stderr,
+    running: () => child.exitCode === null && child.signalCode === null,
+    exited,
+    stop(signal = 'SIGINT') {
+      child.kill(signal)
+      return exited
+    },
+  }
+}
+
 /** Runs the CLI to its end (at most `timeoutMs`, generous for a loaded machine). */
-export function runCli(
+export async function runCli(
   cli: BuiltCli,
   args: readonly string[],
   env: Record<string, string>,
   options: { readonly input?: string; readonly timeoutMs?: number } = {},
 ): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [cli.path, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-    })
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-    })
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
+  const timeoutMs = options.timeoutMs ?? 60_000
+  const running = startCli(cli, args, env, options)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const overdue = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      running.stop('SIGKILL').catch(() => {})
       reject(
         new Error(
-          `fleet-breaker ${args.join(' ')} did not end within ${options.timeoutMs ?? 60_000} ms:\n${stdout}\n${stderr}`,
+          `fleet-breaker ${args.join(' ')} did not end within ${timeoutMs} ms:\n${running.stdout()}\n${running.stderr()}`,
         ),
       )
-    }, options.timeoutMs ?? 60_000)
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolvePromise({ code, stdout, stderr })
-    })
-    child.stdin.end(options.input ?? '')
+    }, timeoutMs)
   })
+  try {
+    const code = await Promise.race([running.exited, overdue])
+    return { code, stdout: running.stdout(), stderr: running.stderr() }
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** The output of a run that must have succeeded, as JSON. */
+export function parsed(result: CliResult): unknown {
+  expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' })
+  return JSON.parse(result.stdout)
+}
+
+/** A failure as operators see it: one line on stderr, no stack trace, nothing (or JSON) on stdout. */
+export function expectOneLineFailure(result: CliResult, code: number): void {
+  expect(result.code).toBe(code)
+  expect(result.stderr).toMatch(/^error: [^\n]+\n$/)
+  expect(result.stderr).not.toMatch(/\n\s+at /)
+  if (result.stdout.trim() !== '') expect(() => JSON.parse(result.stdout)).not.toThrow()
+}
+
+/** The settings of a run against DynamoDB at `endpoint` (dynalite, a proxy in front of it, a black hole). */
+export function dynamoEnv(endpoint: string, extra: Record<string, string> = {}): Record<string, string> {
+  return baseEnv({
+    AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_REGION: 'us-east-1',
+    ...extra,
+  })
+}
+
+/** A server that accepts connections and never answers a byte: a store behind a broken network. */
+export interface BlackHole {
+  readonly port: number
+  stop(): Promise<void>
+}
+
+export async function startBlackHole(): Promise<BlackHole> {
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('data', () => {})
+    socket.on('error', () => {})
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))
+  return {
+    port: (server.address() as AddressInfo).port,
+    async stop() {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolveClose) => server.close(() => resolveClose()))
+    },
+  }
 }
 
 /**

@@ -22,7 +22,8 @@ export class ObserverHub {
   readonly #circuitId: string
   readonly #now: () => number
   readonly #logger: Logger
-  readonly #failedOnce = new Set<BreakerObserver>()
+  /** The observers whose failure was logged; made with the first one. */
+  #failedOnce: Set<BreakerObserver> | undefined
   readonly #stateChange: readonly BreakerObserver[]
   readonly #rejected: readonly BreakerObserver[]
   readonly #probeSucceeded: readonly BreakerObserver[]
@@ -121,6 +122,7 @@ export class ObserverHub {
   }
 
   #failed(observer: BreakerObserver, method: Method, error: unknown): void {
+    this.#failedOnce ??= new Set()
     if (this.#failedOnce.has(observer)) return
     this.#failedOnce.add(observer)
     try {

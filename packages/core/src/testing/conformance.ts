@@ -17,6 +17,7 @@ import type {
   AddFailureRequest,
   CircuitStore,
   CompleteProbeRequest,
+  ListPage,
   ResetFailuresRequest,
   TransitionOutcome,
   TransitionRequest,
@@ -222,6 +223,24 @@ function opening(harness: ConformanceHarness, generation: number, retryInMs = OP
   }
 }
 
+/**
+ * The transition that takes an open circuit of `generation` to HALF_OPEN once its retry time has
+ * come, `token` holding probe slot 0.
+ */
+function halfOpening(
+  harness: ConformanceHarness,
+  generation: number,
+  token: string = randomUUID(),
+  leaseMs = LEASE,
+): TransitionRequest {
+  return {
+    ...write(harness),
+    from: { state: CircuitState.OPEN, generation },
+    guard: { retryDue: true },
+    to: { state: CircuitState.HALF_OPEN, probe: { token, leaseMs } },
+  }
+}
+
 /** Counts a failure, then opens the circuit; returns the OPEN record. */
 async function openCircuit(
   store: CircuitStore,
@@ -246,12 +265,7 @@ async function halfOpenCircuit(
   const open = await openCircuit(store, circuitId, harness, 1)
   await harness.advance(5)
   const token = randomUUID()
-  const outcome = await store.transition(circuitId, {
-    ...write(harness),
-    from: { state: CircuitState.OPEN, generation: open.generation },
-    guard: { retryDue: true },
-    to: { state: CircuitState.HALF_OPEN, probe: { token, leaseMs } },
-  })
+  const outcome = await store.transition(circuitId, halfOpening(harness, open.generation, token, leaseMs))
   assert.ok(outcome.applied, 'the circuit should become half-open')
   expectState(outcome.record, CircuitState.HALF_OPEN)
   return { record: outcome.record, token }
@@ -407,12 +421,7 @@ const operationCases: readonly ConformanceCase[] = [
       assert.equal(outcome.applied, false)
       assert.equal(failuresOf(outcome.record), 1)
       const early = await openCircuit(store, newCircuitId(), harness)
-      const notYet = await store.transition(early.circuitId, {
-        ...write(harness),
-        from: { state: CircuitState.OPEN, generation: early.generation },
-        guard: { retryDue: true },
-        to: { state: CircuitState.HALF_OPEN, probe: { token: randomUUID(), leaseMs: LEASE } },
-      })
+      const notYet = await store.transition(early.circuitId, halfOpening(harness, early.generation))
       assert.equal(notYet.applied, false, 'a circuit must not leave OPEN before its retry time')
       sameRecord(notYet.record, early, harness)
     },
@@ -436,12 +445,7 @@ const operationCases: readonly ConformanceCase[] = [
             from: { state: CircuitState.CLOSED, generation: 0 },
             to: { state: CircuitState.OPEN, openCount: 1, retryInMs: OPEN_FOR * 2 },
           }),
-          store.transition(circuitId, {
-            ...write(harness),
-            from: { state: CircuitState.OPEN, generation: open.generation },
-            guard: { retryDue: true },
-            to: { state: CircuitState.HALF_OPEN, probe: { token: randomUUID(), leaseMs: LEASE } },
-          }),
+          store.transition(circuitId, halfOpening(harness, open.generation)),
           store.acquireProbe(circuitId, probeClaim(harness, open.generation, 1)),
         ]),
       )
@@ -466,12 +470,10 @@ const operationCases: readonly ConformanceCase[] = [
       const attempts = await Promise.all(
         environments.map(async (store) => {
           const token = randomUUID()
-          const entered: TransitionOutcome = await store.transition(circuitId, {
-            ...write(harness),
-            from: { state: CircuitState.OPEN, generation: open.generation },
-            guard: { retryDue: true },
-            to: { state: CircuitState.HALF_OPEN, probe: { token, leaseMs: LEASE } },
-          })
+          const entered: TransitionOutcome = await store.transition(
+            circuitId,
+            halfOpening(harness, open.generation, token),
+          )
           if (entered.applied) return { token, slot: 0, entered: true }
           const current = entered.record
           if (current.state !== CircuitState.HALF_OPEN) return undefined
@@ -808,12 +810,7 @@ const retryCases: readonly ConformanceCase[] = [
       await storedIs(other, circuitId, first.record, harness, 'record after the retry')
       // Once the circuit has moved on, the retry is a stale write: it changes nothing.
       await harness.advance(5)
-      const probing = await other.transition(circuitId, {
-        ...write(harness),
-        from: { state: CircuitState.OPEN, generation: 1 },
-        guard: { retryDue: true },
-        to: { state: CircuitState.HALF_OPEN, probe: { token: randomUUID(), leaseMs: LEASE } },
-      })
+      const probing = await other.transition(circuitId, halfOpening(harness, 1))
       assert.ok(probing.applied)
       const late = await store.transition(circuitId, request)
       assert.equal(late.applied, false, 'a retry after a later generation does not apply')
@@ -1079,6 +1076,23 @@ const operatorCases: readonly ConformanceCase[] = [
   },
 ]
 
+/**
+ * The pages of a whole listing, `limit` circuits at most each, until the store gives no cursor;
+ * with `harness`, each page is asked for at the harness's time.
+ */
+async function* pagesOf(store: CircuitStore, limit: number, harness?: ConformanceHarness): AsyncGenerator<ListPage> {
+  let cursor: string | undefined
+  let pages = 0
+  do {
+    const request = { limit, ...(cursor === undefined ? {} : { cursor }) }
+    const page = await (harness === undefined ? store.list(request) : store.list(request, { now: harness.now() }))
+    yield page
+    cursor = page.cursor
+    pages++
+    assert.ok(pages < 100_000, 'the listing ends')
+  } while (cursor !== undefined)
+}
+
 /** Cases on listing the circuits a store holds. */
 const listCases: readonly ConformanceCase[] = [
   {
@@ -1090,10 +1104,7 @@ const listCases: readonly ConformanceCase[] = [
       await Promise.all(written.map((circuitId) => store.addFailure(circuitId, failure(harness, 0))))
       await openCircuit(store, written[0] as string, harness)
       const seen = new Map<string, number>()
-      let cursor: string | undefined
-      let pages = 0
-      do {
-        const page = await other.list({ limit: 3, ...(cursor === undefined ? {} : { cursor }) }, { now: harness.now() })
+      for await (const page of pagesOf(other, 3, harness)) {
         for (const { circuitId, record } of page.circuits) {
           assert.equal(record.circuitId, circuitId)
           seen.set(circuitId, (seen.get(circuitId) ?? 0) + 1)
@@ -1101,10 +1112,7 @@ const listCases: readonly ConformanceCase[] = [
             sameRecord(record, await store.get(circuitId, { now: harness.now() }), harness, `listed ${circuitId}`)
           }
         }
-        cursor = page.cursor
-        pages++
-        assert.ok(pages < 100_000, 'the listing ends')
-      } while (cursor !== undefined)
+      }
       for (const circuitId of written) {
         const times = seen.get(circuitId) ?? 0
         if (harness.listMayRepeat === true) assert.ok(times >= 1, `${circuitId} listed`)
@@ -1123,12 +1131,9 @@ const listCases: readonly ConformanceCase[] = [
       await store.getMany([unread], { now: harness.now() })
       await store.addFailure(written, failure(harness, 0))
       const listed = new Set<string>()
-      let cursor: string | undefined
-      do {
-        const page = await store.list({ limit: 1_000, ...(cursor === undefined ? {} : { cursor }) })
+      for await (const page of pagesOf(store, 1_000)) {
         for (const circuit of page.circuits) listed.add(circuit.circuitId)
-        cursor = page.cursor
-      } while (cursor !== undefined)
+      }
       assert.ok(listed.has(written), 'a written circuit is listed')
       assert.ok(!listed.has(unread), 'a circuit only read is not')
     },
@@ -1490,12 +1495,7 @@ const windowCases: readonly ConformanceCase[] = [
       const store = await oneStore(harness)
       const circuitId = newCircuitId()
       const open = await openCircuit(store, circuitId, harness, 0)
-      const entry = await store.transition(circuitId, {
-        ...write(harness),
-        from: { state: CircuitState.OPEN, generation: open.generation },
-        guard: { retryDue: true },
-        to: { state: CircuitState.HALF_OPEN, probe: { token: randomUUID(), leaseMs: LEASE } },
-      })
+      const entry = await store.transition(circuitId, halfOpening(harness, open.generation))
       expectState(entry.record, CircuitState.HALF_OPEN)
       const forced = await store.setForced(circuitId, { ...write(harness), forced: { state: CircuitState.OPEN } })
       expectState(forced, CircuitState.HALF_OPEN)

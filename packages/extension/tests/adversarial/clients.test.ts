@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer, type Server, type Socket } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from '@jest/globals'
 import { FleetBreakerClient } from '../../src/client.js'
+import { runToExit } from '../support/run-to-exit.js'
 
 /*
  * Both clients against something on the extension's port that is not a healthy extension: it
@@ -84,21 +84,11 @@ function trickling(socket: Socket) {
 
 /** Runs a Python snippet with the client importable; resolves with what it printed as JSON. */
 async function python(port: number, snippet: string): Promise<Record<string, unknown>> {
-  const child = spawn('python3', ['-c', snippet], {
-    env: { PATH: process.env.PATH ?? '', PYTHONPATH: clientDir, PYTHONDONTWRITEBYTECODE: '1', PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { code, stdout, stderr } = await runToExit('python3', ['-c', snippet], {
+    env: { PYTHONPATH: clientDir, PYTHONDONTWRITEBYTECODE: '1', PORT: String(port) },
   })
-  let out = ''
-  let err = ''
-  child.stdout.on('data', (chunk: Buffer) => {
-    out += chunk.toString('utf8')
-  })
-  child.stderr.on('data', (chunk: Buffer) => {
-    err += chunk.toString('utf8')
-  })
-  const [code] = await once(child, 'exit')
-  if (code !== 0) throw new Error(`python3 exited ${code}: ${err.slice(-2_000)}`)
-  return JSON.parse(out) as Record<string, unknown>
+  if (code !== 0) throw new Error(`python3 exited ${code}: ${stderr.slice(-2_000)}`)
+  return JSON.parse(stdout) as Record<string, unknown>
 }
 
 const PYTHON_FLOWS = `

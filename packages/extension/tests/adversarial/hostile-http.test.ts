@@ -1,14 +1,8 @@
 import { once } from 'node:events'
 import { connect } from 'node:net'
-import { afterAll, beforeAll, expect, it } from '@jest/globals'
-import { type LambdaEmulator, startLambdaEmulator } from '../../../../test-support/lambda-runtime-emulator.js'
-import {
-  buildBundledExtension,
-  call,
-  type ExtensionCommand,
-  type ExtensionProcess,
-  launchExtension,
-} from '../support/extension-process.js'
+import { beforeAll, expect, it } from '@jest/globals'
+import { useExtensionHarness } from '../support/extension-harness.js'
+import { call, type ExtensionProcess } from '../support/extension-process.js'
 
 /*
  * Clients that hold connections without finishing a request, against the real extension process:
@@ -16,20 +10,13 @@ import {
  * function cannot use.
  */
 
-let bundled: { command: ExtensionCommand; cleanup: () => Promise<void> }
-let lambda: LambdaEmulator
+const harness = useExtensionHarness()
 let extension: ExtensionProcess
 beforeAll(async () => {
-  bundled = await buildBundledExtension()
-  lambda = await startLambdaEmulator()
-  extension = await launchExtension(bundled.command, lambda, { CIRCUIT_BREAKER_CACHE_TTL_MS: '0' })
-  await lambda.invoke({ timeoutMs: 600_000 })
+  const launched = await harness.launch({ CIRCUIT_BREAKER_CACHE_TTL_MS: '0' })
+  extension = launched.extension
+  await launched.lambda.invoke({ timeoutMs: 600_000 })
 }, 60_000)
-afterAll(async () => {
-  await extension?.kill()
-  await lambda?.stop()
-  await bundled?.cleanup()
-})
 
 it('closes a connection that trickles its headers forever soon after the 10 s header timeout', async () => {
   const socket = connect(extension.port, '127.0.0.1')

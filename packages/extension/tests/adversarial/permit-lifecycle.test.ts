@@ -1,43 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals'
-import { type LambdaEmulator, startLambdaEmulator } from '../../../../test-support/lambda-runtime-emulator.js'
-import {
-  buildBundledExtension,
-  call,
-  type ExtensionCommand,
-  type ExtensionProcess,
-  launchExtension,
-} from '../support/extension-process.js'
+import { describe, expect, it } from '@jest/globals'
+import { type EmulatorOptions, useExtensionHarness } from '../support/extension-harness.js'
+import { call, type ExtensionProcess } from '../support/extension-process.js'
 
 /*
  * Permits whose invocation overlaps others (Lambda Managed Instances run several invocations in
  * one environment) and permits nobody settles, against the real extension process.
  */
 
-let bundled: { command: ExtensionCommand; cleanup: () => Promise<void> }
-beforeAll(async () => {
-  bundled = await buildBundledExtension()
-}, 60_000)
-afterAll(async () => {
-  await bundled?.cleanup()
-})
+const harness = useExtensionHarness()
 
-let emulator: LambdaEmulator | undefined
-const started: ExtensionProcess[] = []
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((extension) => extension.kill()))
-  await emulator?.stop()
-  emulator = undefined
-})
-
-async function launch(
-  env: Record<string, string>,
-  emulatorOptions: Parameters<typeof startLambdaEmulator>[0] = {},
-): Promise<{ extension: ExtensionProcess; lambda: LambdaEmulator }> {
-  const lambda = await startLambdaEmulator(emulatorOptions)
-  emulator = lambda
-  const extension = await launchExtension(bundled.command, lambda, { CIRCUIT_BREAKER_CACHE_TTL_MS: '0', ...env })
-  started.push(extension)
-  return { extension, lambda }
+function launch(env: Record<string, string>, emulator: EmulatorOptions = {}) {
+  return harness.launch({ CIRCUIT_BREAKER_CACHE_TTL_MS: '0', ...env }, { emulator })
 }
 
 function admit(extension: ExtensionProcess, circuit: string, requestId?: string) {

@@ -1,41 +1,31 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
 import { type FaultProxy, startFaultProxy } from '../../../../test-support/fault-proxy.js'
-import { type LambdaEmulator, startLambdaEmulator } from '../../../../test-support/lambda-runtime-emulator.js'
+import type { LambdaEmulator } from '../../../../test-support/lambda-runtime-emulator.js'
 import { type RedisServer, startRedisServer } from '../../../../test-support/redis-server.js'
-import {
-  buildBundledExtension,
-  call,
-  type ExtensionCommand,
-  type ExtensionProcess,
-  launchExtension,
-} from '../support/extension-process.js'
+import { useExtensionHarness } from '../support/extension-harness.js'
+import { call } from '../support/extension-process.js'
 
 /*
  * SHUTDOWN while requests are in flight and the store answers nothing: the extension must still be
  * gone before the shutdown deadline (Lambda kills it after), and no request may be left hanging.
  */
 
-let bundled: { command: ExtensionCommand; cleanup: () => Promise<void> }
+const harness = useExtensionHarness()
 let redis: RedisServer
 let proxy: FaultProxy
 let lambda: LambdaEmulator
-let extension: ExtensionProcess | undefined
 beforeAll(async () => {
-  bundled = await buildBundledExtension()
   redis = await startRedisServer()
   proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: redis.port }, protocol: 'resp' })
-  lambda = await startLambdaEmulator()
+  lambda = await harness.emulator()
 }, 120_000)
 afterAll(async () => {
-  await extension?.kill()
-  await lambda?.stop()
   await proxy?.stop()
   await redis?.stop()
-  await bundled?.cleanup()
 })
 
 it('exits before the deadline with checks waiting on a black-holed store, answering or closing each', async () => {
-  extension = await launchExtension(bundled.command, lambda, {
+  const extension = await harness.extension(lambda, {
     CIRCUIT_BREAKER_STORE: 'redis',
     CIRCUIT_BREAKER_REDIS_URL: proxy.url,
     // Longer than the whole shutdown budget: the store's deadline cannot be what ends these requests.

@@ -1,13 +1,8 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
-import { type LambdaEmulator, startLambdaEmulator } from '../../../../test-support/lambda-runtime-emulator.js'
+import type { LambdaEmulator } from '../../../../test-support/lambda-runtime-emulator.js'
 import { type RedisServer, startRedisServer } from '../../../../test-support/redis-server.js'
-import {
-  buildBundledExtension,
-  call,
-  type ExtensionCommand,
-  type ExtensionProcess,
-  launchExtension,
-} from '../support/extension-process.js'
+import { useExtensionHarness } from '../support/extension-harness.js'
+import { call } from '../support/extension-process.js'
 
 /*
  * A private Redis that is down when the extension starts, comes up, crashes and comes back: the
@@ -17,20 +12,15 @@ import {
 
 const STORE_TIMEOUT_MS = 300
 
-let bundled: { command: ExtensionCommand; cleanup: () => Promise<void> }
+const harness = useExtensionHarness()
 let redis: RedisServer
 let lambda: LambdaEmulator
-let extension: ExtensionProcess | undefined
 beforeAll(async () => {
-  bundled = await buildBundledExtension()
   redis = await startRedisServer()
-  lambda = await startLambdaEmulator()
+  lambda = await harness.emulator()
 }, 120_000)
 afterAll(async () => {
-  await extension?.kill()
-  await lambda?.stop()
   await redis?.stop()
-  await bundled?.cleanup()
 })
 
 async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
@@ -41,7 +31,7 @@ async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number 
 
 it('starts with Redis down, fails open within the deadline, and counts once Redis is back', async () => {
   await redis.kill()
-  extension = await launchExtension(bundled.command, lambda, {
+  const extension = await harness.extension(lambda, {
     CIRCUIT_BREAKER_STORE: 'redis',
     CIRCUIT_BREAKER_REDIS_URL: redis.url,
     CIRCUIT_BREAKER_STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS),

@@ -1,21 +1,18 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals'
-import { type LambdaEmulator, startLambdaEmulator } from '../../../../test-support/lambda-runtime-emulator.js'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { freePort } from '../../../../test-support/redis-setup.js'
 import { FleetBreakerClient } from '../../src/client.js'
 import { ATTRIBUTION_GRACE_MS } from '../../src/permit-ledger.js'
+import { useExtensionHarness } from '../support/extension-harness.js'
 import {
-  buildBundledExtension,
   builtNodeLayer,
   builtSingleExecutable,
   call,
   type ExtensionCommand,
   type ExtensionProcess,
   emulatedArm64Executable,
-  launchExtension,
   rawExchange,
 } from '../support/extension-process.js'
+import { runToExit } from '../support/run-to-exit.js'
 
 /*
  * The real extension process (the esbuild bundle run by node, and the single executable when it
@@ -28,13 +25,12 @@ const BASE_ENV = {
   CIRCUIT_BREAKER_RESET_TIMEOUT_MS: '60000',
 }
 
-let bundled: { command: ExtensionCommand; cleanup: () => Promise<void> }
-beforeAll(async () => {
-  bundled = await buildBundledExtension()
-}, 60_000)
-afterAll(async () => {
-  await bundled?.cleanup()
-})
+const harness = useExtensionHarness()
+
+/** The extension `command` started with {@link BASE_ENV} and `env`, against an emulator of its own. */
+function launch(command: ExtensionCommand, env: Record<string, string> = {}) {
+  return harness.launch({ ...BASE_ENV, ...env }, { command })
+}
 
 const sea = builtSingleExecutable()
 if (sea === undefined) {
@@ -45,7 +41,7 @@ if (sea === undefined) {
 }
 const nodeLayer = builtNodeLayer()
 const variants: Array<[string, () => ExtensionCommand]> = [
-  ['bundled JS', () => bundled.command],
+  ['bundled JS', () => harness.bundled],
   ...(sea === undefined ? [] : [[sea.label, () => sea] as [string, () => ExtensionCommand]]),
 ]
 
@@ -63,30 +59,10 @@ describe('the Node.js layer', () => {
   }, 60_000)
 })
 
-let emulator: LambdaEmulator | undefined
-const started: ExtensionProcess[] = []
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((extension) => extension.kill()))
-  await emulator?.stop()
-  emulator = undefined
-})
-
-async function launch(
-  command: ExtensionCommand,
-  env: Record<string, string> = {},
-): Promise<{ extension: ExtensionProcess; lambda: LambdaEmulator }> {
-  const lambda = await startLambdaEmulator()
-  emulator = lambda
-  const extension = await launchExtension(command, lambda, { ...BASE_ENV, ...env })
-  started.push(extension)
-  return { extension, lambda }
-}
-
 describe.each(variants)('the extension (%s)', (_label, command) => {
   it('binds its HTTP API before it registers, then follows invocations and exits cleanly on SHUTDOWN', async () => {
     const port = await freePort()
-    const lambda = await startLambdaEmulator()
-    emulator = lambda
+    const lambda = await harness.emulator()
     const healthAtRegistration = new Promise<number>((resolve) => {
       const poll = setInterval(() => {
         if (lambda.extensions.length === 0) return
@@ -97,11 +73,11 @@ describe.each(variants)('the extension (%s)', (_label, command) => {
         )
       }, 1)
     })
-    const extension = await launchExtension(command(), lambda, {
-      ...BASE_ENV,
-      CIRCUIT_BREAKER_EXTENSION_PORT: String(port),
-    })
-    started.push(extension)
+    const extension = await harness.extension(
+      lambda,
+      { ...BASE_ENV, CIRCUIT_BREAKER_EXTENSION_PORT: String(port) },
+      command(),
+    )
     expect(await healthAtRegistration).toBe(200)
     expect(lambda.extensions).toEqual([
       expect.objectContaining({ name: 'fleet-breaker', events: ['INVOKE', 'SHUTDOWN'] }),
@@ -226,19 +202,14 @@ describe.each(variants)('the extension (%s)', (_label, command) => {
 describe('the extension under hostile and malformed requests', () => {
   // One process for the whole group, with an emulator of its own.
   let extension: ExtensionProcess
-  let lambda: LambdaEmulator
   const token = 'a-shared-secret-of-some-length'
   const auth = { 'X-Fleet-Breaker-Token': token }
 
   beforeAll(async () => {
-    lambda = await startLambdaEmulator()
-    extension = await launchExtension(bundled.command, lambda, { ...BASE_ENV, CIRCUIT_BREAKER_EXTENSION_TOKEN: token })
-    await lambda.invoke()
+    const launched = await launch(harness.bundled, { CIRCUIT_BREAKER_EXTENSION_TOKEN: token })
+    extension = launched.extension
+    await launched.lambda.invoke()
   }, 60_000)
-  afterAll(async () => {
-    await extension.kill()
-    await lambda.stop()
-  })
 
   it.each([
     [
@@ -341,18 +312,14 @@ describe('the extension under hostile and malformed requests', () => {
 
 describe('the extension configured wrongly', () => {
   it('reports init/error naming the variable and exits 1', async () => {
-    const lambda = await startLambdaEmulator()
-    emulator = lambda
-    const child = spawn(bundled.command.file, [...bundled.command.args], {
+    const lambda = await harness.emulator()
+    const { code } = await runToExit(harness.bundled.file, harness.bundled.args, {
       env: {
-        PATH: process.env.PATH ?? '',
         AWS_LAMBDA_RUNTIME_API: lambda.runtimeApi,
         CIRCUIT_BREAKER_STORE: 'memory',
         CIRCUIT_BREAKER_FAILURE_THRESHOLD: 'three',
       },
-      stdio: 'ignore',
     })
-    const [code] = await once(child, 'exit')
     expect(code).toBe(1)
     expect(lambda.initErrors).toEqual([
       {
@@ -368,7 +335,7 @@ describe('the extension configured wrongly', () => {
 
 describe('manual control, when enabled', () => {
   it('forces a circuit open for the fleet and clears it', async () => {
-    const { extension, lambda } = await launch(bundled.command, { CIRCUIT_BREAKER_EXTENSION_ADMIN: 'true' })
+    const { extension, lambda } = await launch(harness.bundled, { CIRCUIT_BREAKER_EXTENSION_ADMIN: 'true' })
     await lambda.invoke()
     const forced = await call(extension.port, 'POST', '/circuit/mail/force-open', {
       headers: { 'Content-Type': 'application/json' },
@@ -394,7 +361,7 @@ describe('manual control, when enabled', () => {
 
 describe('the bounds of one environment', () => {
   it('drops an idle circuit for a new one, refuses when every circuit is busy, and bounds permits', async () => {
-    const { extension, lambda } = await launch(bundled.command, {
+    const { extension, lambda } = await launch(harness.bundled, {
       CIRCUIT_BREAKER_EXTENSION_MAX_CIRCUITS: '2',
       CIRCUIT_BREAKER_EXTENSION_MAX_PERMITS: '2',
     })
@@ -420,7 +387,7 @@ describe('the bounds of one environment', () => {
 
 describe('the Node client', () => {
   it('runs both flows against the extension, and fails open when the extension is gone', async () => {
-    const { extension, lambda } = await launch(bundled.command)
+    const { extension, lambda } = await launch(harness.bundled)
     await lambda.invoke({ requestId: 'node-client-1' })
     const client = new FleetBreakerClient({ baseUrl: extension.baseUrl })
     const value = await client.execute('quotes', async () => 42, { requestId: 'node-client-1' })

@@ -1,17 +1,11 @@
 import { randomUUID } from 'node:crypto'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dynalite.js'
 import { type FaultProxy, startFaultProxy } from '../../../../test-support/fault-proxy.js'
-import { type LambdaEmulator, startLambdaEmulator } from '../../../../test-support/lambda-runtime-emulator.js'
+import type { LambdaEmulator } from '../../../../test-support/lambda-runtime-emulator.js'
 import { testRedisUrl } from '../../../../test-support/redis.js'
-import {
-  buildBundledExtension,
-  call,
-  type ExtensionCommand,
-  type ExtensionProcess,
-  launchExtension,
-  transitions,
-} from '../support/extension-process.js'
+import { useExtensionHarness } from '../support/extension-harness.js'
+import { call, type ExtensionProcess, transitions } from '../support/extension-process.js'
 
 /*
  * Ten extension processes, each the extension of one execution environment, sharing one store:
@@ -34,17 +28,15 @@ const BREAKER_ENV = {
   CIRCUIT_BREAKER_STORE_TIMEOUT_MS: '5000',
 }
 
-let bundle: { command: ExtensionCommand; cleanup: () => Promise<void> }
+const harness = useExtensionHarness()
 let dynamo: LocalDynamoDB
 const TABLE = 'extension-fleet'
 
 beforeAll(async () => {
-  bundle = await buildBundledExtension()
   dynamo = await startDynalite()
   await dynamo.createTable(TABLE)
 }, 60_000)
 afterAll(async () => {
-  await bundle?.cleanup()
   await dynamo?.stop()
 })
 
@@ -66,19 +58,13 @@ function storeEnv(store: 'redis' | 'dynamodb', endpoint?: string): Record<string
   }
 }
 
-/** One emulated Lambda per environment, as each execution environment has its own Runtime API. */
-let lambdas: LambdaEmulator[] = []
+/** The current test's environments; the harness ends them after the test. */
 let fleet: ExtensionProcess[] = []
-afterEach(async () => {
-  await Promise.all(fleet.map((extension) => extension.kill()))
-  fleet = []
-  await Promise.all(lambdas.map((lambda) => lambda.stop()))
-  lambdas = []
-})
 
+/** One emulated Lambda per environment, as each execution environment has its own Runtime API. */
 async function startFleet(env: Record<string, string>, size = ENVIRONMENTS): Promise<LambdaEmulator[]> {
-  lambdas = await Promise.all(Array.from({ length: size }, () => startLambdaEmulator()))
-  fleet = await Promise.all(lambdas.map((lambda) => launchExtension(bundle.command, lambda, env)))
+  const lambdas = await Promise.all(Array.from({ length: size }, () => harness.emulator()))
+  fleet = await Promise.all(lambdas.map((lambda) => harness.extension(lambda, env)))
   await Promise.all(lambdas.map((lambda) => lambda.invoke()))
   // Each environment's first store request sets its client up; make it before anything is counted.
   await everyone((extension) => call(extension.port, 'GET', '/circuit/warm-up/state'))

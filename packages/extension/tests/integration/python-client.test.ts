@@ -1,15 +1,9 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, expect, it } from '@jest/globals'
-import { type LambdaEmulator, startLambdaEmulator } from '../../../../test-support/lambda-runtime-emulator.js'
-import {
-  buildBundledExtension,
-  type ExtensionCommand,
-  type ExtensionProcess,
-  launchExtension,
-} from '../support/extension-process.js'
+import { beforeAll, expect, it } from '@jest/globals'
+import { useExtensionHarness } from '../support/extension-harness.js'
+import type { ExtensionProcess } from '../support/extension-process.js'
+import { runToExit } from '../support/run-to-exit.js'
 
 /*
  * The Python client's own unittest suite (standard library only), run with python3 against the real
@@ -21,34 +15,25 @@ const clientDir = resolve(here, '../../clients/python')
 const exampleDir = resolve(here, '../../../../examples/python-extension')
 const TOKEN = 'python-client-test-token'
 
-let bundle: { command: ExtensionCommand; cleanup: () => Promise<void> }
-let lambda: LambdaEmulator
+const harness = useExtensionHarness()
 let extension: ExtensionProcess
 
 beforeAll(async () => {
-  bundle = await buildBundledExtension()
-  lambda = await startLambdaEmulator()
-  extension = await launchExtension(bundle.command, lambda, {
+  const launched = await harness.launch({
     CIRCUIT_BREAKER_CACHE_TTL_MS: '0',
     CIRCUIT_BREAKER_FAILURE_THRESHOLD: '2',
     CIRCUIT_BREAKER_RESET_TIMEOUT_MS: '60000',
     CIRCUIT_BREAKER_EXTENSION_TOKEN: TOKEN,
   })
-  await lambda.invoke({ requestId: 'python-request', timeoutMs: 120_000 })
+  extension = launched.extension
+  await launched.lambda.invoke({ requestId: 'python-request', timeoutMs: 120_000 })
 }, 60_000)
-
-afterAll(async () => {
-  await extension?.kill()
-  await lambda?.stop()
-  await bundle?.cleanup()
-})
 
 /** Runs `python3 -m unittest -v <module>` in `cwd` against the extension; resolves with its exit code and output. */
 async function unittest(cwd: string, module: string): Promise<{ code: unknown; output: string }> {
-  const python = spawn('python3', ['-m', 'unittest', '-v', module], {
+  const { code, stdout, stderr } = await runToExit('python3', ['-m', 'unittest', '-v', module], {
     cwd,
     env: {
-      PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
       PYTHONDONTWRITEBYTECODE: '1',
       // The client, as the layer puts it on sys.path in /opt/python.
@@ -57,16 +42,8 @@ async function unittest(cwd: string, module: string): Promise<{ code: unknown; o
       FLEET_BREAKER_TEST_TOKEN: TOKEN,
       CIRCUIT_BREAKER_EXTENSION_TOKEN: TOKEN,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   })
-  let output = ''
-  python.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString('utf8')
-  })
-  python.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString('utf8')
-  })
-  const [code] = await once(python, 'exit')
+  const output = stdout + stderr
   if (code !== 0) console.error(output)
   return { code, output }
 }

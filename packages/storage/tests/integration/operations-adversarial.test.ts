@@ -11,10 +11,9 @@ import { RedisStore } from '@fleet-breaker/storage/redis'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { Redis } from 'ioredis'
 import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dynalite.js'
-import { testRedisUrl } from '../../../../test-support/redis.js'
-import { deleteKeysUnder } from '../support/redis-keys.js'
+import { type RedisServer, startRedisServer } from '../../../../test-support/redis-server.js'
 
-// Real stores (dynalite in-process, a real Redis); a loaded machine can be slow.
+// Real stores (dynalite in-process, a real redis-server); a loaded machine can be slow.
 jest.setTimeout(60_000)
 
 /*
@@ -22,25 +21,34 @@ jest.setTimeout(60_000)
  * real stores: the history stays bounded and readable whatever the reason or actor holds (its own
  * delimiters, Lua patterns, expression syntax, JSON, unicode), and a listing never loses a circuit
  * or crashes on a cursor it did not write.
+ *
+ * Redis is a private server this file starts and stops: the hostile texts carry Redis commands
+ * (FLUSHALL among them) and the listing clears keys, so a store that let either through would
+ * damage whatever else the server holds. The shared test server is never touched.
  */
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
 const TABLE = 'operations-adversarial'
 const RUN_PREFIX = `fleet-breaker-test:operations-adversarial:${randomUUID()}:`
+/** A key outside every store of this file: a hostile text run as a command would take it away. */
+const BYSTANDER_KEY = 'operations-adversarial:bystander'
 
 let dynamo: LocalDynamoDB
+let server: RedisServer
 let redis: Redis
 
 beforeAll(async () => {
   dynamo = await startDynalite()
   await dynamo.createTable(TABLE)
-  redis = new Redis(testRedisUrl())
+  server = await startRedisServer()
+  redis = new Redis(server.url)
+  await redis.set(BYSTANDER_KEY, 'kept')
 })
 
 afterAll(async () => {
-  await dynamo.stop()
-  await deleteKeysUnder(redis, RUN_PREFIX)
-  await redis.quit()
+  await dynamo?.stop()
+  await redis?.quit()
+  await server?.stop()
 })
 
 const stores: ReadonlyArray<[string, () => CircuitStore]> = [
@@ -137,6 +145,24 @@ describe.each(stores)('%s store: operator writes with hostile text', (_name, mak
       const error = await store.list({ cursor, limit: 10 }).catch((caught: unknown) => caught)
       expect(isInvalidConfigurationError(error) && error.option).toBe('cursor')
     }
+  })
+})
+
+describe('Redis store: hostile text stays data', () => {
+  it('runs none of it as a command: other keys survive, and every key written is under a store’s prefix', async () => {
+    const prefix = `${RUN_PREFIX}${randomUUID()}:`
+    const store = new RedisStore({ client: redis, keyPrefix: prefix, logger: silent })
+    const admin = new CircuitAdmin({ store, logger: silent })
+    const circuitId = `contained-${randomUUID()}`
+    const actor = `o'brien"% ]] return redis.call('FLUSHALL') --`
+    for (const reason of HOSTILE_REASONS) {
+      await admin.forceOpen(circuitId, { actor, reason })
+      await admin.clearOverride(circuitId, { actor, reason })
+    }
+    expect(await redis.get(BYSTANDER_KEY)).toBe('kept')
+    const keys = await redis.keys('*')
+    expect(keys.some((key) => key.startsWith(prefix))).toBe(true)
+    expect(keys.filter((key) => key !== BYSTANDER_KEY && !key.startsWith(RUN_PREFIX))).toEqual([])
   })
 })
 

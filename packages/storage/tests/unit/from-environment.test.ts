@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { InvalidConfigurationError, MemoryStore } from '@fleet-breaker/core'
-import { closeStoresFromEnvironment, createStoreFromEnvironment } from '@fleet-breaker/storage'
+import {
+  closeStoresFromEnvironment,
+  createStoreFromEnvironment,
+  type StoreFromEnvironmentOptions,
+} from '@fleet-breaker/storage'
 import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
 import { RedisStore } from '@fleet-breaker/storage/redis'
 import { afterAll, describe, expect, it } from '@jest/globals'
@@ -57,6 +61,64 @@ describe('createStoreFromEnvironment', () => {
     expect(warnings[0]?.details?.error).toMatchObject({ code: 'ECONNREFUSED' })
     await expect(closeStoresFromEnvironment()).resolves.toBeUndefined()
   })
+
+  it('gives the same store for equal client settings, and another for other settings', async () => {
+    const env = { CIRCUIT_BREAKER_TABLE: 'breakers-settings' }
+    const patient = () => createStoreFromEnvironment({ env, dynamodb: { clientConfig: { maxAttempts: 3 } } })
+    const first = await patient()
+    // Settings written inline in a handler are new objects on every call, and still one client.
+    expect(await patient()).toBe(first)
+    expect(await createStoreFromEnvironment({ env, dynamodb: { clientConfig: { maxAttempts: 4 } } })).not.toBe(first)
+    expect(await createStoreFromEnvironment({ env })).not.toBe(first)
+    // Only the chosen backend's settings count.
+    expect(
+      await createStoreFromEnvironment({
+        env,
+        dynamodb: { clientConfig: { maxAttempts: 3 } },
+        redis: { clientConfig: { commandTimeoutMs: 5_000 } },
+      }),
+    ).toBe(first)
+  })
+
+  it('tells credentials providers apart by identity, not by their (empty) JSON', async () => {
+    const env = { CIRCUIT_BREAKER_TABLE: 'breakers-credentials' }
+    const alice = async () => ({ accessKeyId: 'alice', secretAccessKey: 'a' })
+    const bob = async () => ({ accessKeyId: 'bob', secretAccessKey: 'b' })
+    const withCredentials = (credentials: typeof alice) =>
+      createStoreFromEnvironment({ env, dynamodb: { clientConfig: { credentials } } })
+    const forAlice = await withCredentials(alice)
+    expect(await withCredentials(alice)).toBe(forAlice)
+    expect(await withCredentials(bob)).not.toBe(forAlice)
+  })
+
+  it.each([
+    [
+      { redis: { clientConfig: { commandTimeoutMs: 0 } } },
+      /^redis\.clientConfig\.commandTimeoutMs must be a whole number/,
+    ],
+    [{ redis: { clientConfig: { connectTimeoutMs: 1.5 } } }, /^redis\.clientConfig\.connectTimeoutMs must be a whole/],
+    [
+      { redis: { clientConfig: { commandTimeout: 5_000 } } },
+      /^redis\.clientConfig\.commandTimeout must be nothing: the settings are connectTimeoutMs and commandTimeoutMs/,
+    ],
+    [{ dynamodb: { client: {} } }, /^dynamodb\.client must be nothing: the factory builds its own client/],
+    [{ dynamodb: { clientConfig: 'eu-west-1' } }, /^dynamodb\.clientConfig must be an object or absent/],
+    [{ redis: 5_000 }, /^redis must be \{ clientConfig \} or absent/],
+  ])(
+    'refuses client settings %j with a typed error naming them, never throwing synchronously',
+    async (settings, message) => {
+      const options = {
+        env: { CIRCUIT_BREAKER_STORE: 'memory' },
+        ...settings,
+      } as unknown as StoreFromEnvironmentOptions
+      let attempt: Promise<unknown> | undefined
+      expect(() => {
+        attempt = createStoreFromEnvironment(options)
+      }).not.toThrow()
+      await expect(attempt).rejects.toThrow(InvalidConfigurationError)
+      await expect(createStoreFromEnvironment(options)).rejects.toThrow(message)
+    },
+  )
 
   it.each([
     [
