@@ -88,7 +88,7 @@ export interface StoreFromEnvironmentOptions {
    * Settings of the DynamoDB client the factory builds, used when the environment chooses
    * DynamoDB. Without them the client is tuned for a call on the hot path.
    */
-  readonly dynamodb?: { readonly clientConfig?: DynamoDBClientConfig }
+  readonly dynamodb?: { readonly clientConfig?: DynamoDBClientSettings }
   /**
    * Settings of the Redis client the factory connects, used when the environment chooses Redis.
    * Without them the client is tuned for a call on the hot path.
@@ -100,9 +100,13 @@ export interface StoreFromEnvironmentOptions {
  * The AWS SDK's `DynamoDBClientConfig`, as `DynamoDBStore` takes it in `clientConfig`: what you give
  * is laid over the store's hot-path defaults (`DEFAULT_CLIENT_CONFIG` of
  * `@fleet-breaker/storage/dynamodb`), so `{ region: 'eu-west-1' }` keeps the short timeouts and
- * `{ maxAttempts: 3, requestHandler: { requestTimeout: 5_000 } }` replaces them. Named through the
- * store's options, so that this module imports nothing from the SDK.
+ * `{ maxAttempts: 3, requestHandler: { requestTimeout: 5_000 } }` replaces them. Typed here as any
+ * object, so that the package root's types name nothing of the SDK: a Redis-only project need not
+ * install it. (`DynamoDBStore`'s own `clientConfig` has the SDK's type.)
  */
+export type DynamoDBClientSettings = object
+
+/** What `DynamoDBStore` takes, reached through its options so this module imports nothing of the SDK. */
 type DynamoDBClientConfig = NonNullable<DynamoDBStoreOptions['clientConfig']>
 
 /**
@@ -180,7 +184,8 @@ function checkBackendSettings(options: StoreFromEnvironmentOptions): {
     }
   }
   return {
-    dynamodb: options.dynamodb?.clientConfig,
+    // Checked as a plain object above; its fields are the SDK's to check when the client is built.
+    dynamodb: options.dynamodb?.clientConfig as DynamoDBClientConfig | undefined,
     redis: {
       connectTimeoutMs: timeoutSetting(
         'connectTimeoutMs',

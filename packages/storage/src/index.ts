@@ -1,6 +1,7 @@
 export {
   closeStoresFromEnvironment,
   createStoreFromEnvironment,
+  type DynamoDBClientSettings,
   type RedisClientConfig,
   redisUrlFromEnvironment,
   STORE_ENVIRONMENT_VARIABLES,

@@ -23,9 +23,11 @@ export class ConsecutiveFailures implements TripPolicy {
     if (verdict !== 'success') return undefined
     this.#parts.local.recordSuccess()
     const latest = this.#parts.view.latest
+    // A call admitted before the record existed (incarnation '') belongs to the record created
+    // since, while nothing has happened to it: its success clears failures as its failure counts.
     const known =
       latest?.state === CircuitState.CLOSED &&
-      latest.incarnation === permit.incarnation &&
+      (latest.incarnation === permit.incarnation || permit.incarnation === '') &&
       latest.generation === permit.generation &&
       latest.failures > 0
     return known ? this.#recordSuccess(permit) : undefined

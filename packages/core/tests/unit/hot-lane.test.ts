@@ -130,3 +130,19 @@ describe('calls on a trusted closed view', () => {
     await expect(withFallback.execute(fails)).resolves.toBe('fallback (failed)')
   })
 })
+
+describe('a call admitted before the circuit has a record', () => {
+  it('clears with its success the failure that created the record meanwhile', async () => {
+    const { breakers, store } = fleet(2, { failureThreshold: 2 })
+    const [a, b] = breakers as [(typeof breakers)[0], (typeof breakers)[0]]
+    const slow = pendingCall<string>()
+    const running = a.execute(slow.fn) // the store has no record yet
+    await rejectionOf(b.execute(fails)) // creates it, with one failure
+    await a.getState() // a sees that failure
+    slow.resolve('ok')
+    await running
+    await rejectionOf(b.execute(fails)) // not consecutive with the first
+    const record = await store.inner.get('payment-api')
+    expect(record?.state).toBe(CircuitState.CLOSED)
+  })
+})
