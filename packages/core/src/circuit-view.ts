@@ -1,7 +1,7 @@
 import { StateCache } from './cache.js'
 import { inferReason, StateChangeEmitter, type StateChangeListener, type TransitionReason } from './events.js'
 import type { Logger } from './logger.js'
-import { activeOverride, type CircuitRecord, type CircuitState, effectiveState } from './state.js'
+import { activeOverride, type CircuitRecord, type CircuitState, effectiveState, generationMadeBy } from './state.js'
 
 /** What this instance last took in: the record's identity, the state callers experienced, and when it was asked. */
 interface Known {
@@ -23,6 +23,11 @@ interface UnconfirmedTransition {
   /** An operator's write: it applies whatever the generation, so no other writer's generation settles it. */
   readonly operator: boolean
   readonly incarnation: string
+}
+
+/** An expected transition an answer settled: this instance made it. */
+interface Confirmed extends MadeHere {
+  readonly opId: string
 }
 
 /** Why this instance attempted a transition, from which state, and (when known) to which. */
@@ -52,9 +57,11 @@ const MAX_RETIRED = 8
  *
  * Every transition this instance sends is expected by its op id until an answer settles it: its own
  * answer, or, when that was lost (a timeout, a dropped connection), the first later answer whose
- * record says `changedBy` that op id. The `local` event is emitted then, exactly once. A transition
- * whose answer was lost and whose generation the circuit has already left before any answer
- * reached this instance is not reported.
+ * record names that op id (`changedBy`, or among the `recentChanges` when the circuit has moved on
+ * since). The `local` event is emitted then, exactly once, followed by what other writers made of
+ * the circuit since, as observed. A transition whose answer was lost is not reported only if the
+ * circuit moved on more than `MAX_RECENT_CHANGES` generations, or an operator wrote to it, before
+ * any answer reached this instance.
  */
 export class CircuitView {
   readonly #circuitId: string
@@ -139,7 +146,15 @@ export class CircuitView {
     if (retired || (known !== undefined && !isNewer(record, issued, known))) {
       // A newer view is already known; the transition this answer confirms is still ours to report.
       if (local !== undefined)
-        this.#emit(local.from, local.to ?? effectiveState(record, now), now, local.reason, 'local', record)
+        this.#emit(
+          local.from,
+          local.to ?? effectiveState(record, now),
+          now,
+          local.reason,
+          'local',
+          record,
+          generationMadeBy(record, local.opId),
+        )
       return false
     }
     if (known !== undefined && known.incarnation !== record.incarnation && known.incarnation !== '') {
@@ -153,7 +168,7 @@ export class CircuitView {
     this.#known = { incarnation: record.incarnation, generation: record.generation, issued, state, forced }
     local ??= this.#confirm(record)
     if (local !== undefined) {
-      this.#emit(local.from, state, now, local.reason, 'local', record)
+      this.#emitLocal(local, state, now, record)
       return true
     }
     if (known === undefined || known.state === state) return true
@@ -163,13 +178,29 @@ export class CircuitView {
     return true
   }
 
-  #take(opId: string): MadeHere | undefined {
+  #take(opId: string): Confirmed | undefined {
     const index = this.#unconfirmed.findIndex((pending) => pending.opId === opId)
     if (index < 0) return undefined
     const [pending] = this.#unconfirmed.splice(index, 1)
     if (pending === undefined) return undefined
     const { reason, from, to } = pending
-    return to === undefined ? { reason, from } : { reason, from, to }
+    return to === undefined ? { opId, reason, from } : { opId, reason, from, to }
+  }
+
+  /**
+   * Emits this instance's confirmed transition. One the circuit has since moved on from (confirmed
+   * by a record of a later generation) is followed by what other writers made of it, as observed.
+   */
+  #emitLocal(local: Confirmed, state: CircuitState, now: number, record: CircuitRecord): void {
+    const made = generationMadeBy(record, local.opId) ?? record.generation
+    if (made === record.generation || local.to === undefined) {
+      this.#emit(local.from, state, now, local.reason, 'local', record)
+      return
+    }
+    this.#emit(local.from, local.to, now, local.reason, 'local', record, made)
+    if (local.to === state) return
+    const reason = inferReason(local.to, state, record, now, false, record.generation - made)
+    this.#emit(local.to, state, now, reason, 'observed', record)
   }
 
   /**
@@ -179,25 +210,41 @@ export class CircuitView {
   provenBy(opId: string, record: CircuitRecord, now: number): void {
     const made = this.#take(opId)
     if (made !== undefined)
-      this.#emit(made.from, made.to ?? effectiveState(record, now), now, made.reason, 'local', record)
+      // The probe's write started the record's generation from the half-open one the entry started.
+      this.#emit(
+        made.from,
+        made.to ?? effectiveState(record, now),
+        now,
+        made.reason,
+        'local',
+        record,
+        record.generation - 1,
+      )
   }
 
   /**
-   * The expected transition `record` shows this instance made, if any. Drops those the record
-   * shows were lost: the generation they aimed at was made by another writer.
+   * The expected transition `record` shows this instance made, if any (the oldest, should it name
+   * several). Drops those the record shows were lost: the generation they aimed at was made by
+   * another writer.
    */
-  #confirm(record: CircuitRecord): MadeHere | undefined {
-    if (record.changedBy !== undefined) {
-      const made = this.#take(record.changedBy)
-      if (made !== undefined) return made
+  #confirm(record: CircuitRecord): Confirmed | undefined {
+    let confirmed: Confirmed | undefined
+    let madeAt = Number.POSITIVE_INFINITY
+    for (const pending of this.#unconfirmed) {
+      const made = generationMadeBy(record, pending.opId)
+      if (made !== undefined && made < madeAt) {
+        madeAt = made
+        confirmed = pending
+      }
     }
+    if (confirmed !== undefined) return this.#take(confirmed.opId)
     for (let index = this.#unconfirmed.length - 1; index >= 0; index--) {
       const pending = this.#unconfirmed[index]
       if (pending === undefined) continue
       const lost =
         !pending.operator &&
         record.incarnation === pending.incarnation &&
-        record.generation === pending.fromGeneration + 1
+        madeByAnother(record, pending.fromGeneration + 1)
       if (lost) this.#unconfirmed.splice(index, 1)
     }
     return undefined
@@ -210,12 +257,24 @@ export class CircuitView {
     reason: TransitionReason,
     origin: 'local' | 'observed',
     record: CircuitRecord,
+    generation = record.generation,
   ): void {
-    this.#events.emit({ circuitId: this.#circuitId, from, to, at, reason, origin, record })
+    this.#events.emit({ circuitId: this.#circuitId, from, to, at, reason, origin, generation, record })
   }
 }
 
 function ignore(): void {}
+
+/**
+ * Whether `record` shows that generation `generation` was started by a known writer (one the
+ * caller has already ruled out, since its own op id is not named).
+ */
+function madeByAnother(record: CircuitRecord, generation: number): boolean {
+  if (generation === record.generation) return true
+  const changes = record.recentChanges ?? []
+  const index = changes.length - 1 - (record.generation - generation)
+  return index >= 0 && index < changes.length && changes[index] !== ''
+}
 
 /**
  * Whether `record`, the answer to request `issued`, is newer than what is known. Within one

@@ -54,7 +54,13 @@ export interface StateChange {
   readonly at: number
   readonly reason: TransitionReason
   readonly origin: ChangeOrigin
-  /** The record after the change. */
+  /**
+   * The generation the change started. Unique per transition of a record (with its
+   * `record.incarnation`), so a consumer can key alerts on it. A transition confirmed only after the
+   * circuit moved on (its answer was lost) is reported late, with its own generation and the newer record.
+   */
+  readonly generation: number
+  /** The record after the change (or, for a transition confirmed late, the newest one known). */
   readonly record: CircuitRecord
   /** The override in force after the change, if any: its state, reason, actor, since and until. */
   readonly forced?: ForcedState

@@ -108,6 +108,7 @@ export {
   effectiveState,
   type ForcedState,
   type ForcedStateName,
+  generationMadeBy,
   type HalfOpenRecord,
   HistoryAction,
   type HistoryEntry,
@@ -117,6 +118,7 @@ export {
   MAX_HISTORY,
   MAX_HISTORY_ACTOR_LENGTH,
   MAX_HISTORY_REASON_LENGTH,
+  MAX_RECENT_CHANGES,
   MAX_RECENT_OPS,
   type OpenRecord,
   type ProbeLease,
@@ -152,6 +154,8 @@ export {
   type WriteRequest,
 } from './store/contract.js'
 export {
+  CHANGE_FIELDS,
+  changeField,
   type DecodedRecord,
   decodeFlatRecord,
   decodeHistory,

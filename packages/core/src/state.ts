@@ -110,6 +110,14 @@ export interface ProbeLease {
  */
 export const MAX_RECENT_OPS = 32
 
+/**
+ * How many generations back a record names the transition that started each (see
+ * {@link CircuitRecordBase.recentChanges}): enough for an environment whose transition's answer was
+ * lost to learn that it won even after the circuit has moved on a few times, and a bound on the
+ * record's size.
+ */
+export const MAX_RECENT_CHANGES = 4
+
 interface CircuitRecordBase {
   readonly circuitId: string
   /**
@@ -131,6 +139,15 @@ interface CircuitRecordBase {
    * was applied is never counted twice.
    */
   readonly recentOps?: readonly string[]
+  /**
+   * The op ids of the transitions that started the last generations, oldest first, the last one
+   * starting the current `generation` (entry `i` started generation
+   * `generation - (recentChanges.length - 1 - i)`), at most {@link MAX_RECENT_CHANGES}; `''` for a
+   * generation whose write is not known. An operator's write (an override, a reset) empties it. So
+   * a writer whose transition's answer was lost learns that it won even after other writers have
+   * moved the circuit on.
+   */
+  readonly recentChanges?: readonly string[]
   /**
    * Incremented by every transition. A call remembers the generation it was admitted under and its
    * outcome only counts while the generation is unchanged, so a result from before a transition
@@ -257,4 +274,21 @@ export function effectiveState(record: CircuitRecord, now: number): CircuitState
 /** Probe leases that have not lapsed at `now`. */
 export function liveProbes(record: HalfOpenRecord, now: number): ProbeLease[] {
   return record.probes.filter((lease) => lease.expiresAt > now)
+}
+
+/**
+ * The generation that the write `opId` started, if `record` still names it (as `changedBy` or among
+ * its `recentChanges`).
+ *
+ * @example
+ * ```ts
+ * generationMadeBy({ ...record, generation: 7, recentChanges: ['a', 'b'] }, 'a') // 6
+ * ```
+ */
+export function generationMadeBy(record: CircuitRecord, opId: string): number | undefined {
+  if (record.changedBy === opId) return record.generation
+  const changes = record.recentChanges
+  if (changes === undefined) return undefined
+  const index = changes.lastIndexOf(opId)
+  return index < 0 ? undefined : record.generation - (changes.length - 1 - index)
 }

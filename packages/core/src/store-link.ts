@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { CircuitView, MadeHere } from './circuit-view.js'
-import { type CircuitRecord, type CircuitState, initialRecord } from './state.js'
+import { type CircuitRecord, type CircuitState, generationMadeBy, initialRecord } from './state.js'
 import type {
   CircuitStore,
   OperatorNote,
@@ -150,11 +150,14 @@ export class StoreLink {
       return result
     }
     const { applied, record } = result.value
-    if (!applied) this.#view.refused(opId)
+    // Refused, unless an earlier attempt of this request applied (its answer lost) and the circuit
+    // has moved on since: the record still names it among its recent changes.
+    const ours = applied || generationMadeBy(record, opId) !== undefined
+    if (!ours) this.#view.refused(opId)
     // A probe's lease came with the half-open entry (same token): the probe deciding the circuit
     // proves that entry was applied, even if its own answer was lost.
     if (applied && guard?.probeToken !== undefined) this.#view.provenBy(guard.probeToken, record, now)
-    this.#view.learn(record, now, issued, applied ? opId : undefined)
+    this.#view.learn(record, now, issued, ours ? opId : undefined)
     return result
   }
 

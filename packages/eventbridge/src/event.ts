@@ -22,7 +22,7 @@ export interface CircuitStateChangeDetail {
   readonly reason: TransitionReason
   /** When the transition was made, ISO 8601. */
   readonly time: string
-  /** The record's generation after the transition: it grows by one per transition of the circuit. */
+  /** The generation the transition started: it grows by one per transition of the circuit. */
   readonly generation: number
   /** The operator's override, when the transition forced the circuit (or was made while one was in force). */
   readonly override?: { readonly state: CircuitState; readonly reason?: string; readonly actor?: string }
@@ -55,7 +55,7 @@ export function detailOf(change: StateChange): CircuitStateChangeDetail {
     to: change.to,
     reason: change.reason,
     time: new Date(change.at).toISOString(),
-    generation: change.record.generation,
+    generation: change.generation,
     ...(override === undefined ? {} : { override }),
   }
 }

@@ -37,6 +37,7 @@ function change(generation: number, forcedReason?: string): StateChange {
     at: Date.UTC(2026, 0, 1),
     reason: forcedReason === undefined ? TransitionReason.FAILURE_THRESHOLD : TransitionReason.FORCED_OPEN,
     origin: 'local',
+    generation,
     record:
       forcedReason === undefined
         ? record

@@ -7,6 +7,7 @@ import {
   type HistoryEntry,
   MAX_FAILING_ENVIRONMENTS,
   MAX_HISTORY,
+  MAX_RECENT_CHANGES,
   MAX_RECENT_OPS,
   type ProbeLease,
   type ShadowOverride,
@@ -60,6 +61,40 @@ export function probeTokenField(slot: number): string {
 /** The field holding the lease expiry of probe slot `slot`. */
 export function probeExpiresField(slot: number): string {
   return `probe${slot}ExpiresAt`
+}
+
+/**
+ * The field naming the transition that started generation `generation` (see
+ * {@link CircuitRecord.recentChanges}): one field per generation modulo {@link MAX_RECENT_CHANGES},
+ * so a conditional write names its generation's maker without reading or reshaping a list.
+ */
+export function changeField(generation: number): string {
+  return `change${generation % MAX_RECENT_CHANGES}`
+}
+
+/** Every field of {@link changeField}, for the writes that empty `recentChanges`. */
+export const CHANGE_FIELDS: readonly string[] = Array.from({ length: MAX_RECENT_CHANGES }, (_, slot) =>
+  changeField(slot),
+)
+
+/**
+ * `recentChanges` read from the fields of {@link changeField}, for a record at `generation` started
+ * by `changedBy`. A field the current generation's maker does not match was left by an earlier
+ * generation (a writer that did not name itself), so it is not taken as the current one's.
+ */
+function decodeChanges(
+  fields: FlatFields,
+  generation: number,
+  changedBy: string | undefined,
+): readonly string[] | undefined {
+  const changes: string[] = []
+  for (let made = Math.max(1, generation - MAX_RECENT_CHANGES + 1); made <= generation; made++) {
+    const opId = fields[changeField(made)]
+    const current = made === generation
+    changes.push(isOpId(opId) && (!current || opId === changedBy) ? opId : '')
+  }
+  const first = changes.findIndex((opId) => opId !== '')
+  return first < 0 ? undefined : changes.slice(first)
 }
 
 /** Every probe field a record may hold, for backends that clear them on a transition. */
@@ -269,6 +304,11 @@ export function decodeFlatRecord(circuitId: string, fields: FlatFields): Decoded
   if (incarnation !== undefined && !isOpId(incarnation)) return invalid('malformed incarnation')
   const changedBy = fields[FlatField.CHANGED_BY]
   const recentOps = decodeIds(fields[FlatField.RECENT_OPS], MAX_RECENT_OPS)
+  const recentChanges = decodeChanges(
+    fields,
+    fields[FlatField.GENERATION] as number,
+    isOpId(changedBy) ? changedBy : undefined,
+  )
   const forced = decodeForced(fields)
   const shadow = decodeShadow(fields)
   const history = decodeHistory(fields[FlatField.HISTORY])
@@ -278,6 +318,7 @@ export function decodeFlatRecord(circuitId: string, fields: FlatFields): Decoded
     incarnation: isOpId(incarnation) ? incarnation : '',
     ...(isOpId(changedBy) ? { changedBy } : {}),
     ...(recentOps === undefined ? {} : { recentOps }),
+    ...(recentChanges === undefined ? {} : { recentChanges }),
     generation: fields[FlatField.GENERATION] as number,
     openCount: fields[FlatField.OPEN_COUNT] as number,
     changedAt: fields[FlatField.CHANGED_AT] as number,
@@ -345,6 +386,10 @@ export function encodeFlatRecord(record: CircuitRecord): Record<string, string |
   if (record.recentOps !== undefined && record.recentOps.length > 0) {
     fields[FlatField.RECENT_OPS] = record.recentOps.join(' ')
   }
+  const changes = record.recentChanges ?? []
+  changes.forEach((opId, index) => {
+    if (opId !== '') fields[changeField(record.generation - (changes.length - 1 - index))] = opId
+  })
   switch (record.state) {
     case CircuitState.CLOSED:
       fields[FlatField.FAILURES] = record.failures

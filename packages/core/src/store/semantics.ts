@@ -13,6 +13,7 @@ import {
   MAX_HISTORY,
   MAX_HISTORY_ACTOR_LENGTH,
   MAX_HISTORY_REASON_LENGTH,
+  MAX_RECENT_CHANGES,
   MAX_RECENT_OPS,
   type ProbeLease,
   type ShadowOverride,
@@ -66,6 +67,12 @@ export function hasApplied(record: CircuitRecord, opId: string): boolean {
 export function withRecentOp(record: CircuitRecord, opId: string): readonly string[] {
   const ops = [...(record.recentOps ?? []), opId]
   return ops.length > MAX_RECENT_OPS ? ops.slice(ops.length - MAX_RECENT_OPS) : ops
+}
+
+/** The record's `recentChanges` once the transition `opId` starts its next generation: the newest {@link MAX_RECENT_CHANGES}. */
+export function withRecentChange(record: CircuitRecord, opId: string): readonly string[] {
+  const changes = [...(record.recentChanges ?? []), opId]
+  return changes.length > MAX_RECENT_CHANGES ? changes.slice(changes.length - MAX_RECENT_CHANGES) : changes
 }
 
 /** The incarnation a write gives the record: the record's own, or the writer's for a new record. */
@@ -251,6 +258,7 @@ export function applyTransition(record: CircuitRecord, request: TransitionReques
     generation: record.generation + 1,
     changedAt: now,
     changedBy: opId,
+    recentChanges: withRecentChange(record, opId),
     ...carriedOver(record),
   }
   switch (to.state) {
@@ -409,7 +417,8 @@ export interface OperatorWrite extends OperatorNote {
 
 /** The next generation of an operator's write: probes of a half-open circuit go, counts stay. */
 function operatorGeneration(record: CircuitRecord, request: OperatorWrite, entry: HistoryEntry) {
-  const { forced: _previous, recentOps: _ops, ...rest } = record
+  // An operator's generation starts the list of transitions afresh (see `recentChanges`).
+  const { forced: _previous, recentOps: _ops, recentChanges: _changes, ...rest } = record
   // The probes of a half-open circuit belong to the generation that ends here: their writes can no
   // longer settle their leases, so the leases (and the successes they counted) go with it.
   const frozen = rest.state === CircuitState.HALF_OPEN ? { ...rest, probes: [], successes: 0 } : rest

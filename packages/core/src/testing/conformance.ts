@@ -4,10 +4,12 @@ import { isInvalidConfigurationError } from '../errors.js'
 import {
   type CircuitRecord,
   CircuitState,
+  generationMadeBy,
   type HalfOpenRecord,
   HistoryAction,
   MAX_FAILING_ENVIRONMENTS,
   MAX_HISTORY,
+  MAX_RECENT_CHANGES,
   MAX_RECENT_OPS,
   type OpenRecord,
 } from '../state.js'
@@ -1221,6 +1223,36 @@ const ambiguousOutcomeCases: readonly ConformanceCase[] = [
       await store.completeProbe(probeCircuit, lostCompletion)
       const afterProbe = await other.get(probeCircuit, { now: harness.now() })
       assert.ok(recentOpsOf(afterProbe).includes(lostCompletion.opId), 'a read names the probe completion')
+    },
+  },
+  {
+    name: `names a transition whose answer was lost for ${MAX_RECENT_CHANGES} generations, however other writers moved the circuit on`,
+    timeoutMs: FEW_WRITES_MS,
+    async run(harness) {
+      const [store, other] = await twoStores(harness)
+      const circuitId = newCircuitId()
+      const { record: halfOpen, token } = await halfOpenCircuit(store, circuitId, harness)
+      // The probe's close is applied; suppose its answer never arrived. Other writers move on.
+      const lost = closingBy(harness, halfOpen.generation, token)
+      await store.transition(circuitId, lost)
+      await other.addFailure(circuitId, failure(harness, halfOpen.generation + 1))
+      const reopened = await other.transition(circuitId, opening(harness, halfOpen.generation + 1, 1))
+      assert.ok(reopened.applied, 'another writer opens the circuit again')
+      assert.equal(generationMadeBy(reopened.record, lost.opId), halfOpen.generation + 1, 'its answer names the close')
+      await harness.advance(5)
+      const probing = await other.transition(circuitId, halfOpening(harness, reopened.record.generation))
+      assert.ok(probing.applied, 'another writer enters HALF_OPEN again')
+      const read = await store.get(circuitId, { now: harness.now() })
+      assert.ok(read !== undefined)
+      assert.equal(generationMadeBy(read, lost.opId), halfOpen.generation + 1, 'a later read names the close')
+      assert.equal(generationMadeBy(read, probing.record.changedBy ?? ''), read.generation)
+      const retried = await store.transition(circuitId, lost)
+      assert.equal(retried.applied, false, 'the close retried after the circuit moved on is not applied again')
+      assert.equal(generationMadeBy(retried.record, lost.opId), halfOpen.generation + 1, 'but its answer names it')
+      // An operator's write names no transition: the list starts afresh.
+      const forced = await other.setForced(circuitId, { ...write(harness), forced: { state: CircuitState.OPEN } })
+      assert.equal(generationMadeBy(forced, lost.opId), undefined, 'an override forgets the transitions before it')
+      assert.deepEqual(forced.recentChanges ?? [], [])
     },
   },
 ]

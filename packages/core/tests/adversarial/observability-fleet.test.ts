@@ -20,15 +20,26 @@ jest.setTimeout(120_000)
  * delayed or duplicated. The store below is the ground truth: it notes every transition it applied.
  */
 
-/** A shared store that remembers which transitions it applied (a retried request applies nothing new). */
+/**
+ * A shared store that remembers which transitions it applied (a retried request applies nothing
+ * new), by the generation each started: a report names its transition by `incarnation/generation`.
+ */
 class LedgerStore extends MemoryStore {
   readonly applied = new Map<string, CircuitState>()
 
   override async transition(circuitId: string, request: TransitionRequest): Promise<TransitionOutcome> {
     const outcome = await super.transition(circuitId, request)
-    if (outcome.applied && outcome.record.changedBy === request.opId) this.applied.set(request.opId, request.to.state)
+    const { record } = outcome
+    if (outcome.applied && record.changedBy === request.opId) {
+      this.applied.set(`${record.incarnation}/${record.generation}`, request.to.state)
+    }
     return outcome
   }
+}
+
+/** The transition a change reports, as the ledger names it. */
+function transitionOf(change: StateChange): string {
+  return `${change.record.incarnation}/${change.generation}`
 }
 
 /** A deterministic pseudo-random sequence (mulberry32). */
@@ -89,15 +100,12 @@ async function runFleet(seed: number, faults: readonly StoreFault[], storeTimeou
 
 function tally(shared: LedgerStore, reported: readonly StateChange[]) {
   const local = reported.filter((change) => change.origin === 'local' && change.from !== change.to)
-  const byOp = new Map<string, number>()
-  for (const change of local) {
-    const opId = change.record.changedBy ?? '?'
-    byOp.set(opId, (byOp.get(opId) ?? 0) + 1)
-  }
+  const byTransition = new Map<string, number>()
+  for (const change of local) byTransition.set(transitionOf(change), (byTransition.get(transitionOf(change)) ?? 0) + 1)
   const applied = (state: CircuitState) => [...shared.applied.values()].filter((to) => to === state).length
   const reportedTo = (state: CircuitState) => local.filter((change) => change.to === state).length
   return {
-    reportedTwice: [...byOp].filter(([, count]) => count > 1),
+    reportedTwice: [...byTransition].filter(([, count]) => count > 1),
     applied: {
       opened: applied(CircuitState.OPEN),
       halfOpened: applied(CircuitState.HALF_OPEN),
@@ -127,13 +135,13 @@ describe('local state changes summed over a fleet of 12 environments, 3 concurre
       const { reportedTwice, applied, reported: counts } = tally(shared, reported)
       expect(shared.applied.size).toBeGreaterThan(3)
       expect(reportedTwice).toEqual([])
-      // A transition whose answer was lost, and that the circuit left before any answer reached its
-      // maker, goes unreported (the record names only its last writer): fewer, never more.
+      // A transition whose answer was lost, and that the circuit left more than MAX_RECENT_CHANGES
+      // generations behind before any answer reached its maker, goes unreported: fewer, never more.
       expect(counts.opened).toBeLessThanOrEqual(applied.opened)
       expect(counts.halfOpened).toBeLessThanOrEqual(applied.halfOpened)
       expect(counts.closed).toBeLessThanOrEqual(applied.closed)
       const everyLocal = reported.filter((change) => change.origin === 'local' && change.from !== change.to)
-      for (const change of everyLocal) expect(shared.applied.has(change.record.changedBy ?? '?')).toBe(true)
+      for (const change of everyLocal) expect(shared.applied.get(transitionOf(change))).toBe(change.to)
     },
   )
 })

@@ -83,6 +83,46 @@ describe('a write applied by the store whose answer is lost or repeated', () => 
     expect(changes.filter((change) => change.origin === 'observed')).toHaveLength(1)
   })
 
+  it('reports the opening as local even when other environments moved the circuit on before the opener heard', async () => {
+    const { members, local, changes, clock } = environments(2, {
+      failureThreshold: 1,
+      cacheTtlMs: 0,
+      resetTimeoutMs: 1_000,
+    })
+    const [opener, other] = members as [(typeof members)[0], (typeof members)[0]]
+    await opener.breaker.execute(succeeds) // knows the circuit closed
+    opener.store.fault = 'lose-answer'
+    opener.store.faultOperations = new Set(['transition'])
+    await rejectionOf(opener.breaker.execute(fails))
+    opener.store.fault = 'none'
+    // The other environment sees it open, probes once the retry is due, and the probe closes it.
+    clock.advance(1_000)
+    await expect(other.breaker.execute(succeeds)).resolves.toBe('ok')
+    expect(local().map((change) => `${change.from}->${change.to}`)).toEqual(['OPEN->HALF_OPEN', 'HALF_OPEN->CLOSED'])
+    // The opener hears only now, from a record two generations on: it reports its opening, once,
+    // with the generation it started, then what it observed since.
+    await expect(opener.breaker.execute(succeeds)).resolves.toBe('ok')
+    const opening = local().find((change) => change.to === CircuitState.OPEN)
+    expect(opening).toMatchObject({
+      from: CircuitState.CLOSED,
+      reason: TransitionReason.FAILURE_THRESHOLD,
+      generation: 1,
+    })
+    expect(
+      local()
+        .map((change) => change.generation)
+        .sort(),
+    ).toEqual([1, 2, 3])
+    const heardLate = changes.slice(-2)
+    expect(heardLate.map((change) => `${change.origin}:${change.from}->${change.to}`)).toEqual([
+      'local:CLOSED->OPEN',
+      'observed:OPEN->CLOSED',
+    ])
+    expect(heardLate[1]?.reason).toBe(TransitionReason.PROBE_SUCCEEDED)
+    await expect(opener.breaker.execute(succeeds)).resolves.toBe('ok')
+    expect(local()).toHaveLength(3)
+  })
+
   it('lets the environment whose half-open entry was applied make the probe, leaving no lease behind', async () => {
     const { members, clock, reader, local } = environments(2, { failureThreshold: 1, resetTimeoutMs: 1_000 })
     const [prober, other] = members as [(typeof members)[0], (typeof members)[0]]

@@ -1,11 +1,13 @@
 import {
   type CircuitRecord,
   CircuitState,
+  changeField,
   decodeFlatRecord,
   encodeFlatRecord,
   FlatField,
   type FlatFields,
   isOpId,
+  MAX_RECENT_CHANGES,
   MAX_RECENT_OPS,
   probeExpiresField,
   probeTokenField,
@@ -276,6 +278,35 @@ describe('op ids', () => {
     ['a number', 12, false],
   ])('tells whether %s can be an op id', (_case, value, expected) => {
     expect(isOpId(value)).toBe(expected)
+  })
+})
+
+describe('recent changes', () => {
+  it('keeps each transition in the field of its generation, and reads them back oldest first', () => {
+    const record: CircuitRecord = {
+      ...decoded(closedFields({ [FlatField.GENERATION]: 6, [FlatField.CHANGED_BY]: 'op-6' })),
+      recentChanges: ['op-4', 'op-5', 'op-6'],
+    }
+    const fields = encodeFlatRecord(record)
+    expect(fields).toMatchObject({ [changeField(4)]: 'op-4', [changeField(5)]: 'op-5', [changeField(6)]: 'op-6' })
+    expect(changeField(6)).toBe(changeField(6 + MAX_RECENT_CHANGES))
+    expect(decoded(fields).recentChanges).toEqual(['op-4', 'op-5', 'op-6'])
+  })
+
+  it('does not take a field the current generation’s maker does not match as its own, nor an unreadable one', () => {
+    const fields = closedFields({
+      [FlatField.GENERATION]: 5,
+      [FlatField.CHANGED_BY]: 'op-5',
+      [changeField(3)]: 'two words',
+      [changeField(4)]: 'op-4',
+      // Left by generation 1: generation 5 was made by a writer that did not name itself here.
+      [changeField(5)]: 'op-1',
+    })
+    expect(decoded(fields).recentChanges).toEqual(['op-4', ''])
+  })
+
+  it('reads no recent changes from a record without those fields', () => {
+    expect(decoded(closedFields({ [FlatField.CHANGED_BY]: 'op-4' }))).not.toHaveProperty('recentChanges')
   })
 })
 

@@ -352,7 +352,7 @@ describe('the state machine under random interleavings', () => {
           const local = outcome.changes.filter((change) => change.origin === 'local')
           expect(local.length).toBeLessThanOrEqual(outcome.transitions.length)
           // Each reported transition is a distinct one: no generation is claimed twice.
-          const claimed = local.map((change) => `${change.record.incarnation}/${change.record.generation}`)
+          const claimed = local.map((change) => `${change.record.incarnation}/${change.generation}`)
           expect(new Set(claimed).size).toBe(claimed.length)
         },
       ),

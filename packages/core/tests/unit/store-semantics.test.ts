@@ -10,10 +10,12 @@ import {
   CircuitState,
   type ClosedRecord,
   freeProbeSlot,
+  generationMadeBy,
   type HalfOpenRecord,
   hasApplied,
   holdsLease,
   initialRecord,
+  MAX_RECENT_CHANGES,
   MAX_RECENT_OPS,
   type OpenRecord,
   overrideAt,
@@ -200,9 +202,55 @@ describe('applyTransition', () => {
         openCount: 1,
         changedAt: 500,
         changedBy: 'op-open',
+        recentChanges: ['op-open'],
         retryAt: 1_500,
       },
     })
+  })
+
+  it('names the transitions of the last generations, oldest first, so a writer whose answer was lost finds its own', () => {
+    const probing = (opId: string, generation: number): TransitionRequest => ({
+      opId,
+      now: 10_000 * generation,
+      from: { state: CircuitState.OPEN, generation },
+      guard: { retryDue: true },
+      to: { state: CircuitState.HALF_OPEN, probe: { token: opId, leaseMs: 300 } },
+    })
+    const reopening = (opId: string, generation: number): TransitionRequest => ({
+      opId,
+      now: 10_000 * generation,
+      from: { state: CircuitState.HALF_OPEN, generation },
+      to: { state: CircuitState.OPEN, openCount: 2, retryInMs: 1_000 },
+    })
+    let record: CircuitRecord = applyTransition(closed({ failures: 1 }), opening('op-1', 0)).record
+    record = applyTransition(record, probing('op-2', 1)).record
+    record = applyTransition(record, reopening('op-3', 2)).record
+    expect(record.recentChanges).toEqual(['op-1', 'op-2', 'op-3'])
+    expect(generationMadeBy(record, 'op-1')).toBe(1)
+    expect(generationMadeBy(record, 'op-3')).toBe(3)
+    record = applyTransition(record, probing('op-4', 3)).record
+    record = applyTransition(record, reopening('op-5', 4)).record
+    expect(record.recentChanges).toEqual(['op-2', 'op-3', 'op-4', 'op-5'])
+    expect(record.recentChanges).toHaveLength(MAX_RECENT_CHANGES)
+    expect(generationMadeBy(record, 'op-1')).toBeUndefined()
+    expect(generationMadeBy(record, 'op-2')).toBe(2)
+    // The request retried after the circuit moved on is refused, but the record still names it.
+    expect(applyTransition(record, probing('op-2', 1))).toEqual({ applied: false, record })
+  })
+
+  it('starts the list afresh after an operator’s write, which names no transition', () => {
+    const opened = applyTransition(closed({ failures: 1 }), opening('op-open', 0)).record
+    const forced = applySetForced(opened, { state: CircuitState.CLOSED }, { opId: 'op-force', now: 600 })
+    expect(forced.recentChanges).toBeUndefined()
+    expect(generationMadeBy(forced, 'op-open')).toBeUndefined()
+    expect(generationMadeBy(forced, 'op-force')).toBe(forced.generation)
+    const reset = applyReset(opened, { opId: 'op-reset', now: 600 })
+    expect(reset.recentChanges).toBeUndefined()
+    const reopened = applyTransition(
+      { ...(reset as ClosedRecord), failures: 1 },
+      opening('op-again', reset.generation),
+    ).record
+    expect(reopened.recentChanges).toEqual(['op-again'])
   })
 
   it('names a record it creates after itself, and keeps an override through the transition', () => {

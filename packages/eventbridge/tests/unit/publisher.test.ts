@@ -39,6 +39,7 @@ function change(generation: number, origin: 'local' | 'observed' = 'local'): Sta
     at: Date.UTC(2026, 0, 1),
     reason: TransitionReason.FAILURE_THRESHOLD,
     origin,
+    generation,
     record: { ...initialRecord(`circuit-${generation}`), generation },
   }
 }

@@ -1,6 +1,8 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb'
 import {
+  CHANGE_FIELDS,
   CircuitState,
+  changeField,
   decodeHistory,
   encodeHistory,
   FlatField,
@@ -304,6 +306,7 @@ export class CircuitUpdates {
       .setValue(FlatField.GENERATION, number(from.generation + 1))
       .setValue(FlatField.CHANGED_AT, number(t))
       .setValue(FlatField.CHANGED_BY, text(opId))
+      .setValue(changeField(from.generation + 1), text(opId))
     this.#keepOrCreate(update, FlatField.INCARNATION, text(opId))
     switch (to.state) {
       case CircuitState.OPEN:
@@ -541,7 +544,14 @@ export class CircuitUpdates {
       .setValue(FlatField.OPEN_COUNT, number(0))
       .setValue(FlatField.CHANGED_AT, number(0))
       .setValue(FlatField.FAILURES, number(0))
-      .remove(...STATE_FIELDS, ...FORCED_FIELDS, FlatField.INCARNATION, FlatField.CHANGED_BY, FlatField.RECENT_OPS)
+      .remove(
+        ...STATE_FIELDS,
+        ...FORCED_FIELDS,
+        FlatField.INCARNATION,
+        FlatField.CHANGED_BY,
+        FlatField.RECENT_OPS,
+        ...CHANGE_FIELDS,
+      )
     const decisive = [
       FlatField.STATE,
       FlatField.GENERATION,
@@ -705,14 +715,17 @@ export class CircuitUpdates {
     update.set(field, `if_not_exists(${update.name(field)}, ${update.value(value)})`)
   }
 
-  /** The next generation, made by `opId` (an absent item is at generation 0). */
+  /**
+   * An operator's next generation, made by `opId` (an absent item is at generation 0). It names no
+   * transition, so the record's `recentChanges` start afresh.
+   */
   #nextGeneration(update: UpdateBuilder, opId: string): void {
     const generation = update.name(FlatField.GENERATION)
     update.set(
       FlatField.GENERATION,
       `if_not_exists(${generation}, ${update.value(number(0))}) + ${update.value(number(1))}`,
     )
-    update.setValue(FlatField.CHANGED_BY, text(opId))
+    update.setValue(FlatField.CHANGED_BY, text(opId)).remove(...CHANGE_FIELDS)
   }
 
   /**

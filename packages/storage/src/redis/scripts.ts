@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto'
 import {
   CircuitState,
+  changeField,
   FlatField,
   HistoryAction,
   MAX_FAILING_ENVIRONMENTS,
   MAX_HISTORY,
   MAX_PROBE_SLOTS,
+  MAX_RECENT_CHANGES,
   MAX_RECENT_OPS,
   probeExpiresField,
   probeTokenField,
@@ -81,6 +83,7 @@ function luaTable(entries: ReadonlyArray<readonly [string, string]>): string {
 }
 
 const slots = Array.from({ length: MAX_PROBE_SLOTS }, (_, slot) => slot)
+const changeSlots = Array.from({ length: MAX_RECENT_CHANGES }, (_, slot) => slot)
 
 /**
  * The longest expiry the store gives a key: 100 years, in milliseconds. A record relying on a time
@@ -102,6 +105,9 @@ local HISTORY_ACTIONS = ${luaTable(Object.values(HistoryAction).map((action) => 
 local MAX_EXPIRY_MS = ${MAX_EXPIRY_MS}
 -- 2^53 - 1: past it, doubles lose their units digit and generation + 1 could equal generation.
 local MAX_COUNT = 9007199254740991
+local MAX_RECENT_CHANGES = ${MAX_RECENT_CHANGES}
+-- The field naming the transition that started a generation, by generation modulo MAX_RECENT_CHANGES.
+local CHANGE = ${luaTable(changeSlots.map((slot) => [`[${slot}]`, luaString(changeField(slot))]))}
 local PROBE_TOKEN = ${luaTable(slots.map((slot) => [`[${slot}]`, luaString(probeTokenField(slot))]))}
 local PROBE_EXPIRES = ${luaTable(slots.map((slot) => [`[${slot}]`, luaString(probeExpiresField(slot))]))}
 local KEY = KEYS[1]
@@ -145,7 +151,7 @@ end
 local function fresh_record(generation)
   return {
     state = CLOSED, generation = generation, openCount = 0, changedAt = 0, failures = 0,
-    incarnation = '', recentOps = {}, failingEnvironments = {}, probes = {},
+    incarnation = '', recentOps = {}, changes = {}, failingEnvironments = {}, probes = {},
   }
 end
 
@@ -194,9 +200,14 @@ local function decode(fields)
     changedAt = number_of(fields[F.CHANGED_AT]),
     incarnation = incarnation or '',
     recentOps = decode_ids(fields[F.RECENT_OPS], MAX_RECENT_OPS),
+    -- The transitions' fields (see core's changeField) are kept as they are, by slot; unreadable ones go.
+    changes = {},
     failingEnvironments = {},
     probes = {},
   }
+  for slot = 0, MAX_RECENT_CHANGES - 1 do
+    if is_op_id(fields[CHANGE[slot]]) then record.changes[slot] = fields[CHANGE[slot]] end
+  end
   -- An unreadable changedBy is dropped, not fatal: no retried write can match it then.
   if is_op_id(fields[F.CHANGED_BY]) then record.changedBy = fields[F.CHANGED_BY] end
   if state == CLOSED then
@@ -274,6 +285,9 @@ local function encode(record)
   if record.incarnation ~= '' then put(F.INCARNATION, record.incarnation) end
   if record.changedBy ~= nil then put(F.CHANGED_BY, record.changedBy) end
   if #record.recentOps > 0 then put(F.RECENT_OPS, table.concat(record.recentOps, ' ')) end
+  for slot = 0, MAX_RECENT_CHANGES - 1 do
+    if record.changes[slot] ~= nil then put(CHANGE[slot], record.changes[slot]) end
+  end
   if record.state == CLOSED then
     put(F.FAILURES, format_number(record.failures))
     if record.windowStartedAt ~= nil then put(F.WINDOW_STARTED_AT, format_number(record.windowStartedAt)) end
@@ -682,8 +696,10 @@ elseif record.state == A.fromState and record.generation == A.fromGeneration and
     state = to, generation = record.generation + 1, changedAt = now, forced = record.forced,
     shadow = record.shadow, history = record.history,
     incarnation = incarnation_after(record, A.opId), changedBy = A.opId, recentOps = {},
-    failingEnvironments = {}, probes = {},
+    changes = record.changes, failingEnvironments = {}, probes = {},
   }
+  -- Names this transition as the maker of its generation (see core's recentChanges).
+  changed.changes[(record.generation + 1) % MAX_RECENT_CHANGES] = A.opId
   if to == OPEN then
     changed.openCount = A.openCount
     changed.retryAt = now + A.retryInMs
@@ -787,6 +803,8 @@ if record.changedBy ~= A.opId and by_actor then
   record.generation = record.generation + 1
   record.changedBy = A.opId
   record.recentOps = {}
+  -- An operator's generation names no transition: the record's recentChanges start afresh.
+  record.changes = {}
   if record.state == HALF_OPEN then
     -- The probes belong to the generation that ends here: their writes can no longer settle their
     -- leases, so the leases (and the successes they counted) go with it.
@@ -832,6 +850,8 @@ if record.changedBy ~= A.opId then
   record.generation = record.generation + 1
   record.changedBy = A.opId
   record.recentOps = {}
+  -- An operator's generation names no transition: the record's recentChanges start afresh.
+  record.changes = {}
   if record.state == HALF_OPEN then
     -- As for an override: the probes belong to the generation that ends here.
     record.probes = {}

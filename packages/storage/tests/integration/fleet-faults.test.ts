@@ -17,6 +17,7 @@ import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dyna
 import { type FaultProxy, startFaultProxy } from '../../../../test-support/fault-proxy.js'
 import { silentLogger } from '../../../../test-support/logger.js'
 import { type RedisServer, startRedisServer } from '../../../../test-support/redis-server.js'
+import { warmStore } from '../../../../test-support/warm-store.js'
 
 jest.setTimeout(60_000)
 
@@ -178,6 +179,52 @@ describe.each(backends)('a fleet under store faults on $name', (backend) => {
     await a.breaker.admit()
     expect(bAdmission?.admitted && bAdmission.permit.isProbe).toBe(true)
     expect(a.calls.length).toBeLessThanOrEqual(3)
+  })
+
+  it('the opener whose answer never came reports its opening once it hears, though others closed the circuit meanwhile', async () => {
+    const proxy = backend.proxy()
+    const { envs, changes, observer, circuitId } = makeFleet(backend, 2, {
+      failureThreshold: 1,
+      resetTimeoutMs: 300,
+      cacheTtlMs: 0,
+      storeTimeoutMs: 1_000,
+    })
+    const [opener, other] = envs as [(typeof envs)[0], (typeof envs)[0]]
+    let opId: string | undefined
+    opener.setHook(async (method, args, call) => {
+      const request = (args[1] ?? {}) as { readonly opId?: string; readonly to?: { readonly state?: string } }
+      if (method === 'transition' && request.to?.state === CircuitState.OPEN) opId = request.opId
+      return call()
+    })
+    // The store's scripts cached on the server first, so the held answer is the opening's own.
+    await warmStore(observer)
+    // The opening reaches the store; its answer is held until the opener has stopped waiting.
+    const hold = proxy.holdReplies({
+      match: (context) => opId !== undefined && context.request?.text.includes(opId) === true,
+    })
+    await opener.breaker.execute(async () => Promise.reject(unavailable())).catch(() => undefined)
+    expect(opId).toBeDefined()
+    expect(changes.filter((change) => change.origin === 'local')).toEqual([])
+    // Another environment finds it open, probes once the retry is due, and its probe closes it.
+    let opened = await observer.get(circuitId)
+    for (let polls = 0; opened?.state !== CircuitState.OPEN && polls < 250; polls++) {
+      await sleep(20)
+      opened = await observer.get(circuitId)
+    }
+    if (opened?.state !== CircuitState.OPEN)
+      throw new Error(`the opening never reached the store: ${JSON.stringify(opened)}`)
+    await sleep(Math.max(0, opened.retryAt - Date.now()) + 50)
+    await expect(other.breaker.execute(async () => 'ok')).resolves.toBe('ok')
+    expect((await observer.get(circuitId))?.state).toBe(CircuitState.CLOSED)
+    await hold.end()
+    // The opener's next call reads the record two generations on, which still names its opening.
+    await expect(opener.breaker.execute(async () => 'ok')).resolves.toBe('ok')
+    const local = changes.filter((change) => change.origin === 'local')
+    expect(local.map((change) => `${change.env}:${change.from}->${change.to}@${change.generation}`)).toEqual([
+      '1:OPEN->HALF_OPEN@2',
+      '1:HALF_OPEN->CLOSED@3',
+      '0:CLOSED->OPEN@1',
+    ])
   })
 
   /** The parts of a write request a fault is aimed by. */

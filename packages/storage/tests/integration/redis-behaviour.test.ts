@@ -102,7 +102,10 @@ describe('keys', () => {
       now,
     })
     const fields = await (await admin()).hgetall(store.keyFor('orders'))
+    // Besides the common fields and the new state's own: the transitions of generations 1 and 2.
     expect(Object.keys(fields).sort()).toEqual([
+      'change1',
+      'change2',
       'changedAt',
       'changedBy',
       'generation',

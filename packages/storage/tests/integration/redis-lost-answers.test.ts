@@ -7,6 +7,7 @@ import { Redis } from 'ioredis'
 import { createClient } from 'redis'
 import { type FaultProxy, type ReplyContext, startFaultProxy } from '../../../../test-support/fault-proxy.js'
 import { type RedisServer, startRedisServer } from '../../../../test-support/redis-server.js'
+import { warmStore } from '../../../../test-support/warm-store.js'
 
 /*
  * Writes whose answers are lost, delayed or reordered on the way back, against a real redis-server
@@ -94,20 +95,6 @@ function prefix(): string {
   return `lost-answers:${randomUUID()}:`
 }
 
-async function warm(store: CircuitStore): Promise<void> {
-  // Every script the test uses, cached on the server, so that each write is one EVALSHA.
-  const circuitId = `warm-${randomUUID()}`
-  await store.get(circuitId)
-  await store.addFailure(circuitId, { opId: randomUUID(), generation: 0, now: Date.now(), windowMs: 1 })
-  await store.transition(circuitId, {
-    opId: randomUUID(),
-    from: { state: CircuitState.CLOSED, generation: 0 },
-    to: { state: CircuitState.OPEN, openCount: 1, retryInMs: 1 },
-    now: Date.now(),
-  })
-  await store.clearMany([circuitId])
-}
-
 function failure(store: CircuitStore, opId: string, generation = 0): Promise<CircuitRecord> {
   return store.addFailure('payments', { opId, generation, now: Date.now(), windowMs: LONG_WINDOW })
 }
@@ -126,7 +113,7 @@ describe('ioredis re-sending commands whose answers were lost', () => {
   it('counts each failure once although the server ran it twice', async () => {
     const keyPrefix = prefix()
     const stores = [0, 1, 2].map(() => new RedisStore({ client: ioredisThroughProxy(), keyPrefix }))
-    await Promise.all(stores.map(warm))
+    await Promise.all(stores.map(warmStore))
     const ops = stores.map(() => randomUUID())
     const scriptsBefore = await scriptsRun()
     const dropped = proxy.dropReplies({ times: 3, match: scriptAnswer })
@@ -146,7 +133,7 @@ describe('ioredis re-sending commands whose answers were lost', () => {
   it('tells the environment whose transition won that it won, and the others that they lost', async () => {
     const keyPrefix = prefix()
     const stores = [0, 1, 2].map(() => new RedisStore({ client: ioredisThroughProxy(), keyPrefix }))
-    await Promise.all(stores.map(warm))
+    await Promise.all(stores.map(warmStore))
     await failure(stores[0] as RedisStore, randomUUID())
 
     const ops = stores.map(() => randomUUID())
@@ -176,8 +163,8 @@ describe('ioredis re-sending commands whose answers were lost', () => {
       },
     })
     const rival = new RedisStore({ client: ioredisThroughProxy(), keyPrefix })
-    await warm(store)
-    await warm(rival)
+    await warmStore(store)
+    await warmStore(rival)
 
     const failureOp = randomUUID()
     const droppedFailure = proxy.dropReplies({ times: 1, match: answerTo(failureOp) })
@@ -213,7 +200,7 @@ describe('node-redis failing commands whose answers were lost', () => {
     const keyPrefix = prefix()
     const store = new RedisStore({ client: await nodeRedisThroughProxy(), keyPrefix })
     const observer = new RedisStore({ client: await nodeRedisThroughProxy(), keyPrefix })
-    await warm(store)
+    await warmStore(store)
 
     const failureOp = randomUUID()
     proxy.dropReplies({ times: 1, match: answerTo(failureOp) })
@@ -240,7 +227,7 @@ describe('answers that arrive late or out of order', () => {
   it('gives each racing environment the answer of its own request, whatever order they arrive in', async () => {
     const keyPrefix = prefix()
     const stores = [0, 1].map(() => new RedisStore({ client: ioredisThroughProxy(), keyPrefix }))
-    await Promise.all(stores.map(warm))
+    await Promise.all(stores.map(warmStore))
     await failure(stores[0] as RedisStore, randomUUID())
     const [first, second] = [randomUUID(), randomUUID()]
 
@@ -260,7 +247,7 @@ describe('answers that arrive late or out of order', () => {
   it('lets an environment that stopped waiting learn later that its transition won', async () => {
     const keyPrefix = prefix()
     const store = new RedisStore({ client: ioredisThroughProxy(), keyPrefix })
-    await warm(store)
+    await warmStore(store)
     await failure(store, randomUUID())
     const opId = randomUUID()
     const hold = proxy.holdReplies({ match: answerTo(opId) })
