@@ -224,8 +224,8 @@ export class CircuitView {
 
   /**
    * The expected transition `record` shows this instance made, if any (the oldest, should it name
-   * several). Drops those the record shows were lost: the generation they aimed at was made by
-   * another writer.
+   * several). Drops those the record shows were lost: it is at or past the generation they aimed
+   * at and does not name them.
    */
   #confirm(record: CircuitRecord): Confirmed | undefined {
     let confirmed: Confirmed | undefined
@@ -241,10 +241,12 @@ export class CircuitView {
     for (let index = this.#unconfirmed.length - 1; index >= 0; index--) {
       const pending = this.#unconfirmed[index]
       if (pending === undefined) continue
+      // Not named, though the record is at or past the generation it aimed at: another writer made
+      // that generation, or it lies too far back for this or any later record to name.
       const lost =
         !pending.operator &&
         record.incarnation === pending.incarnation &&
-        madeByAnother(record, pending.fromGeneration + 1)
+        record.generation >= pending.fromGeneration + 1
       if (lost) this.#unconfirmed.splice(index, 1)
     }
     return undefined
@@ -264,17 +266,6 @@ export class CircuitView {
 }
 
 function ignore(): void {}
-
-/**
- * Whether `record` shows that generation `generation` was started by a known writer (one the
- * caller has already ruled out, since its own op id is not named).
- */
-function madeByAnother(record: CircuitRecord, generation: number): boolean {
-  if (generation === record.generation) return true
-  const changes = record.recentChanges ?? []
-  const index = changes.length - 1 - (record.generation - generation)
-  return index >= 0 && index < changes.length && changes[index] !== ''
-}
 
 /**
  * Whether `record`, the answer to request `issued`, is newer than what is known. Within one

@@ -116,7 +116,7 @@ export const MAX_RECENT_OPS = 32
  * lost to learn that it won even after the circuit has moved on a few times, and a bound on the
  * record's size.
  */
-export const MAX_RECENT_CHANGES = 4
+export const MAX_RECENT_CHANGES = 8
 
 interface CircuitRecordBase {
   readonly circuitId: string

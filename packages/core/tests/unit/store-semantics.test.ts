@@ -228,10 +228,13 @@ describe('applyTransition', () => {
     expect(record.recentChanges).toEqual(['op-1', 'op-2', 'op-3'])
     expect(generationMadeBy(record, 'op-1')).toBe(1)
     expect(generationMadeBy(record, 'op-3')).toBe(3)
-    record = applyTransition(record, probing('op-4', 3)).record
-    record = applyTransition(record, reopening('op-5', 4)).record
-    expect(record.recentChanges).toEqual(['op-2', 'op-3', 'op-4', 'op-5'])
-    expect(record.recentChanges).toHaveLength(MAX_RECENT_CHANGES)
+    // Open and half-open in turn until one more generation than the list keeps.
+    for (let generation = 3; generation <= MAX_RECENT_CHANGES; generation++) {
+      const next = generation % 2 === 1 ? probing : reopening
+      record = applyTransition(record, next(`op-${generation + 1}`, generation)).record
+    }
+    expect(record.generation).toBe(MAX_RECENT_CHANGES + 1)
+    expect(record.recentChanges).toEqual(Array.from({ length: MAX_RECENT_CHANGES }, (_, index) => `op-${index + 2}`))
     expect(generationMadeBy(record, 'op-1')).toBeUndefined()
     expect(generationMadeBy(record, 'op-2')).toBe(2)
     // The request retried after the circuit moved on is refused, but the record still names it.
