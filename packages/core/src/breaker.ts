@@ -149,14 +149,14 @@ const MAX_OVERRIDE_MS = 10 * 365 * 24 * 60 * 60 * 1_000
 export class CircuitBreaker<TFallback = never> {
   // ---- the hot lane, read by every call: declared first, so it sits at the instance's start ----
   /**
-   * Until when (epoch milliseconds) a call without per-call options may take the hot lane: run
-   * under the permit of the cached view without deciding anything. Open only while the view is a
-   * trusted CLOSED one whose calls need no decision of their own (see {@link #openHotLane}); 0
-   * otherwise. The view and the local breaker close it whenever they change, so a call reads only
+   * Until when (milliseconds after {@link HOT_LANE_EPOCH}) a call without per-call options may take
+   * the hot lane: run under the permit of the cached view without deciding anything. Open only
+   * while the view is a trusted CLOSED one whose calls need no decision of their own (see
+   * {@link #openHotLane}); {@link HOT_LANE_CLOSED} otherwise. The view and the local breaker close it whenever they change, so a call reads only
    * this instance and the clock: with thousands of circuits, every other object a decision reads
    * would be a cache miss.
    */
-  #hotUntil = 0
+  #hotUntil = HOT_LANE_CLOSED
   /** The clock, kept here so the hot lane reads no options object. */
   readonly #now: () => number
   /** Whether a hot call takes a concurrency slot (`maxConcurrent` is finite). */
@@ -206,7 +206,7 @@ export class CircuitBreaker<TFallback = never> {
       observers: this.#observers,
     })
     const closeHotLane = (): void => {
-      this.#hotUntil = 0
+      this.#hotUntil = HOT_LANE_CLOSED
     }
     this.#view = new CircuitView(this.circuitId, resolved.cacheTtlMs, resolved.halfOpenMaxProbes, logger, closeHotLane)
     this.#link = new StoreLink(this.circuitId, guard, this.#view, now)
@@ -253,7 +253,13 @@ export class CircuitBreaker<TFallback = never> {
    */
   execute<T>(fn: (signal: AbortSignal) => T | Promise<T>, options?: ExecuteOptions): Promise<T | TFallback> {
     // The common case: a trusted closed view, no per-call options. No decision, no async frame.
-    if (options === undefined && this.#hotUntil > this.#now() && (!this.#hotSlots || this.#limiter.tryTake())) {
+    const hotUntil = this.#hotUntil
+    if (
+      options === undefined &&
+      hotUntil !== HOT_LANE_CLOSED &&
+      hotUntil > this.#now() - HOT_LANE_EPOCH &&
+      (!this.#hotSlots || this.#limiter.tryTake())
+    ) {
       return this.#runHot(fn) as Promise<T | TFallback>
     }
     let permit: PermitState | undefined
@@ -555,7 +561,14 @@ export class CircuitBreaker<TFallback = never> {
     const settle = (verdict: Verdict): Promise<void> | undefined => this.#settle(permit, verdict, false, holdsSlot)
     this.#hotOnValue = (value: unknown): unknown => {
       const verdict = this.#classifyResult(value, isFailureResult)
-      if (verdict === 'success' && successEndsThere && this.#hotUntil !== 0 && this.#hotPermit === permit) return value
+      if (
+        verdict === 'success' &&
+        successEndsThere &&
+        this.#hotUntil !== HOT_LANE_CLOSED &&
+        this.#hotPermit === permit
+      ) {
+        return value
+      }
       return valueAfter(settle(verdict), value)
     }
     this.#hotOnError = async (error: unknown): Promise<TFallback> => {
@@ -565,7 +578,7 @@ export class CircuitBreaker<TFallback = never> {
       throw error
     }
     this.#hotPermit = permit
-    this.#hotUntil = this.#view.trustedUntil
+    this.#hotUntil = hotLaneTime(this.#view.trustedUntil)
   }
 
   /** Runs a call on the hot lane; its outcome goes through the handlers of the permit it runs under. */
@@ -725,6 +738,29 @@ export class CircuitBreaker<TFallback = never> {
 }
 
 /** `value`, once `recording` (if any) is done. */
+/**
+ * The hot lane's times are kept relative to this moment, so that for the first twelve days of a
+ * process they are small integers, which V8 stores in the instance itself: an epoch time would be a
+ * double, boxed in an object of its own, one more memory read (a cache miss with thousands of
+ * circuits) for every call. Later times, or an injected clock far from the real one, still work,
+ * boxed.
+ */
+const HOT_LANE_EPOCH = Date.now()
+/** `#hotUntil` of a closed hot lane. */
+const HOT_LANE_CLOSED = 0
+/** The small integers V8 keeps in an instance (31 bits with pointer compression, signed). */
+const SMALL_INTEGER = 2 ** 30
+
+/**
+ * `until` (epoch milliseconds) as a hot lane time: relative to {@link HOT_LANE_EPOCH}, rounded down
+ * (the lane closes no later than the view's trust ends), a small integer where it can be. Exactly
+ * {@link HOT_LANE_CLOSED} by chance only keeps the lane shut: calls then decide, as they may.
+ */
+function hotLaneTime(until: number): number {
+  const time = Math.floor(until - HOT_LANE_EPOCH)
+  return time > -SMALL_INTEGER && time < SMALL_INTEGER ? time | 0 : time
+}
+
 function valueAfter(recording: Promise<void> | undefined, value: unknown): unknown {
   return recording === undefined ? value : recording.then(() => value)
 }

@@ -44,6 +44,22 @@ describe('calls on a trusted closed view', () => {
     await expect(a.execute(succeeds)).resolves.toBe('ok')
   })
 
+  it('stops trusting the view when cacheTtlMs has passed, on the real clock too', async () => {
+    // The default clock: the lane's times are then kept as small integers (see breaker.ts).
+    const store = new MemoryStore()
+    const breaker = new CircuitBreaker({ circuitId: 'payment-api', store, cacheTtlMs: 100 })
+    const operator = new CircuitBreaker({ circuitId: 'payment-api', store })
+    await breaker.execute(succeeds)
+    const trustedFrom = Date.now()
+    await operator.forceOpen({ reason: 'drill' })
+    // Still inside the view's trust (unless this machine paused for that long), calls go through.
+    const early = await breaker.execute(succeeds).catch((error: unknown) => error)
+    if (Date.now() - trustedFrom < 100) expect(early).toBe('ok')
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    const error = await rejectionOf(breaker.execute(succeeds))
+    expect(isCircuitOpenError(error) && error.reason).toBe(RejectionReason.FORCED_OPEN)
+  })
+
   it("stops admitting calls as soon as this environment's own breaker opens, however fresh the view", async () => {
     const { breaker, store } = fleet(1, { failureThreshold: 2, cacheTtlMs: 60_000 })
     await breaker.execute(succeeds)
