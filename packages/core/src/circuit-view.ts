@@ -224,8 +224,8 @@ export class CircuitView {
 
   /**
    * The expected transition `record` shows this instance made, if any (the oldest, should it name
-   * several). Drops those the record shows were lost: it is at or past the generation they aimed
-   * at and does not name them.
+   * several). Drops those the record shows were lost: it is the generation they aimed at and does
+   * not name them.
    */
   #confirm(record: CircuitRecord): Confirmed | undefined {
     let confirmed: Confirmed | undefined
@@ -241,12 +241,12 @@ export class CircuitView {
     for (let index = this.#unconfirmed.length - 1; index >= 0; index--) {
       const pending = this.#unconfirmed[index]
       if (pending === undefined) continue
-      // Not named, though the record is at or past the generation it aimed at: another writer made
-      // that generation, or it lies too far back for this or any later record to name.
+      // Not named, though the record is the generation it aimed at: another writer made it. (One
+      // further on is not dropped: its own answer, still on the way, may yet confirm it.)
       const lost =
         !pending.operator &&
         record.incarnation === pending.incarnation &&
-        record.generation >= pending.fromGeneration + 1
+        record.generation === pending.fromGeneration + 1
       if (lost) this.#unconfirmed.splice(index, 1)
     }
     return undefined

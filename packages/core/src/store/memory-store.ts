@@ -55,6 +55,7 @@ function freezeRecord(record: CircuitRecord): CircuitRecord {
     Object.freeze(record.history)
   }
   if (record.recentOps !== undefined) Object.freeze(record.recentOps)
+  if (record.recentChanges !== undefined) Object.freeze(record.recentChanges)
   if (record.state === 'CLOSED' && record.failingEnvironments !== undefined) Object.freeze(record.failingEnvironments)
   return Object.freeze(record)
 }
