@@ -152,9 +152,9 @@ export class CircuitBreaker<TFallback = never> {
    * Until when (milliseconds after {@link HOT_LANE_EPOCH}) a call without per-call options may take
    * the hot lane: run under the permit of the cached view without deciding anything. Open only
    * while the view is a trusted CLOSED one whose calls need no decision of their own (see
-   * {@link #openHotLane}); {@link HOT_LANE_CLOSED} otherwise. The view and the local breaker close it whenever they change, so a call reads only
-   * this instance and the clock: with thousands of circuits, every other object a decision reads
-   * would be a cache miss.
+   * {@link #openHotLane}); {@link HOT_LANE_CLOSED} otherwise. The view and the local breaker close
+   * it whenever they change, so a call reads only this instance and the clock: with thousands of
+   * circuits, every other object a decision reads would be a cache miss.
    */
   #hotUntil = HOT_LANE_CLOSED
   /** The clock, kept here so the hot lane reads no options object. */
@@ -737,7 +737,6 @@ export class CircuitBreaker<TFallback = never> {
   }
 }
 
-/** `value`, once `recording` (if any) is done. */
 /**
  * The hot lane's times are kept relative to this moment, so that for the first twelve days of a
  * process they are small integers, which V8 stores in the instance itself: an epoch time would be a
@@ -761,6 +760,7 @@ function hotLaneTime(until: number): number {
   return time > -SMALL_INTEGER && time < SMALL_INTEGER ? time | 0 : time
 }
 
+/** `value`, once `recording` (if any) is done. */
 function valueAfter(recording: Promise<void> | undefined, value: unknown): unknown {
   return recording === undefined ? value : recording.then(() => value)
 }
