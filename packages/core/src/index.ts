@@ -156,6 +156,7 @@ export {
 export {
   CHANGE_FIELDS,
   changeField,
+  changeValue,
   type DecodedRecord,
   decodeFlatRecord,
   decodeHistory,
@@ -164,6 +165,7 @@ export {
   encodeHistoryEntry,
   FlatField,
   type FlatFields,
+  isChangeValue,
   isOpId,
   PROBE_FIELDS,
   probeExpiresField,

@@ -72,6 +72,34 @@ export function changeField(generation: number): string {
   return `change${generation % MAX_RECENT_CHANGES}`
 }
 
+/**
+ * The value of {@link changeField} for generation `generation` made by `opId`: the generation comes
+ * first, so a field left by a generation one window (or more) earlier, by a writer that did not
+ * overwrite it, is never read as a later generation's maker.
+ *
+ * @example
+ * changeValue(9, 'env-1:4') // '9 env-1:4'
+ */
+export function changeValue(generation: number, opId: string): string {
+  return `${generation} ${opId}`
+}
+
+/** Whether `value` is a {@link changeValue} (of any generation): anything else is malformed. */
+export function isChangeValue(value: unknown): boolean {
+  if (typeof value !== 'string') return false
+  const space = value.indexOf(' ')
+  return space > 0 && /^\d+$/.test(value.slice(0, space)) && isOpId(value.slice(space + 1))
+}
+
+/** The op id a {@link changeValue} names for generation `generation`, if it names that generation. */
+function changeMaker(value: unknown, generation: number): string | undefined {
+  if (typeof value !== 'string') return undefined
+  const space = value.indexOf(' ')
+  if (space < 0 || value.slice(0, space) !== String(generation)) return undefined
+  const opId = value.slice(space + 1)
+  return isOpId(opId) ? opId : undefined
+}
+
 /** Every field of {@link changeField}, for the writes that empty `recentChanges`. */
 export const CHANGE_FIELDS: readonly string[] = Array.from({ length: MAX_RECENT_CHANGES }, (_, slot) =>
   changeField(slot),
@@ -79,8 +107,8 @@ export const CHANGE_FIELDS: readonly string[] = Array.from({ length: MAX_RECENT_
 
 /**
  * `recentChanges` read from the fields of {@link changeField}, for a record at `generation` started
- * by `changedBy`. A field the current generation's maker does not match was left by an earlier
- * generation (a writer that did not name itself), so it is not taken as the current one's.
+ * by `changedBy`. A field is taken only for the generation it names; the current generation's must
+ * also match `changedBy`, which every write that starts a generation sets.
  */
 function decodeChanges(
   fields: FlatFields,
@@ -89,9 +117,9 @@ function decodeChanges(
 ): readonly string[] | undefined {
   const changes: string[] = []
   for (let made = Math.max(1, generation - MAX_RECENT_CHANGES + 1); made <= generation; made++) {
-    const opId = fields[changeField(made)]
+    const opId = changeMaker(fields[changeField(made)], made)
     const current = made === generation
-    changes.push(isOpId(opId) && (!current || opId === changedBy) ? opId : '')
+    changes.push(opId !== undefined && (!current || opId === changedBy) ? opId : '')
   }
   const first = changes.findIndex((opId) => opId !== '')
   return first < 0 ? undefined : changes.slice(first)
@@ -115,7 +143,8 @@ export type FlatFields = Readonly<Record<string, unknown>>
 
 /**
  * The outcome of decoding: a record, or why the fields are not one. A valid record may still carry a
- * `blemish`: a part that could not be read and was left out (malformed history entries), which
+ * `blemish`: a part that could not be read and was left out (malformed history entries or
+ * transition names), which
  * the store logs and its next write of that part replaces.
  */
 export type DecodedRecord =
@@ -312,7 +341,12 @@ export function decodeFlatRecord(circuitId: string, fields: FlatFields): Decoded
   const forced = decodeForced(fields)
   const shadow = decodeShadow(fields)
   const history = decodeHistory(fields[FlatField.HISTORY])
-  const blemish = history.malformed === 0 ? {} : { blemish: `${history.malformed} malformed history entries left out` }
+  const malformedChanges = CHANGE_FIELDS.filter((field) => fields[field] !== undefined && !isChangeValue(fields[field]))
+  const blemishes = [
+    ...(history.malformed === 0 ? [] : [`${history.malformed} malformed history entries left out`]),
+    ...(malformedChanges.length === 0 ? [] : [`malformed ${malformedChanges.join(', ')} left out`]),
+  ]
+  const blemish = blemishes.length === 0 ? {} : { blemish: blemishes.join('; ') }
   const base = {
     circuitId,
     incarnation: isOpId(incarnation) ? incarnation : '',
@@ -388,7 +422,8 @@ export function encodeFlatRecord(record: CircuitRecord): Record<string, string |
   }
   const changes = record.recentChanges ?? []
   changes.forEach((opId, index) => {
-    if (opId !== '') fields[changeField(record.generation - (changes.length - 1 - index))] = opId
+    const made = record.generation - (changes.length - 1 - index)
+    if (opId !== '') fields[changeField(made)] = changeValue(made, opId)
   })
   switch (record.state) {
     case CircuitState.CLOSED:

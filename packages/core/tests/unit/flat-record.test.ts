@@ -2,6 +2,7 @@ import {
   type CircuitRecord,
   CircuitState,
   changeField,
+  changeValue,
   decodeFlatRecord,
   encodeFlatRecord,
   FlatField,
@@ -288,7 +289,11 @@ describe('recent changes', () => {
       recentChanges: ['op-4', 'op-5', 'op-6'],
     }
     const fields = encodeFlatRecord(record)
-    expect(fields).toMatchObject({ [changeField(4)]: 'op-4', [changeField(5)]: 'op-5', [changeField(6)]: 'op-6' })
+    expect(fields).toMatchObject({
+      [changeField(4)]: changeValue(4, 'op-4'),
+      [changeField(5)]: changeValue(5, 'op-5'),
+      [changeField(6)]: changeValue(6, 'op-6'),
+    })
     expect(changeField(6)).toBe(changeField(6 + MAX_RECENT_CHANGES))
     expect(decoded(fields).recentChanges).toEqual(['op-4', 'op-5', 'op-6'])
   })
@@ -297,12 +302,26 @@ describe('recent changes', () => {
     const fields = closedFields({
       [FlatField.GENERATION]: 5,
       [FlatField.CHANGED_BY]: 'op-5',
-      [changeField(3)]: 'two words',
-      [changeField(4)]: 'op-4',
-      // Left by generation 1: generation 5 was made by a writer that did not name itself here.
-      [changeField(5)]: 'op-1',
+      [changeField(2)]: 'op-2',
+      [changeField(3)]: '3 two words',
+      [changeField(4)]: changeValue(4, 'op-4'),
+      // Names generation 5, but not the op id that made it.
+      [changeField(5)]: changeValue(5, 'op-1'),
     })
     expect(decoded(fields).recentChanges).toEqual(['op-4', ''])
+  })
+
+  it('does not read a field left a window earlier as the maker of a later generation', () => {
+    // Generation 12 was made by a writer that names no transitions, so its field still holds
+    // generation 4's; only generation 13's own field names it.
+    const fields = closedFields({
+      [FlatField.GENERATION]: 13,
+      [FlatField.CHANGED_BY]: 'op-13',
+      [changeField(4)]: changeValue(4, 'op-4'),
+      [changeField(13)]: changeValue(13, 'op-13'),
+    })
+    expect(changeField(4)).toBe(changeField(12))
+    expect(decoded(fields).recentChanges).toEqual(['op-13'])
   })
 
   it('reads no recent changes from a record without those fields', () => {

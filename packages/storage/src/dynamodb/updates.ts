@@ -3,9 +3,11 @@ import {
   CHANGE_FIELDS,
   CircuitState,
   changeField,
+  changeValue,
   decodeHistory,
   encodeHistory,
   FlatField,
+  isChangeValue,
   isOpId,
   MAX_FAILING_ENVIRONMENTS,
   MAX_PROBE_SLOTS,
@@ -140,7 +142,8 @@ export const Blemish = {
   /** History entries that cannot be read (or not a string): the readable entries are kept. */
   HISTORY: FlatField.HISTORY,
 } as const
-export type Blemish = (typeof Blemish)[keyof typeof Blemish]
+/** One of {@link Blemish}, or a field of core's `changeField` that is not a `changeValue`: it goes. */
+export type Blemish = (typeof Blemish)[keyof typeof Blemish] | `change${number}`
 
 /** The blemishes of an item (an item with none is the common case). */
 export function blemishesOf(item: Item): Blemish[] {
@@ -159,6 +162,10 @@ export function blemishesOf(item: Item): Blemish[] {
   if (changedBy !== undefined && !isOpId(changedBy.S)) blemishes.push(Blemish.CHANGED_BY)
   const history = item[FlatField.HISTORY]
   if (history !== undefined && decodeHistory(history.S ?? history).malformed > 0) blemishes.push(Blemish.HISTORY)
+  for (const field of CHANGE_FIELDS) {
+    const change = item[field]
+    if (change !== undefined && !isChangeValue(change.S)) blemishes.push(field as `change${number}`)
+  }
   return blemishes
 }
 
@@ -306,7 +313,7 @@ export class CircuitUpdates {
       .setValue(FlatField.GENERATION, number(from.generation + 1))
       .setValue(FlatField.CHANGED_AT, number(t))
       .setValue(FlatField.CHANGED_BY, text(opId))
-      .setValue(changeField(from.generation + 1), text(opId))
+      .setValue(changeField(from.generation + 1), text(changeValue(from.generation + 1, opId)))
     this.#keepOrCreate(update, FlatField.INCARNATION, text(opId))
     switch (to.state) {
       case CircuitState.OPEN:
@@ -572,7 +579,7 @@ export class CircuitUpdates {
   /**
    * Cleans up the blemishes of a readable record, each only if it is still there: a malformed list
    * of ids becomes the list of its valid ids, a malformed override end drops the override (as
-   * reading it did), a malformed `changedBy` goes.
+   * reading it did), a malformed `changedBy` or transition name goes.
    */
   cleanUp(seen: Item, blemishes: readonly Blemish[], t: number): UpdateBuilder {
     const update = this.#touch(new UpdateBuilder(), t)
@@ -602,6 +609,9 @@ export class CircuitUpdates {
           else update.setValue(FlatField.HISTORY, text(encodeHistory(entries)))
           break
         }
+        default:
+          // A malformed transition name: reading it left it out.
+          update.remove(blemish)
       }
       // Guard: the blemish is still as it was seen.
       this.#unchanged(update, blemish, value)

@@ -137,6 +137,13 @@ local function is_op_id(value)
   return type(value) == 'string' and #value >= 1 and #value <= 64 and string.find(value, '^[!-~]+$') ~= nil
 end
 
+-- Mirrors core's changeValue: '<generation> <op id>'. Which generation it names, core reads.
+local function is_change(value)
+  if type(value) ~= 'string' then return false end
+  local generation, op_id = string.match(value, '^(%d+) (.+)$')
+  return generation ~= nil and is_op_id(op_id)
+end
+
 -- Whole numbers print in full ('%.0f'); tostring would switch to exponent notation past 14 digits.
 local function format_number(number)
   if number == math.floor(number) and math.abs(number) <= MAX_COUNT then return string.format('%.0f', number) end
@@ -205,8 +212,16 @@ local function decode(fields)
     failingEnvironments = {},
     probes = {},
   }
+  -- Malformed ones are not saved again, but go back in the reply once so core reports them.
   for slot = 0, MAX_RECENT_CHANGES - 1 do
-    if is_op_id(fields[CHANGE[slot]]) then record.changes[slot] = fields[CHANGE[slot]] end
+    local change = fields[CHANGE[slot]]
+    if is_change(change) then
+      record.changes[slot] = change
+    elseif change ~= nil then
+      record.malformed = record.malformed or {}
+      record.malformed[#record.malformed + 1] = CHANGE[slot]
+      record.malformed[#record.malformed + 1] = change
+    end
   end
   -- An unreadable changedBy is dropped, not fatal: no retried write can match it then.
   if is_op_id(fields[F.CHANGED_BY]) then record.changedBy = fields[F.CHANGED_BY] end
@@ -366,6 +381,7 @@ local function reply(now, record, problem, outcome)
   local out = { format_number(now), problem, outcome }
   if record ~= nil then
     for _, value in ipairs(encode(record)) do out[#out + 1] = value end
+    for _, value in ipairs(record.malformed or {}) do out[#out + 1] = value end
   end
   return out
 end
@@ -698,8 +714,8 @@ elseif record.state == A.fromState and record.generation == A.fromGeneration and
     incarnation = incarnation_after(record, A.opId), changedBy = A.opId, recentOps = {},
     changes = record.changes, failingEnvironments = {}, probes = {},
   }
-  -- Names this transition as the maker of its generation (see core's recentChanges).
-  changed.changes[(record.generation + 1) % MAX_RECENT_CHANGES] = A.opId
+  -- Names this transition as the maker of its generation (see core's changeValue).
+  changed.changes[(record.generation + 1) % MAX_RECENT_CHANGES] = format_number(record.generation + 1) .. ' ' .. A.opId
   if to == OPEN then
     changed.openCount = A.openCount
     changed.retryAt = now + A.retryInMs

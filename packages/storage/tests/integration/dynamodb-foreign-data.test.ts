@@ -214,6 +214,31 @@ describe('records with a malformed field: read safely, reported once, cleaned up
   )
 
   it(
+    'leaves out and removes a transition name that is not one, logging it once',
+    async () => {
+      const { logger, store } = storeWithLog()
+      const circuitId = `change-${randomUUID()}`
+      await put(circuitId, closedItem(3, { changedBy: s('op-3'), change2: n(2), change3: s('op-3') }))
+      const read = await store.get(circuitId)
+      expect(read).toMatchObject({ state: CircuitState.CLOSED, generation: 3, failures: 1 })
+      expect(read?.recentChanges).toBeUndefined()
+      const counted = await store.addFailure(circuitId, {
+        opId: randomUUID(),
+        generation: 3,
+        now: Date.now(),
+        windowMs: 60_000,
+      })
+      expect(counted).toMatchObject({ failures: 2 })
+      const item = await rawItem(circuitId)
+      expect(item?.change2).toBeUndefined()
+      expect(item?.change3).toBeUndefined()
+      expect(logger.at('warn')).toHaveLength(1)
+      expect(String(logger.at('warn')[0]?.details?.reason)).toMatch(/change2, change3/)
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  it(
     'takes a probe slot whose lease is half-written',
     async () => {
       const { store } = storeWithLog()

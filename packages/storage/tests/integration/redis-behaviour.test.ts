@@ -133,6 +133,22 @@ describe('keys', () => {
     expect(fields).not.toHaveProperty('probe3Token')
     expect(fields).toMatchObject({ failures: '2' })
   })
+
+  it('leaves out a transition name that is not one, logs it, and drops it on the next write', async () => {
+    const logger = recordingLogger()
+    const { store } = await newStore({ logger })
+    const key = store.keyFor('orders')
+    await store.addFailure('orders', { opId: op(), generation: 0, now: Date.now(), windowMs: LONG_WINDOW })
+    await (await admin()).hset(key, { change5: 'op-5', change6: '6' })
+    expect((await store.get('orders'))?.recentChanges).toBeUndefined()
+    expect(logger.at('warn').map((entry) => String(entry.details?.what))).toEqual([
+      'malformed change5, change6 left out',
+    ])
+    await store.addFailure('orders', { opId: op(), generation: 0, now: Date.now(), windowMs: LONG_WINDOW })
+    const fields = await (await admin()).hgetall(key)
+    expect(fields).not.toHaveProperty('change5')
+    expect(fields).not.toHaveProperty('change6')
+  })
 })
 
 describe('writes applied again', () => {
