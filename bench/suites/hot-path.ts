@@ -263,11 +263,15 @@ function method(plan: WorkerPlan, runtimes: readonly Runtime[]): string {
     `- **Back to back**: after ${plan.backToBack.warmupRounds} warm-up round(s), each round every contender makes ` +
       `${plan.backToBack.calls.toLocaleString('en-US')} sequential awaited calls, in an order shuffled (seeded) ` +
       'afresh each round, timed with `process.hrtime.bigint()`.',
-    `- **Spaced**: calls ${plan.spaced.gapMs} ms apart, as invocations of one environment are: each tick every ` +
+    `- **Spaced**: calls ${plan.spaced.gapMs} ms apart, as invocations of one environment are: after ` +
+      `${plan.spaced.warmupRounds} warm-up round(s), each tick every ` +
       'contender makes one call, in an order shuffled each tick, each call timed on its own; nothing made for ' +
       'one call (controller, timer) can be reused by the next in the same millisecond.',
     `- **Many circuits**: the same calls spread round-robin over ${MANY_CIRCUITS.toLocaleString('en-US')} ` +
-      'circuits (breakers), so consecutive calls never touch the same circuit.',
+      'circuits (breakers), so consecutive calls never touch the same circuit. Every circuit is called twice ' +
+      'before the rounds, as a circuit in steady use has been: the first call reads the store, the second finds ' +
+      'the view trusted and lets later calls skip the decision (spaced, a circuit is called again only every ' +
+      'few rounds, so without this the early rounds would time first calls and the later ones the steady path).',
     "- **Overhead** is a contender minus the bare call in the same round. **Ratios** divide fleet-breaker's " +
       "overhead by the other's on the same path, round by round: the median, with the spread (min–max) over " +
       'rounds in brackets. "Ahead" means the whole spread is below 1×.',
