@@ -594,7 +594,9 @@ export class DynamoDBStore implements CircuitStore {
       // Applied to an item that is not a record (a fractional count the condition cannot tell):
       // not a result to answer with; the loop replaces the item and writes again.
       if (seen.unreadable) return { applied: false, seen }
-      return { applied: true, seen: await this.#cleanUp(circuitId, seen, t, options) }
+      // The write's own record is its answer, whatever becomes of the clean-up after it.
+      await this.#cleanUp(circuitId, seen, t, options)
+      return { applied: true, seen }
     } catch (error) {
       if (!isConditionFailure(error) && !isOperandTypeError(error)) throw error
       // DynamoDB returns the item with a failed condition; otherwise one consistent read tells.
@@ -607,7 +609,12 @@ export class DynamoDBStore implements CircuitStore {
     }
   }
 
-  /** Cleans up what is wrong with a readable item (see {@link blemishesOf}), once, conditionally. */
+  /**
+   * Cleans up what is wrong with a readable item (see {@link blemishesOf}), once, conditionally,
+   * and at best: reading the item already left the blemishes out, so a clean-up that is refused
+   * (the item changed since) or fails (throttled, out of time) is left to the next write, never
+   * the caller's error. Returns the item as it now stands when the clean-up applied, else `seen`.
+   */
   async #cleanUp(circuitId: string, seen: Seen, t: number, options: StoreCallOptions | undefined): Promise<Seen> {
     if (seen.item === undefined || seen.unreadable) return seen
     const blemishes = blemishesOf(seen.item)
@@ -616,9 +623,10 @@ export class DynamoDBStore implements CircuitStore {
     try {
       const output = await this.#send<UpdateItemCommandOutput>(this.#updateCommand(circuitId, update), options)
       return this.#see(circuitId, output?.Attributes ?? {})
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error
-      return this.#see(circuitId, error.Item ?? (await this.#readItem(circuitId, options)))
+    } catch {
+      // The item as seen stays the hint: a write built on it that no longer matches is refused
+      // and answered with the item as it stands, like any other race.
+      return seen
     }
   }
 

@@ -380,8 +380,18 @@ end
 local function reply(now, record, problem, outcome)
   local out = { format_number(now), problem, outcome }
   if record ~= nil then
-    for _, value in ipairs(encode(record)) do out[#out + 1] = value end
-    for _, value in ipairs(record.malformed or {}) do out[#out + 1] = value end
+    local flat = encode(record)
+    local named = {}
+    for index = 1, #flat, 2 do named[flat[index]] = true end
+    for _, value in ipairs(flat) do out[#out + 1] = value end
+    -- Malformed transition names the write did not replace, which it dropped (see decode).
+    local malformed = record.malformed or {}
+    for index = 1, #malformed, 2 do
+      if not named[malformed[index]] then
+        out[#out + 1] = malformed[index]
+        out[#out + 1] = malformed[index + 1]
+      end
+    end
   end
   return out
 end
@@ -712,7 +722,7 @@ elseif record.state == A.fromState and record.generation == A.fromGeneration and
     state = to, generation = record.generation + 1, changedAt = now, forced = record.forced,
     shadow = record.shadow, history = record.history,
     incarnation = incarnation_after(record, A.opId), changedBy = A.opId, recentOps = {},
-    changes = record.changes, failingEnvironments = {}, probes = {},
+    changes = record.changes, malformed = record.malformed, failingEnvironments = {}, probes = {},
   }
   -- Names this transition as the maker of its generation (see core's changeValue).
   changed.changes[(record.generation + 1) % MAX_RECENT_CHANGES] = format_number(record.generation + 1) .. ' ' .. A.opId
@@ -905,6 +915,7 @@ if record.changedBy ~= A.opId then
   -- The override goes; the shadow override and the history stay.
   fresh.shadow = record.shadow
   fresh.history = record.history
+  fresh.malformed = record.malformed
   append_history(fresh, now, nil)
   record = fresh
   save(record, now)

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { type AttributeValue, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb'
-import { CircuitBreaker, CircuitState } from '@fleet-breaker/core'
+import { CircuitBreaker, CircuitState, type StateChange } from '@fleet-breaker/core'
 import { DynamoDBStore } from '@fleet-breaker/storage/dynamodb'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { type LocalDynamoDB, startDynalite } from '../../../../test-support/dynalite.js'
@@ -46,6 +46,9 @@ function closedItem(generation: number | string, extra: Attributes = {}): Attrib
     ...extra,
   }
 }
+
+/** The attributes a clean-up of malformed transition names writes, and nothing else does alone. */
+const isCleanUpField = (name: string): boolean => /^change\d$|^expiresAt$/.test(name)
 
 async function put(circuitId: string, attributes: Attributes): Promise<void> {
   await dynamo.client().send(new PutItemCommand({ TableName: TABLE, Item: { id: s(circuitId), ...attributes } }))
@@ -234,6 +237,49 @@ describe('records with a malformed field: read safely, reported once, cleaned up
       expect(item?.change3).toBeUndefined()
       expect(logger.at('warn')).toHaveLength(1)
       expect(String(logger.at('warn')[0]?.details?.reason)).toMatch(/change2, change3/)
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  it(
+    'answers a write that applied even when the clean-up after it fails, and opens the circuit once',
+    async () => {
+      const circuitId = `cleanup-fails-${randomUUID()}`
+      await put(circuitId, closedItem(0, { failures: n(0), change6: s('junk') }))
+      // Throttles every update that only cleans up, as DynamoDB may once the SDK's retries are spent.
+      const client = dynamo.client()
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const names = Object.values(
+            (args.input as { ExpressionAttributeNames?: Record<string, string> }).ExpressionAttributeNames ?? {},
+          )
+          if (context.commandName === 'UpdateItemCommand' && names.length > 0 && names.every(isCleanUpField)) {
+            throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), {
+              name: 'ProvisionedThroughputExceededException',
+              $metadata: {},
+            })
+          }
+          return next(args)
+        },
+        { step: 'initialize', name: 'throttleCleanUp' },
+      )
+      const logger = recordingLogger()
+      const breaker = new CircuitBreaker({
+        circuitId,
+        store: new DynamoDBStore({ tableName: TABLE, client, logger }),
+        failureThreshold: 1,
+        resetTimeoutMs: 60_000,
+        storeTimeoutMs: 10_000,
+        logger,
+      })
+      const changes: StateChange[] = []
+      breaker.onStateChange((change) => void changes.push(change))
+      const down = Object.assign(new Error('down'), { statusCode: 503 })
+      await expect(breaker.execute(() => Promise.reject(down))).rejects.toThrow('down')
+      expect((await rawItem(circuitId))?.state).toEqual(s('OPEN'))
+      expect(changes.filter((change) => change.origin === 'local')).toMatchObject([{ to: CircuitState.OPEN }])
+      // The store answered every write that mattered: nothing says it was unavailable.
+      expect(logger.entries.filter((entry) => /unavailable/i.test(entry.message))).toEqual([])
     },
     TEST_TIMEOUT_MS,
   )

@@ -149,6 +149,36 @@ describe('keys', () => {
     expect(fields).not.toHaveProperty('change5')
     expect(fields).not.toHaveProperty('change6')
   })
+
+  it.each([
+    ['a transition', 'transition'],
+    ['a reset', 'reset'],
+  ] as const)('logs a malformed transition name that %s drops, and keeps the one it writes', async (_case, kind) => {
+    const logger = recordingLogger()
+    const { store } = await newStore({ logger })
+    const key = store.keyFor('orders')
+    await store.addFailure('orders', { opId: op(), generation: 0, now: Date.now(), windowMs: LONG_WINDOW })
+    // One in the slot a transition to generation 1 writes, one elsewhere.
+    await (await admin()).hset(key, { change1: 'junk one', change5: 'junk five' })
+    const opId = op()
+    if (kind === 'transition') {
+      const outcome = await store.transition('orders', {
+        opId,
+        from: { state: CircuitState.CLOSED, generation: 0 },
+        to: { state: CircuitState.OPEN, openCount: 1, retryInMs: 60_000 },
+        now: Date.now(),
+      })
+      // The answer names this transition: the malformed field it replaced is not read back over it.
+      expect(outcome.record.recentChanges).toEqual([opId])
+    } else {
+      await store.reset('orders', { opId, now: Date.now() })
+    }
+    expect(logger.at('warn').map((entry) => String(entry.details?.what))).toEqual([
+      kind === 'transition' ? 'malformed change5 left out' : 'malformed change1, change5 left out',
+    ])
+    const fields = await (await admin()).hgetall(key)
+    expect(fields).not.toHaveProperty('change5')
+  })
 })
 
 describe('writes applied again', () => {
