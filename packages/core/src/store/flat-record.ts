@@ -144,8 +144,7 @@ export type FlatFields = Readonly<Record<string, unknown>>
 /**
  * The outcome of decoding: a record, or why the fields are not one. A valid record may still carry a
  * `blemish`: a part that could not be read and was left out (malformed history entries or
- * transition names), which
- * the store logs and its next write of that part replaces.
+ * transition names), which the store logs and its next write of that part replaces.
  */
 export type DecodedRecord =
   | { readonly valid: true; readonly record: CircuitRecord; readonly blemish?: string }
