@@ -84,20 +84,24 @@ export function changeValue(generation: number, opId: string): string {
   return `${generation} ${opId}`
 }
 
+/** The generation (as written) and op id of a {@link changeValue}; `undefined` for anything else. */
+function splitChangeValue(value: unknown): { readonly generation: string; readonly opId: string } | undefined {
+  if (typeof value !== 'string') return undefined
+  const space = value.indexOf(' ')
+  const generation = value.slice(0, space)
+  const opId = value.slice(space + 1)
+  return space > 0 && /^\d+$/.test(generation) && isOpId(opId) ? { generation, opId } : undefined
+}
+
 /** Whether `value` is a {@link changeValue} (of any generation): anything else is malformed. */
 export function isChangeValue(value: unknown): boolean {
-  if (typeof value !== 'string') return false
-  const space = value.indexOf(' ')
-  return space > 0 && /^\d+$/.test(value.slice(0, space)) && isOpId(value.slice(space + 1))
+  return splitChangeValue(value) !== undefined
 }
 
 /** The op id a {@link changeValue} names for generation `generation`, if it names that generation. */
 function changeMaker(value: unknown, generation: number): string | undefined {
-  if (typeof value !== 'string') return undefined
-  const space = value.indexOf(' ')
-  if (space < 0 || value.slice(0, space) !== String(generation)) return undefined
-  const opId = value.slice(space + 1)
-  return isOpId(opId) ? opId : undefined
+  const change = splitChangeValue(value)
+  return change?.generation === String(generation) ? change.opId : undefined
 }
 
 /** Every field of {@link changeField}, for the writes that empty `recentChanges`. */

@@ -381,15 +381,17 @@ local function reply(now, record, problem, outcome)
   local out = { format_number(now), problem, outcome }
   if record ~= nil then
     local flat = encode(record)
-    local named = {}
-    for index = 1, #flat, 2 do named[flat[index]] = true end
     for _, value in ipairs(flat) do out[#out + 1] = value end
     -- Malformed transition names the write did not replace, which it dropped (see decode).
-    local malformed = record.malformed or {}
-    for index = 1, #malformed, 2 do
-      if not named[malformed[index]] then
-        out[#out + 1] = malformed[index]
-        out[#out + 1] = malformed[index + 1]
+    local malformed = record.malformed
+    if malformed ~= nil then
+      local named = {}
+      for index = 1, #flat, 2 do named[flat[index]] = true end
+      for index = 1, #malformed, 2 do
+        if not named[malformed[index]] then
+          out[#out + 1] = malformed[index]
+          out[#out + 1] = malformed[index + 1]
+        end
       end
     end
   end
