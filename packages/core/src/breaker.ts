@@ -262,13 +262,16 @@ export class CircuitBreaker<TFallback = never> {
     ) {
       return this.#runHot(fn) as Promise<T | TFallback>
     }
-    let permit: PermitState | undefined
+    let cached: Decision | undefined
     try {
-      permit = this.#admitFromCache(options?.signal)
+      cached = this.#decideFromCache(options?.signal)
     } catch (error) {
       return Promise.reject(error)
     }
-    if (options === undefined && permit !== undefined && permit === this.#hotPermit) {
+    if (cached === undefined) return this.#execute(fn, options ?? NO_OPTIONS, undefined)
+    if (!cached.admitted) return this.#fallbackOr(cached.error, 'rejected')
+    const permit = cached.permit
+    if (options === undefined && permit === this.#hotPermit) {
       // The hot lane opened for this call's permit; an unlimited lane holds no slot.
       if (!this.#hotSlots) this.#limiter.release()
       return this.#runHot(fn) as Promise<T | TFallback>
@@ -365,8 +368,8 @@ export class CircuitBreaker<TFallback = never> {
    * ```
    */
   async admit(options: ExecuteOptions = {}): Promise<Admission> {
-    const permit = this.#admitFromCache(options.signal)
-    if (permit !== undefined) return { admitted: true, permit: this.#permit(permit) }
+    const cached = this.#decideFromCache(options.signal)
+    if (cached !== undefined) return cached.admitted ? { admitted: true, permit: this.#permit(cached.permit) } : cached
     const decision = await this.#admitState(options)
     return decision.admitted ? { admitted: true, permit: this.#permit(decision.permit) } : decision
   }
@@ -518,22 +521,30 @@ export class CircuitBreaker<TFallback = never> {
   // ---- deciding -------------------------------------------------------------------------------
 
   /**
-   * Admits a call without waiting when the cached view alone allows it (a fresh CLOSED or
-   * forced-closed view) and a concurrency slot is free; `undefined` when the decision needs more.
-   * Opens the hot lane for the calls that follow when the view allows it.
+   * Decides a call without waiting when the cached view alone can: admits it when the view is a
+   * fresh CLOSED or forced-closed one and a concurrency slot is free (opening the hot lane for the
+   * calls that follow when the view allows it), rejects it when a fresh view rejects it (told to
+   * the observers, as every rejection is). `undefined` when the decision needs more: a store read,
+   * a write to contend for, a ramp, shadow mode, or a slot to wait for.
    */
-  #admitFromCache(signal: AbortSignal | undefined): PermitState | undefined {
+  #decideFromCache(signal: AbortSignal | undefined): Decision | undefined {
     const now = this.#options.now()
     const record = this.#view.fresh(now)
     if (record === undefined) return undefined
     // A ramp decides call by call, once: in the full decision.
     if (this.#decider.isRamping(record, now)) return undefined
     const evaluation = this.#decider.evaluate(record, now, signal)
-    if (!('admitted' in evaluation) || !evaluation.admitted) return undefined
-    const permit = evaluation.permit
+    if (!('admitted' in evaluation)) return undefined
+    if (!evaluation.admitted) {
+      // Shadow mode may let the call through, which the full decision handles (and reports once).
+      if (this.#shadow.active(now)) return undefined
+      // No slot is taken or waited for: an open circuit answers at once, however busy the breaker.
+      this.#observers.rejected(evaluation.error)
+      return evaluation
+    }
     if (!this.#limiter.tryTake()) return undefined
-    if (signal === undefined) this.#openHotLane(record, permit)
-    return permit
+    if (signal === undefined) this.#openHotLane(record, evaluation.permit)
+    return evaluation
   }
 
   /**
@@ -731,9 +742,16 @@ export class CircuitBreaker<TFallback = never> {
     return error
   }
 
-  async #fallbackOr(error: unknown, kind: FallbackKind): Promise<TFallback> {
-    if (this.#fallback === undefined) throw error
-    return this.#fallback(error, { circuitId: this.circuitId, kind })
+  #fallbackOr(error: unknown, kind: FallbackKind): Promise<TFallback> {
+    const fallback = this.#fallback
+    // Not an async function: a rejection without a fallback (every call while a circuit is open)
+    // then costs one rejected promise and nothing more.
+    if (fallback === undefined) return Promise.reject(error)
+    try {
+      return Promise.resolve(fallback(error, { circuitId: this.circuitId, kind }))
+    } catch (thrown) {
+      return Promise.reject(thrown)
+    }
   }
 }
 

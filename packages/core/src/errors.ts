@@ -36,11 +36,22 @@ export class CircuitBreakerError extends Error {
     this.brand(CircuitBreakerErrorName.BASE)
   }
 
-  /** Sets `name` and the cross-copy brand; each subclass calls it with its own name. */
+  static {
+    brandPrototype(this, CircuitBreakerErrorName.BASE)
+  }
+
+  /**
+   * Sets `name`; each subclass calls it with its own name. The cross-copy brand is on each class's
+   * prototype, set once (an own property per error would cost every rejection a property definition).
+   */
   protected brand(name: CircuitBreakerErrorName): void {
     this.name = name
-    Object.defineProperty(this, BRAND, { value: name, enumerable: false, configurable: true })
   }
+}
+
+/** Puts the cross-copy brand on a class's prototype, where the guards find it through any instance. */
+function brandPrototype(errorClass: { readonly prototype: Error }, name: CircuitBreakerErrorName): void {
+  Object.defineProperty(errorClass.prototype, BRAND, { value: name, enumerable: false, configurable: true })
 }
 
 /** Why a call was rejected without being attempted. */
@@ -75,6 +86,10 @@ export type RejectionReason = (typeof RejectionReason)[keyof typeof RejectionRea
  * ```
  */
 export class CircuitOpenError extends CircuitBreakerError {
+  static {
+    brandPrototype(this, CircuitBreakerErrorName.CIRCUIT_OPEN)
+  }
+
   declare readonly circuitId: string
   readonly state: CircuitState
   readonly reason: RejectionReason
@@ -126,6 +141,10 @@ export class CircuitOpenError extends CircuitBreakerError {
  * ```
  */
 export class ConcurrencyLimitError extends CircuitBreakerError {
+  static {
+    brandPrototype(this, CircuitBreakerErrorName.CONCURRENCY_LIMIT)
+  }
+
   declare readonly circuitId: string
   readonly maxConcurrent: number
 
@@ -149,6 +168,10 @@ export class ConcurrencyLimitError extends CircuitBreakerError {
  * ```
  */
 export class CallTimeoutError extends CircuitBreakerError {
+  static {
+    brandPrototype(this, CircuitBreakerErrorName.CALL_TIMEOUT)
+  }
+
   declare readonly circuitId: string
   readonly timeoutMs: number
 
@@ -178,6 +201,10 @@ export class CallTimeoutError extends CircuitBreakerError {
  * ```
  */
 export class StoreUnavailableError extends CircuitBreakerError {
+  static {
+    brandPrototype(this, CircuitBreakerErrorName.STORE_UNAVAILABLE)
+  }
+
   declare readonly circuitId: string
 
   /** The store operation that failed: `'read'` for a call under `fail-closed`, or an operator's action (`'setForced'`, `'reset'`). */
@@ -207,6 +234,10 @@ export class StoreUnavailableError extends CircuitBreakerError {
  * ```
  */
 export class InvalidConfigurationError extends CircuitBreakerError {
+  static {
+    brandPrototype(this, CircuitBreakerErrorName.INVALID_CONFIGURATION)
+  }
+
   readonly option: string
   readonly value: unknown
 
@@ -236,6 +267,10 @@ export interface FailoverAttempt {
  * ```
  */
 export class FailoverExhaustedError extends CircuitBreakerError {
+  static {
+    brandPrototype(this, CircuitBreakerErrorName.FAILOVER_EXHAUSTED)
+  }
+
   readonly attempts: readonly FailoverAttempt[]
 
   constructor(attempts: readonly FailoverAttempt[]) {

@@ -57,6 +57,11 @@ export class ShadowMode {
     this.#observers = observers
   }
 
+  /** Whether calls are in shadow mode at `now` (so a rejection would be let through). */
+  active(now: number): boolean {
+    return inShadow(this.#view.latest ?? initialRecord(this.#options.circuitId), now, this.#options)
+  }
+
   /**
    * The decision to act on: `decision` itself, unless it is a rejection shadow mode overrides (the
    * `shadow` option, or a shadow override in force in the record), in which case the call is
