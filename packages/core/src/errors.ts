@@ -37,7 +37,7 @@ export class CircuitBreakerError extends Error {
   }
 
   static {
-    brandPrototype(this, CircuitBreakerErrorName.BASE)
+    brandPrototype(CircuitBreakerError, CircuitBreakerErrorName.BASE)
   }
 
   /**
@@ -87,7 +87,7 @@ export type RejectionReason = (typeof RejectionReason)[keyof typeof RejectionRea
  */
 export class CircuitOpenError extends CircuitBreakerError {
   static {
-    brandPrototype(this, CircuitBreakerErrorName.CIRCUIT_OPEN)
+    brandPrototype(CircuitOpenError, CircuitBreakerErrorName.CIRCUIT_OPEN)
   }
 
   declare readonly circuitId: string
@@ -142,7 +142,7 @@ export class CircuitOpenError extends CircuitBreakerError {
  */
 export class ConcurrencyLimitError extends CircuitBreakerError {
   static {
-    brandPrototype(this, CircuitBreakerErrorName.CONCURRENCY_LIMIT)
+    brandPrototype(ConcurrencyLimitError, CircuitBreakerErrorName.CONCURRENCY_LIMIT)
   }
 
   declare readonly circuitId: string
@@ -169,7 +169,7 @@ export class ConcurrencyLimitError extends CircuitBreakerError {
  */
 export class CallTimeoutError extends CircuitBreakerError {
   static {
-    brandPrototype(this, CircuitBreakerErrorName.CALL_TIMEOUT)
+    brandPrototype(CallTimeoutError, CircuitBreakerErrorName.CALL_TIMEOUT)
   }
 
   declare readonly circuitId: string
@@ -202,7 +202,7 @@ export class CallTimeoutError extends CircuitBreakerError {
  */
 export class StoreUnavailableError extends CircuitBreakerError {
   static {
-    brandPrototype(this, CircuitBreakerErrorName.STORE_UNAVAILABLE)
+    brandPrototype(StoreUnavailableError, CircuitBreakerErrorName.STORE_UNAVAILABLE)
   }
 
   declare readonly circuitId: string
@@ -235,7 +235,7 @@ export class StoreUnavailableError extends CircuitBreakerError {
  */
 export class InvalidConfigurationError extends CircuitBreakerError {
   static {
-    brandPrototype(this, CircuitBreakerErrorName.INVALID_CONFIGURATION)
+    brandPrototype(InvalidConfigurationError, CircuitBreakerErrorName.INVALID_CONFIGURATION)
   }
 
   readonly option: string
@@ -268,7 +268,7 @@ export interface FailoverAttempt {
  */
 export class FailoverExhaustedError extends CircuitBreakerError {
   static {
-    brandPrototype(this, CircuitBreakerErrorName.FAILOVER_EXHAUSTED)
+    brandPrototype(FailoverExhaustedError, CircuitBreakerErrorName.FAILOVER_EXHAUSTED)
   }
 
   readonly attempts: readonly FailoverAttempt[]
