@@ -28,6 +28,8 @@ const WORKER = join(root, 'bench/suites/hot-path/worker.ts')
 const NEAR_BARE_NS = 50
 /** How much dearer a call may be when spread over many circuits, to count as flat. */
 const FLAT_RATIO = 1.2
+/** The baseline of the rejection rows: a bare call that rejects with a new `Error`. */
+const REJECTED_BASELINE = 'bare-rejected'
 
 async function measureOn(runtime: Runtime, plan: WorkerPlan): Promise<WorkerResult> {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-bench-hot-path-'))
@@ -55,8 +57,13 @@ interface Ratio {
   readonly p90: number
 }
 
+/** The call every contender of `rounds` is measured against: the bare call, or the bare rejection. */
+function baselineOf(rounds: Rounds): string {
+  return rounds.nsPerCall[REJECTED_BASELINE] === undefined ? 'bare' : REJECTED_BASELINE
+}
+
 function overheads(rounds: Rounds, id: string): number[] {
-  const bare = rounds.nsPerCall.bare ?? []
+  const bare = rounds.nsPerCall[baselineOf(rounds)] ?? []
   return (rounds.nsPerCall[id] ?? []).map((ns, round) => ns - (bare[round] ?? Number.NaN))
 }
 
@@ -105,6 +112,7 @@ const ahead = (ratio: Ratio | undefined) => ratio !== undefined && ratio.max < 1
 /** What each fleet-breaker row is compared with, on the same path. */
 function counterparts(id: string): { cockatiel: string; opossum: string } | undefined {
   if (!id.startsWith('fleet-breaker')) return undefined
+  if (id.endsWith('-rejected')) return { cockatiel: 'cockatiel-rejected', opossum: 'opossum-rejected' }
   return id.includes('timeout')
     ? { cockatiel: 'cockatiel-timeout', opossum: 'opossum-timeout' }
     : { cockatiel: 'cockatiel', opossum: 'opossum-no-timeout' }
@@ -127,7 +135,7 @@ function timingTable(result: WorkerResult, rounds: Rounds, unitNs: number): stri
     return [
       result.labels[id]?.label ?? id,
       text(scale(summarise(rounds.nsPerCall[id] ?? []))),
-      id === 'bare'
+      id === baselineOf(rounds)
         ? '–'
         : unitNs === 1
           ? signedNs(summarise(overheads(rounds, id)))
@@ -173,8 +181,9 @@ interface RuntimeFigures {
 }
 
 function checksOf({ runtime, result }: RuntimeFigures): TargetCheck[] {
-  const { backToBack, spaced } = result
+  const { backToBack, spaced, rejected } = result
   const on = `Node ${runtime.major}`
+  const rejectedVs = (other: string) => ratioOf(rejected, 'fleet-breaker-rejected', other)
   const vsCockatiel = ratioOf(backToBack, 'fleet-breaker', 'cockatiel')
   const overhead = summarise(overheads(backToBack, 'fleet-breaker'))
   const timeoutVs = (other: string) => ratioOf(spaced, 'fleet-breaker-timeout', other)
@@ -210,6 +219,11 @@ function checksOf({ runtime, result }: RuntimeFigures): TargetCheck[] {
         `${times(flat)} (cockatiel ${times(flatCockatiel)}); spaced 1 ms apart, where every call finds its circuit ` +
         `cold in the CPU's caches: ${times(flatTimeout)} with a call timeout (cockatiel without one ${times(flatSpacedCockatiel)})`,
     },
+    ...['cockatiel-rejected', 'opossum-rejected'].map((other) => ({
+      target: `${on}, open circuit: a call fleet-breaker turns away costs less than one ${result.labels[other]?.library ?? other} turns away, over the whole spread`,
+      met: ahead(rejectedVs(other)),
+      detail: `overhead over a bare rejection, ratio ${times(rejectedVs(other))} over ${rejected.orders.length} rounds`,
+    })),
     {
       target: `${on}: fleet-breaker allocates the least per call, without and with a call timeout`,
       met: lowest('fleet-breaker', plainPeers) && lowest('fleet-breaker-timeout', timeoutPeers),
@@ -236,6 +250,14 @@ function sectionOf(figures: RuntimeFigures, plan: WorkerPlan): string {
       `${plan.spaced.gapMs} ms apart; figures in µs, the mean of a round's calls):`,
     '',
     timingTable(result, result.spaced, 1_000),
+    '',
+    `**Turned away by an open circuit** (${plan.rejected.rounds} rounds × ${plan.rejected.calls.toLocaleString('en-US')} calls per contender, back to back; figures in µs):`,
+    '',
+    timingTable(result, result.rejected, 1_000),
+    '',
+    'Most of a rejection is the error it rejects with: V8 records a stack trace for every `Error` made, which ' +
+      'the bare rejection pays too. fleet-breaker decides it from the cached view, without a store call, a ' +
+      'concurrency slot or an async step.',
     '',
     `**Allocation** (${plan.allocationCalls.toLocaleString('en-US')} calls back to back per contender; the timeout rows too):`,
     '',
@@ -267,6 +289,10 @@ function method(plan: WorkerPlan, runtimes: readonly Runtime[]): string {
       `${plan.spaced.warmupRounds} warm-up round(s), each tick every ` +
       'contender makes one call, in an order shuffled each tick, each call timed on its own; nothing made for ' +
       'one call (controller, timer) can be reused by the next in the same millisecond.',
+    `- **Turned away**: each library's circuit is opened once (fleet-breaker and cockatiel by a failure with a ` +
+      'threshold of 1, opossum by `open()`), then every call is rejected with its open-circuit error ' +
+      "(`CircuitOpenError`, `BrokenCircuitError`, opossum's `EOPENBREAKER`), which the harness checks; the " +
+      'baseline is a bare async call that rejects with a new `Error`. Rounds as back to back.',
     `- **Many circuits**: the same calls spread round-robin over ${MANY_CIRCUITS.toLocaleString('en-US')} ` +
       'circuits (breakers), so consecutive calls never touch the same circuit. Every circuit is called twice ' +
       'before the rounds, as a circuit in steady use has been: the first call reads the store, the second finds ' +
@@ -297,7 +323,7 @@ export const hotPath: Suite = async ({ quick, log }) => {
   }
   const primary = measured[0]
   if (primary === undefined) throw new Error('no Node.js runtime to measure on')
-  const { backToBack, spaced } = primary.result
+  const { backToBack, spaced, rejected } = primary.result
   const ns = (rounds: Rounds, id: string) => `${Math.round(median(overheads(rounds, id)))} ns`
   const us = (rounds: Rounds, id: string) => `${(median(overheads(rounds, id)) / 1_000).toFixed(1)} µs`
   const headline =
@@ -307,7 +333,9 @@ export const hotPath: Suite = async ({ quick, log }) => {
     `${times(ratioOf(backToBack, 'fleet-breaker', 'cockatiel'))} over rounds). With a ${CALL_TIMEOUT_MS} ms call ` +
     `timeout and calls spaced ${plan.spaced.gapMs} ms apart: ${us(spaced, 'fleet-breaker-timeout')} ` +
     `(cockatiel ${us(spaced, 'cockatiel-timeout')}, opossum ${us(spaced, 'opossum-timeout')}); over ` +
-    `${MANY_CIRCUITS.toLocaleString('en-US')} circuits ${us(spaced, 'fleet-breaker-timeout-many')}.`
+    `${MANY_CIRCUITS.toLocaleString('en-US')} circuits ${us(spaced, 'fleet-breaker-timeout-many')}. A call an open ` +
+    `circuit turns away: ${us(rejected, 'fleet-breaker-rejected')} over a bare rejection (cockatiel ` +
+    `${us(rejected, 'cockatiel-rejected')}, opossum ${us(rejected, 'opossum-rejected')}).`
   const checks = measured.flatMap(checksOf)
   const behind = checks.filter((check) => !check.met)
   const summary =

@@ -1,5 +1,13 @@
-import { CircuitBreaker, type Logger, MemoryStore } from '@fleet-breaker/core'
-import { ConsecutiveBreaker, circuitBreaker, handleAll, TimeoutStrategy, timeout, wrap } from 'cockatiel'
+import { CircuitBreaker, isCircuitOpenError, type Logger, MemoryStore } from '@fleet-breaker/core'
+import {
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleAll,
+  isBrokenCircuitError,
+  TimeoutStrategy,
+  timeout,
+  wrap,
+} from 'cockatiel'
 import Opossum from 'opossum'
 
 /**
@@ -251,6 +259,90 @@ export function createContenders(set: ContenderSet): Contender[] {
     })
   }
   return contenders
+}
+
+/**
+ * Long enough that an opened circuit stays open for the whole measurement: the rejection rows time
+ * the call an open circuit turns away, never a probe.
+ */
+const STAYS_OPEN_MS = 600_000
+
+/** A downstream that fails as a real one does: the default classifiers count a 503. */
+const failingDownstream = async (): Promise<number> => {
+  throw Object.assign(new Error('downstream answered 503'), { statusCode: 503 })
+}
+
+/**
+ * Makes a call that must be turned away: resolves with {@link CALL_VALUE} when it rejects as
+ * `expected` says, with anything else otherwise, so the harness checks rejections as it checks values.
+ */
+function turnedAway(call: () => Promise<unknown>, expected: (error: unknown) => boolean): () => Promise<number> {
+  const wrongValue = CALL_VALUE + 1
+  return () =>
+    call().then(
+      () => wrongValue,
+      (error: unknown) => (expected(error) ? CALL_VALUE : wrongValue),
+    )
+}
+
+/**
+ * Calls an open circuit turns away, each library with its own open-circuit error, against a bare
+ * call that rejects with a new `Error`: during an outage, the path every invocation takes.
+ */
+export function createRejectionContenders(): Contender[] {
+  const breaker = new CircuitBreaker({
+    circuitId: 'rejected',
+    store: new MemoryStore(),
+    logger: quietLogger,
+    failureThreshold: 1,
+    resetTimeoutMs: STAYS_OPEN_MS,
+  })
+  const cockatiel = circuitBreaker(handleAll, { halfOpenAfter: STAYS_OPEN_MS, breaker: new ConsecutiveBreaker(1) })
+  const opossum = new Opossum(failingDownstream, { timeout: false, resetTimeout: STAYS_OPEN_MS })
+  const common = { withTimeout: false, circuits: 1, close: nothingToClose } as const
+  return [
+    {
+      ...common,
+      id: 'bare-rejected',
+      label: 'bare async call that rejects with a new `Error`',
+      library: 'bare',
+      call: turnedAway(failingDownstream, (error) => error instanceof Error),
+    },
+    {
+      ...common,
+      id: 'fleet-breaker-rejected',
+      label: 'fleet-breaker `execute`, open circuit (`CircuitOpenError`)',
+      library: 'fleet-breaker',
+      prepare: async () => {
+        await breaker.execute(failingDownstream).catch(() => undefined)
+      },
+      call: turnedAway(() => breaker.execute(failingDownstream), isCircuitOpenError),
+    },
+    {
+      ...common,
+      id: 'cockatiel-rejected',
+      label: 'cockatiel, open circuit (`BrokenCircuitError`)',
+      library: 'cockatiel',
+      prepare: async () => {
+        await cockatiel.execute(failingDownstream).catch(() => undefined)
+      },
+      call: turnedAway(() => cockatiel.execute(failingDownstream), isBrokenCircuitError),
+    },
+    {
+      ...common,
+      id: 'opossum-rejected',
+      label: 'opossum `fire`, open circuit (`EOPENBREAKER`)',
+      library: 'opossum',
+      prepare: async () => {
+        opossum.open()
+      },
+      call: turnedAway(
+        () => opossum.fire(),
+        (error) => (error as { code?: unknown } | undefined)?.code === 'EOPENBREAKER',
+      ),
+      close: () => opossum.shutdown(),
+    },
+  ]
 }
 
 /** What one circuit of each library costs in memory: makes `count` circuits, each called once. */

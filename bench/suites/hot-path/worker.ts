@@ -4,7 +4,13 @@
  * bench/suites/hot-path/worker.ts <plan.json> <out.json>`.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { circuitFactories, createContenders, type Library, MANY_CIRCUITS } from './contenders.js'
+import {
+  circuitFactories,
+  createContenders,
+  createRejectionContenders,
+  type Library,
+  MANY_CIRCUITS,
+} from './contenders.js'
 import { type Allocation, measureAllocation, measureRounds, measureSpaced, type Rounds } from './measure.js'
 import type { WorkerPlan } from './plan.js'
 
@@ -22,6 +28,8 @@ export interface WorkerResult {
   readonly v8: string
   readonly backToBack: Rounds
   readonly spaced: Rounds
+  /** Calls an open circuit turns away; the baseline is `bare-rejected`. */
+  readonly rejected: Rounds
   readonly allocation: readonly Allocation[]
   readonly memory: readonly CircuitMemory[]
   /** What one `Date.now()` costs on this runtime and machine (ns, median of batches). */
@@ -115,11 +123,21 @@ async function main(): Promise<void> {
     for (const contender of spacedContenders) contender.close()
   }
 
+  const rejectionContenders = createRejectionContenders()
+  remember(rejectionContenders)
+  let rejected: Rounds
+  try {
+    rejected = await measureRounds(rejectionContenders, plan.rejected)
+  } finally {
+    for (const contender of rejectionContenders) contender.close()
+  }
+
   const result: WorkerResult = {
     node: process.version,
     v8: process.versions.v8,
     backToBack,
     spaced,
+    rejected,
     allocation,
     memory,
     clockReadNs: measureClockRead(),

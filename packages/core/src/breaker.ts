@@ -531,18 +531,25 @@ export class CircuitBreaker<TFallback = never> {
     const now = this.#options.now()
     const record = this.#view.fresh(now)
     if (record === undefined) return undefined
-    // A ramp decides call by call, once: in the full decision.
-    if (this.#decider.isRamping(record, now)) return undefined
+    // A ramp decides a closed circuit's calls one by one, once: in the full decision.
+    if (record.state === CircuitState.CLOSED && this.#decider.isRamping(record, now)) return undefined
+    // The local breaker's trial goes to the first call that asks: only to one sure of a slot.
+    const slotFirst = this.#local.trialDue(now)
+    if (slotFirst && !this.#limiter.tryTake()) return undefined
     const evaluation = this.#decider.evaluate(record, now, signal)
-    if (!('admitted' in evaluation)) return undefined
+    if (!('admitted' in evaluation) || (!evaluation.admitted && this.#shadow.letsThrough(evaluation.error, now))) {
+      // A write to contend for, or a rejection shadow mode lets through: the full decision (which
+      // reports the call once).
+      if (slotFirst) this.#limiter.release()
+      return undefined
+    }
     if (!evaluation.admitted) {
-      // Shadow mode may let the call through, which the full decision handles (and reports once).
-      if (this.#shadow.active(now)) return undefined
-      // No slot is taken or waited for: an open circuit answers at once, however busy the breaker.
+      // No slot is kept or waited for: an open circuit answers at once, however busy the breaker.
+      if (slotFirst) this.#limiter.release()
       this.#observers.rejected(evaluation.error)
       return evaluation
     }
-    if (!this.#limiter.tryTake()) return undefined
+    if (!slotFirst && !this.#limiter.tryTake()) return undefined
     if (signal === undefined) this.#openHotLane(record, evaluation.permit)
     return evaluation
   }

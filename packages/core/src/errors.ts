@@ -33,7 +33,7 @@ export class CircuitBreakerError extends Error {
   constructor(message: string, options: { circuitId?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.circuitId = options.circuitId
-    this.brand(CircuitBreakerErrorName.BASE)
+    this.name = CircuitBreakerErrorName.BASE
   }
 
   static {
@@ -41,11 +41,13 @@ export class CircuitBreakerError extends Error {
   }
 
   /**
-   * Sets `name`; each subclass calls it with its own name. The cross-copy brand is on each class's
-   * prototype, set once (an own property per error would cost every rejection a property definition).
+   * Sets `name` and the cross-copy brand on this error, for a subclass of one of these errors that
+   * wants another kind's brand. The classes here carry theirs on their prototype, set once: an own
+   * property defined on each error would cost every rejection a property definition.
    */
   protected brand(name: CircuitBreakerErrorName): void {
     this.name = name
+    Object.defineProperty(this, BRAND, { value: name, enumerable: false, configurable: true })
   }
 }
 
@@ -119,7 +121,7 @@ export class CircuitOpenError extends CircuitBreakerError {
     super(`Circuit "${details.circuitId}" is ${details.state} (${why}); retry after ${details.retryAfterMs} ms`, {
       circuitId: details.circuitId,
     })
-    this.brand(CircuitBreakerErrorName.CIRCUIT_OPEN)
+    this.name = CircuitBreakerErrorName.CIRCUIT_OPEN
     this.state = details.state
     this.reason = details.reason
     this.retryAfterMs = details.retryAfterMs
@@ -153,7 +155,7 @@ export class ConcurrencyLimitError extends CircuitBreakerError {
       `Circuit "${details.circuitId}" already has ${details.maxConcurrent} calls in flight and ${details.maxQueued} waiting`,
       { circuitId: details.circuitId },
     )
-    this.brand(CircuitBreakerErrorName.CONCURRENCY_LIMIT)
+    this.name = CircuitBreakerErrorName.CONCURRENCY_LIMIT
     this.maxConcurrent = details.maxConcurrent
   }
 }
@@ -179,7 +181,7 @@ export class CallTimeoutError extends CircuitBreakerError {
     super(`Call through circuit "${details.circuitId}" timed out after ${details.timeoutMs} ms`, {
       circuitId: details.circuitId,
     })
-    this.brand(CircuitBreakerErrorName.CALL_TIMEOUT)
+    this.name = CircuitBreakerErrorName.CALL_TIMEOUT
     this.timeoutMs = details.timeoutMs
   }
 }
@@ -219,7 +221,7 @@ export class StoreUnavailableError extends CircuitBreakerError {
       { circuitId: details.circuitId, cause: details.cause },
     )
     this.operation = operation
-    this.brand(CircuitBreakerErrorName.STORE_UNAVAILABLE)
+    this.name = CircuitBreakerErrorName.STORE_UNAVAILABLE
   }
 }
 
@@ -243,7 +245,7 @@ export class InvalidConfigurationError extends CircuitBreakerError {
 
   constructor(option: string, value: unknown, expected: string) {
     super(`${option} must be ${expected}; received ${describeValue(value)}`)
-    this.brand(CircuitBreakerErrorName.INVALID_CONFIGURATION)
+    this.name = CircuitBreakerErrorName.INVALID_CONFIGURATION
     this.option = option
     this.value = value
   }
@@ -276,7 +278,7 @@ export class FailoverExhaustedError extends CircuitBreakerError {
   constructor(attempts: readonly FailoverAttempt[]) {
     const summary = attempts.map((attempt) => `${attempt.provider} ${attempt.outcome}`).join(', ')
     super(`Every provider was unavailable (${summary})`, { cause: attempts.at(-1)?.error })
-    this.brand(CircuitBreakerErrorName.FAILOVER_EXHAUSTED)
+    this.name = CircuitBreakerErrorName.FAILOVER_EXHAUSTED
     this.attempts = attempts
   }
 }

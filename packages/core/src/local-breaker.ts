@@ -59,6 +59,11 @@ export class LocalBreaker {
     return false
   }
 
+  /** Whether the next call to ask {@link isOpen} at `now` would be the trial (asking gives it away). */
+  trialDue(now: number): boolean {
+    return this.#openUntil !== 0 && now >= this.#openUntil
+  }
+
   /** When the local opening ends (epoch milliseconds). */
   get openUntil(): number {
     return this.#openUntil

@@ -57,9 +57,10 @@ export class ShadowMode {
     this.#observers = observers
   }
 
-  /** Whether calls are in shadow mode at `now` (so a rejection would be let through). */
-  active(now: number): boolean {
-    return inShadow(this.#view.latest ?? initialRecord(this.#options.circuitId), now, this.#options)
+  /** Whether {@link review} would let through a call rejected with `error` at `now` (it changes nothing). */
+  letsThrough(error: CircuitBreakerError, now: number): boolean {
+    const record = this.#view.latest ?? initialRecord(this.#options.circuitId)
+    return inShadow(record, now, this.#options) && shadowedReason(error) !== undefined
   }
 
   /**

@@ -6,6 +6,7 @@ import {
   isCircuitOpenError,
   MemoryStore,
   RejectionReason,
+  toPortablePermit,
 } from '@fleet-breaker/core'
 import { describe, expect, it } from '@jest/globals'
 import { fails, fleet, rejectionOf, succeeds } from './support.js'
@@ -18,6 +19,19 @@ async function settledAtOnce(promise: Promise<unknown>): Promise<'resolved' | 'r
   )
   const later = new Promise<'pending'>((resolve) => setImmediate(() => resolve('pending')))
   return Promise.race([outcome, later])
+}
+
+/** A call that holds its concurrency slot until released. */
+function slotHolder() {
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  return {
+    release,
+    call: async () => {
+      await gate
+      return 'slow'
+    },
+  }
 }
 
 function observed() {
@@ -43,6 +57,35 @@ describe('a call the cached view rejects', () => {
 
     release()
     await expect(running).resolves.toBe('slow')
+  })
+
+  it('is rejected at once with rampUpMs set, right after the circuit opened', async () => {
+    const { breakers } = fleet(2, { rampUpMs: 30_000, maxConcurrent: 1, maxQueued: 5, failureThreshold: 1 })
+    const [here, elsewhere] = breakers as [(typeof breakers)[0], (typeof breakers)[0]]
+    const holder = slotHolder()
+    const running = here.execute(holder.call)
+    // Another environment opens the circuit; this one learns it (a change a moment ago, as a close is).
+    await rejectionOf(elsewhere.execute(fails))
+    expect((await here.getState()).state).toBe(CircuitState.OPEN)
+
+    const call = here.execute(succeeds)
+    expect(await settledAtOnce(call)).toBe('rejected')
+    const error = await rejectionOf(call)
+    expect(isCircuitOpenError(error) && error.reason).toBe(RejectionReason.OPEN)
+    holder.release()
+    await expect(running).resolves.toBe('slow')
+  })
+
+  it('is rejected at once as forced open in shadow mode, which never lets a forced open through', async () => {
+    const { breaker } = fleet(1, { shadow: true, maxConcurrent: 1, maxQueued: 0 })
+    const holder = slotHolder()
+    const running = breaker.execute(holder.call)
+    await breaker.forceOpen({ reason: 'provider maintenance' })
+
+    const error = await rejectionOf(breaker.execute(succeeds))
+    expect(isCircuitOpenError(error) && error.reason).toBe(RejectionReason.FORCED_OPEN)
+    holder.release()
+    await running
   })
 
   it('is told to the observers once per call, as a rejection', async () => {
@@ -91,5 +134,44 @@ describe('a call the cached view rejects', () => {
     await expect(breaker.execute(fails)).resolves.toBe('cached')
     await expect(breaker.execute(succeeds)).resolves.toBe('cached')
     expect(kinds).toEqual(['failed:other', 'rejected:open'])
+  })
+})
+
+describe("the local breaker's trial", () => {
+  it('goes to a call that waited for a concurrency slot, not to one turned away for want of it', async () => {
+    const { breaker, store, clock } = fleet(1, {
+      failureThreshold: 2,
+      storeOutage: 'fail-open',
+      cacheTtlMs: 120_000,
+      resetTimeoutMs: 10_000,
+      maxConcurrent: 1,
+      maxQueued: 3,
+    })
+    await breaker.execute(succeeds)
+    // A permit handed over (as a Step Functions task does), to take the one slot back later
+    // without asking the local breaker anything.
+    const admission = await breaker.admit()
+    if (!admission.admitted) throw new Error('expected an admission')
+    const handedOver = toPortablePermit(admission.permit)
+    // The store stops taking writes: this environment's own failures open its local breaker.
+    store.fault = 'error'
+    store.faultOperations = new Set(['addFailure', 'transition', 'resetFailures'])
+    await rejectionOf(breaker.execute(fails))
+    await rejectionOf(breaker.execute(fails))
+    store.fault = 'none'
+    const locally = await rejectionOf(breaker.execute(succeeds))
+    expect(isCircuitOpenError(locally) && locally.reason).toBe(RejectionReason.LOCALLY_OPEN)
+
+    clock.advance(10_000)
+    const holder = breaker.resumePermit(handedOver)
+    let trialRan = false
+    const trial = breaker.execute(async () => {
+      trialRan = true
+      return 'trial'
+    })
+    expect(await settledAtOnce(trial)).toBe('pending')
+    await holder.release()
+    await expect(trial).resolves.toBe('trial')
+    expect(trialRan).toBe(true)
   })
 })
