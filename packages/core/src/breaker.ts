@@ -32,7 +32,14 @@ import { decideProbeNow, type ProbeSkip, ProbeSkipReason } from './probe-now.js'
 import { Recorder } from './recorder.js'
 import { ShadowMode } from './shadow.js'
 import { type CircuitSnapshot, toSnapshot } from './snapshot.js'
-import { type CircuitRecord, CircuitState, effectiveState, type ForcedStateName, initialRecord } from './state.js'
+import {
+  activeOverride,
+  type CircuitRecord,
+  CircuitState,
+  effectiveState,
+  type ForcedStateName,
+  initialRecord,
+} from './state.js'
 import type { OperatorNote, OverrideRequest } from './store/contract.js'
 import { StoreGuard } from './store-guard.js'
 import { StoreLink } from './store-link.js'
@@ -531,15 +538,19 @@ export class CircuitBreaker<TFallback = never> {
     const now = this.#options.now()
     const record = this.#view.fresh(now)
     if (record === undefined) return undefined
+    // Only a closed circuit without an override asks the ramp and the local breaker.
+    const asksLocal = record.state === CircuitState.CLOSED && activeOverride(record, now) === undefined
     // A ramp decides a closed circuit's calls one by one, once: in the full decision.
-    if (record.state === CircuitState.CLOSED && this.#decider.isRamping(record, now)) return undefined
+    if (asksLocal && this.#decider.isRamping(record, now)) return undefined
     // The local breaker's trial goes to the first call that asks: only to one sure of a slot.
-    const slotFirst = this.#local.trialDue(now)
+    const slotFirst = asksLocal && this.#local.trialDue(now)
     if (slotFirst && !this.#limiter.tryTake()) return undefined
+    const localOpenUntil = this.#local.openUntil
     const evaluation = this.#decider.evaluate(record, now, signal)
     if (!('admitted' in evaluation) || (!evaluation.admitted && this.#shadow.letsThrough(evaluation.error, now))) {
       // A write to contend for, or a rejection shadow mode lets through: the full decision (which
-      // reports the call once).
+      // reports the call once) decides it again, with the local breaker's trial if this was given it.
+      this.#local.returnTrial(localOpenUntil)
       if (slotFirst) this.#limiter.release()
       return undefined
     }

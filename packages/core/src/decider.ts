@@ -86,11 +86,17 @@ export class Decider {
     if (forced?.state === CircuitState.CLOSED) return admitted(PermitMode.UNCOUNTED, record, signal)
     if (forced !== undefined) return this.reject(record, now)
     switch (record.state) {
-      case CircuitState.CLOSED:
+      case CircuitState.CLOSED: {
+        const localOpenUntil = this.#local.openUntil
         if (this.#local.isOpen(now)) return this.#locallyOpen(now)
         if (this.#policy.tripGuard(record, now) !== undefined) return { contend: 'open', record }
-        if (this.isRamping(record, now) && !this.#rampAdmits(record, now)) return this.#ramping(record, now)
+        if (this.isRamping(record, now) && !this.#rampAdmits(record, now)) {
+          // Turned away by the ramp: the local breaker's trial, if this call was given it, is not spent.
+          this.#local.returnTrial(localOpenUntil)
+          return this.#ramping(record, now)
+        }
         return admitted(PermitMode.COUNTED, record, signal)
+      }
       case CircuitState.OPEN:
         if (record.retryAt > now) return this.reject(record, now)
         if (this.#liveProbes.withholds(record, now)) return this.#liveProbes.reject(record, now)

@@ -64,6 +64,15 @@ export class LocalBreaker {
     return this.#openUntil !== 0 && now >= this.#openUntil
   }
 
+  /**
+   * Takes back the trial {@link isOpen} just gave a call that then does not go ahead, so that the
+   * next call to ask gets it: `openUntil` is {@link openUntil} as it was before that call asked
+   * (nothing changes when no trial was given).
+   */
+  returnTrial(openUntil: number): void {
+    this.#openUntil = openUntil
+  }
+
   /** When the local opening ends (epoch milliseconds). */
   get openUntil(): number {
     return this.#openUntil

@@ -88,6 +88,31 @@ describe('a call the cached view rejects', () => {
     await running
   })
 
+  it('is rejected at once when forced open during the ramp-up after a close', async () => {
+    const { breaker, clock } = fleet(1, {
+      failureThreshold: 1,
+      resetTimeoutMs: 1_000,
+      rampUpMs: 30_000,
+      maxConcurrent: 1,
+    })
+    // A permit handed over, to take the one slot back later without a decision the ramp could refuse.
+    const admission = await breaker.admit()
+    if (!admission.admitted) throw new Error('expected an admission')
+    const handedOver = toPortablePermit(admission.permit)
+    await rejectionOf(breaker.execute(fails))
+    clock.advance(1_000)
+    await breaker.execute(succeeds) // the probe closes the circuit: the ramp starts
+    clock.advance(1_000)
+    await breaker.forceOpen({ reason: 'provider maintenance' })
+    const holder = breaker.resumePermit(handedOver)
+
+    const call = breaker.execute(succeeds)
+    expect(await settledAtOnce(call)).toBe('rejected')
+    const error = await rejectionOf(call)
+    expect(isCircuitOpenError(error) && error.reason).toBe(RejectionReason.FORCED_OPEN)
+    await holder.release()
+  })
+
   it('is told to the observers once per call, as a rejection', async () => {
     const { rejections, observers } = observed()
     const { breaker, store } = fleet(1, { failureThreshold: 1, resetTimeoutMs: 60_000, observers })
@@ -137,6 +162,14 @@ describe('a call the cached view rejects', () => {
   })
 })
 
+/** Why a call was turned away, or `ok`. */
+async function outcomeOf(call: Promise<unknown>): Promise<string> {
+  return call.then(
+    () => 'ok',
+    (error: unknown) => (isCircuitOpenError(error) ? error.reason : String(error)),
+  )
+}
+
 describe("the local breaker's trial", () => {
   it('goes to a call that waited for a concurrency slot, not to one turned away for want of it', async () => {
     const { breaker, store, clock } = fleet(1, {
@@ -173,5 +206,79 @@ describe("the local breaker's trial", () => {
     await holder.release()
     await expect(trial).resolves.toBe('trial')
     expect(trialRan).toBe(true)
+  })
+
+  it('leaves a circuit the cached view rejects rejected at once, though the trial is due and no slot is free', async () => {
+    const { breaker, store, clock } = fleet(1, {
+      failureThreshold: 2,
+      storeOutage: 'fail-open',
+      cacheTtlMs: 120_000,
+      resetTimeoutMs: 10_000,
+      maxConcurrent: 1,
+      maxQueued: 3,
+    })
+    await breaker.execute(succeeds)
+    const admission = await breaker.admit()
+    if (!admission.admitted) throw new Error('expected an admission')
+    const handedOver = toPortablePermit(admission.permit)
+    store.fault = 'error'
+    store.faultOperations = new Set(['addFailure', 'transition', 'resetFailures'])
+    await rejectionOf(breaker.execute(fails))
+    await rejectionOf(breaker.execute(fails))
+    store.fault = 'none'
+    await breaker.forceOpen({ reason: 'provider maintenance' })
+    clock.advance(10_000)
+    const holder = breaker.resumePermit(handedOver)
+
+    const call = breaker.execute(succeeds)
+    expect(await settledAtOnce(call)).toBe('rejected')
+    expect(await outcomeOf(call)).toBe(RejectionReason.FORCED_OPEN)
+    await holder.release()
+  })
+
+  it('is not spent by a call that finds the shared count at the threshold: that call opens the circuit', async () => {
+    const { breaker, store, clock } = fleet(1, {
+      failureThreshold: 1,
+      failureWindowMs: 600_000,
+      storeOutage: 'fail-open',
+      cacheTtlMs: 120_000,
+      resetTimeoutMs: 10_000,
+    })
+    await breaker.execute(succeeds)
+    // The failure is counted, but the opening write fails: this environment opens on its own.
+    store.fault = 'error'
+    store.faultOperations = new Set(['transition'])
+    await rejectionOf(breaker.execute(fails))
+    store.fault = 'none'
+    expect(await outcomeOf(breaker.execute(succeeds))).toBe(RejectionReason.LOCALLY_OPEN)
+
+    clock.advance(10_000)
+    expect(await outcomeOf(breaker.execute(succeeds))).toBe(RejectionReason.OPEN)
+    expect((await breaker.getState()).state).toBe(CircuitState.OPEN)
+  })
+
+  it('is not spent by a call the ramp after a close turns away', async () => {
+    const { breaker, store, clock } = fleet(1, {
+      failureThreshold: 1,
+      resetTimeoutMs: 1_000,
+      rampUpMs: 10_000,
+      storeOutage: 'fail-open',
+      cacheTtlMs: 120_000,
+    })
+    await rejectionOf(breaker.execute(fails))
+    clock.advance(1_000)
+    await breaker.execute(succeeds) // the probe closes the circuit: the ramp starts
+    clock.advance(5_000)
+    store.fault = 'error'
+    store.faultOperations = new Set(['addFailure', 'transition', 'resetFailures'])
+    for (let i = 0; i < 6; i++) await outcomeOf(breaker.execute(fails))
+    store.fault = 'none'
+    expect(await outcomeOf(breaker.execute(succeeds))).toBe(RejectionReason.LOCALLY_OPEN)
+
+    clock.advance(1_000)
+    const outcomes: string[] = []
+    for (let i = 0; i < 3; i++) outcomes.push(await outcomeOf(breaker.execute(succeeds)))
+    // Half-way through the ramp, every other call goes ahead: the first to go ahead is the trial.
+    expect(outcomes).toEqual([RejectionReason.RAMPING, 'ok', RejectionReason.RAMPING])
   })
 })
