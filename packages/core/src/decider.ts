@@ -80,15 +80,18 @@ export class Decider {
     this.#policy = parts.policy
   }
 
-  /** Decides from a record alone, or says which store write the decision depends on. */
-  evaluate(record: CircuitRecord, now: number, signal: AbortSignal | undefined): Evaluation {
+  /**
+   * Decides from a record alone, or says which store write the decision depends on. `holdsTrial`:
+   * an earlier evaluation of this call was given the local breaker's trial, which is not asked again.
+   */
+  evaluate(record: CircuitRecord, now: number, signal: AbortSignal | undefined, holdsTrial = false): Evaluation {
     const forced = activeOverride(record, now)
     if (forced?.state === CircuitState.CLOSED) return admitted(PermitMode.UNCOUNTED, record, signal)
     if (forced !== undefined) return this.reject(record, now)
     switch (record.state) {
       case CircuitState.CLOSED: {
         const localOpenUntil = this.#local.openUntil
-        if (this.#local.isOpen(now)) return this.#locallyOpen(now)
+        if (!holdsTrial && this.#local.isOpen(now)) return this.#locallyOpen(now)
         if (this.#policy.tripGuard(record, now) !== undefined) return { contend: 'open', record }
         if (this.isRamping(record, now) && !this.#rampAdmits(record, now)) {
           // Turned away by the ramp: the local breaker's trial, if this call was given it, is not spent.
@@ -155,13 +158,16 @@ export class Decider {
       this.#local.learned(record)
       this.#liveProbes.learned(record, now)
     }
+    const trialsBefore = this.#local.trialsGiven
     const evaluation = this.evaluate(record, now, signal)
     if (!('contend' in evaluation)) return evaluation
+    // The trial of the local breaker, if this evaluation gave it, stays this call's after the write.
+    const holdsTrial = this.#local.trialsGiven !== trialsBefore
     // One contention write per decision: a lost race is decided from the record it returns, so a
     // slow store costs this call at most a read, the write and the read after an unanswered write.
     const outcome = await this.#contend(evaluation.contend, evaluation.record, now, signal)
     if ('admitted' in outcome) return outcome
-    return this.evaluateOrReject('unanswered' in outcome ? outcome.unanswered : outcome, now, signal)
+    return this.evaluateOrReject('unanswered' in outcome ? outcome.unanswered : outcome, now, signal, holdsTrial)
   }
 
   /**
@@ -180,8 +186,8 @@ export class Decider {
   }
 
   /** The decision `record` allows without contending for anything. */
-  evaluateOrReject(record: CircuitRecord, now: number, signal: AbortSignal | undefined): Decision {
-    const evaluation = this.evaluate(record, now, signal)
+  evaluateOrReject(record: CircuitRecord, now: number, signal: AbortSignal | undefined, holdsTrial = false): Decision {
+    const evaluation = this.evaluate(record, now, signal, holdsTrial)
     return 'contend' in evaluation ? this.reject(record, now) : evaluation
   }
 

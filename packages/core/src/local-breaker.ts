@@ -32,6 +32,8 @@ export class LocalBreaker {
   #windowStartedAt = 0
   /** Until when calls are rejected; 0 when closed. */
   #openUntil = 0
+  /** How many trials {@link isOpen} has given: tells a decision whether its call holds one. */
+  #trialsGiven = 0
   /** The shared state known when the local breaker opened: a circuit moved past it clears it. */
   #openedOver: { readonly incarnation: string; readonly generation: number } | undefined
 
@@ -56,7 +58,13 @@ export class LocalBreaker {
     if (this.#openUntil === 0) return false
     if (now < this.#openUntil) return true
     this.#openUntil = now + this.#options.resetTimeoutMs
+    this.#trialsGiven++
     return false
+  }
+
+  /** How many trials {@link isOpen} has given so far. */
+  get trialsGiven(): number {
+    return this.#trialsGiven
   }
 
   /** Whether the next call to ask {@link isOpen} at `now` would be the trial (asking gives it away). */

@@ -281,4 +281,30 @@ describe("the local breaker's trial", () => {
     // Half-way through the ramp, every other call goes ahead: the first to go ahead is the trial.
     expect(outcomes).toEqual([RejectionReason.RAMPING, 'ok', RejectionReason.RAMPING])
   })
+
+  it('stays with its call when the opening it contends for is refused', async () => {
+    const { breakers, store, clock } = fleet(2, {
+      failureThreshold: 2,
+      failureWindowMs: 600_000,
+      storeOutage: 'fail-open',
+      cacheTtlMs: 120_000,
+      resetTimeoutMs: 10_000,
+    })
+    const [here, elsewhere] = breakers as [(typeof breakers)[0], (typeof breakers)[0]]
+    await here.execute(succeeds)
+    await elsewhere.execute(succeeds)
+    await rejectionOf(elsewhere.execute(fails))
+    // This environment counts the failure that reaches the threshold, but its opening write fails.
+    store.fault = 'error'
+    store.faultOperations = new Set(['transition'])
+    await rejectionOf(here.execute(fails))
+    store.fault = 'none'
+    expect(await outcomeOf(here.execute(succeeds))).toBe(RejectionReason.LOCALLY_OPEN)
+    // Meanwhile a success elsewhere clears the count: the opening this environment tries is refused.
+    await elsewhere.execute(succeeds)
+
+    clock.advance(10_000)
+    expect(await outcomeOf(here.execute(succeeds))).toBe('ok')
+    expect((await here.getState()).state).toBe(CircuitState.CLOSED)
+  })
 })
