@@ -95,10 +95,8 @@ describe('a call the cached view rejects', () => {
       rampUpMs: 30_000,
       maxConcurrent: 1,
     })
-    // A permit handed over, to take the one slot back later without a decision the ramp could refuse.
-    const admission = await breaker.admit()
-    if (!admission.admitted) throw new Error('expected an admission')
-    const handedOver = toPortablePermit(admission.permit)
+    // The one slot is taken back later without a decision the ramp could refuse.
+    const handedOver = await handOverPermit(breaker)
     await rejectionOf(breaker.execute(fails))
     clock.advance(1_000)
     await breaker.execute(succeeds) // the probe closes the circuit: the ramp starts
@@ -170,28 +168,42 @@ async function outcomeOf(call: Promise<unknown>): Promise<string> {
   )
 }
 
+/**
+ * Takes a permit and hands it over (as a Step Functions task does), so that its one concurrency
+ * slot can be taken back later with `resumePermit` without a decision of its own.
+ */
+async function handOverPermit(breaker: ReturnType<typeof fleet>['breaker']) {
+  const admission = await breaker.admit()
+  if (!admission.admitted) throw new Error('expected an admission')
+  return toPortablePermit(admission.permit)
+}
+
+/**
+ * A breaker with one concurrency slot whose own local breaker has opened: the store stopped
+ * taking writes while it counted two failures. Its slot's permit is handed over first.
+ */
+async function locallyOpenWithOneSlot() {
+  const { breaker, store, clock } = fleet(1, {
+    failureThreshold: 2,
+    storeOutage: 'fail-open',
+    cacheTtlMs: 120_000,
+    resetTimeoutMs: 10_000,
+    maxConcurrent: 1,
+    maxQueued: 3,
+  })
+  await breaker.execute(succeeds)
+  const handedOver = await handOverPermit(breaker)
+  store.fault = 'error'
+  store.faultOperations = new Set(['addFailure', 'transition', 'resetFailures'])
+  await rejectionOf(breaker.execute(fails))
+  await rejectionOf(breaker.execute(fails))
+  store.fault = 'none'
+  return { breaker, clock, handedOver }
+}
+
 describe("the local breaker's trial", () => {
   it('goes to a call that waited for a concurrency slot, not to one turned away for want of it', async () => {
-    const { breaker, store, clock } = fleet(1, {
-      failureThreshold: 2,
-      storeOutage: 'fail-open',
-      cacheTtlMs: 120_000,
-      resetTimeoutMs: 10_000,
-      maxConcurrent: 1,
-      maxQueued: 3,
-    })
-    await breaker.execute(succeeds)
-    // A permit handed over (as a Step Functions task does), to take the one slot back later
-    // without asking the local breaker anything.
-    const admission = await breaker.admit()
-    if (!admission.admitted) throw new Error('expected an admission')
-    const handedOver = toPortablePermit(admission.permit)
-    // The store stops taking writes: this environment's own failures open its local breaker.
-    store.fault = 'error'
-    store.faultOperations = new Set(['addFailure', 'transition', 'resetFailures'])
-    await rejectionOf(breaker.execute(fails))
-    await rejectionOf(breaker.execute(fails))
-    store.fault = 'none'
+    const { breaker, clock, handedOver } = await locallyOpenWithOneSlot()
     const locally = await rejectionOf(breaker.execute(succeeds))
     expect(isCircuitOpenError(locally) && locally.reason).toBe(RejectionReason.LOCALLY_OPEN)
 
@@ -209,23 +221,7 @@ describe("the local breaker's trial", () => {
   })
 
   it('leaves a circuit the cached view rejects rejected at once, though the trial is due and no slot is free', async () => {
-    const { breaker, store, clock } = fleet(1, {
-      failureThreshold: 2,
-      storeOutage: 'fail-open',
-      cacheTtlMs: 120_000,
-      resetTimeoutMs: 10_000,
-      maxConcurrent: 1,
-      maxQueued: 3,
-    })
-    await breaker.execute(succeeds)
-    const admission = await breaker.admit()
-    if (!admission.admitted) throw new Error('expected an admission')
-    const handedOver = toPortablePermit(admission.permit)
-    store.fault = 'error'
-    store.faultOperations = new Set(['addFailure', 'transition', 'resetFailures'])
-    await rejectionOf(breaker.execute(fails))
-    await rejectionOf(breaker.execute(fails))
-    store.fault = 'none'
+    const { breaker, clock, handedOver } = await locallyOpenWithOneSlot()
     await breaker.forceOpen({ reason: 'provider maintenance' })
     clock.advance(10_000)
     const holder = breaker.resumePermit(handedOver)
