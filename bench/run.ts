@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { type CpuTimes, readCpuTimes, stealBetween } from './lib/host-load.js'
 import { describeMachine, packageVersion } from './lib/machine.js'
 import { checklist, table } from './lib/markdown.js'
 import type { Suite, SuiteResult } from './lib/suite.js'
@@ -37,7 +38,14 @@ function parseArgs(argv: readonly string[]): { quick: boolean; only: string[] } 
   return { quick, only }
 }
 
-function report(results: readonly SuiteResult[], quick: boolean, seconds: Readonly<Record<string, number>>): string {
+/** How long a suite took, and the host's CPU times around it. */
+interface SuiteRun {
+  readonly seconds: number
+  readonly before: CpuTimes | undefined
+  readonly after: CpuTimes | undefined
+}
+
+function report(results: readonly SuiteResult[], quick: boolean, runs: Readonly<Record<string, SuiteRun>>): string {
   const machine = describeMachine()
   const versions: Array<[string, string]> = [
     ['@fleet-breaker/core', packageVersion('@fleet-breaker/core')],
@@ -49,10 +57,15 @@ function report(results: readonly SuiteResult[], quick: boolean, seconds: Readon
     ['esbuild', packageVersion('esbuild')],
   ]
   const headlines = results.flatMap((result) => result.headlines ?? [])
-  const total = Object.values(seconds).reduce((sum, value) => sum + value, 0)
-  const durations = Object.entries(seconds)
-    .map(([id, value]) => `${id} ${value < 60 ? `${Math.round(value)} s` : `${(value / 60).toFixed(1)} min`}`)
-    .join(', ')
+  const measured = Object.values(runs)
+  const total = measured.reduce((sum, run) => sum + run.seconds, 0)
+  const durations = Object.entries(runs)
+    .map(([id, { seconds, before, after }]) => {
+      const took = seconds < 60 ? `${Math.round(seconds)} s` : `${(seconds / 60).toFixed(1)} min`
+      return `${id} ${took}, steal ${stealBetween(before, after)}`
+    })
+    .join('; ')
+  const steal = stealBetween(measured[0]?.before, measured.at(-1)?.after)
   const sections = results.map(
     (result) => `## ${result.title}\n\n${result.markdown}\n\n### Targets\n\n${checklist(result.checks)}`,
   )
@@ -67,11 +80,12 @@ function report(results: readonly SuiteResult[], quick: boolean, seconds: Readon
       'runs (from the npm registry when this machine has another), and on the Node.js running the command ' +
       'beside it.',
     '',
-    `This run took ${(total / 60).toFixed(1)} min (${durations}).`,
+    `This run took ${(total / 60).toFixed(1)} min (${durations}). Steal is the share of the machine's CPU ` +
+      'time the hypervisor gave to other guests: timings from a run with a high one are slower across the board.',
     '',
     '## Machine and versions',
     '',
-    table(['', ''], [...Object.entries(machine), ...versions]),
+    table(['', ''], [...Object.entries(machine), ['CPU steal over the run', steal], ...versions]),
     '',
     '## Headlines',
     '',
@@ -85,13 +99,14 @@ function report(results: readonly SuiteResult[], quick: boolean, seconds: Readon
 async function main(): Promise<void> {
   const { quick, only } = parseArgs(process.argv.slice(2))
   const results: SuiteResult[] = []
-  const seconds: Record<string, number> = {}
+  const runs: Record<string, SuiteRun> = {}
   let failed = false
   for (const id of only) {
     const load = SUITES[id]
     if (load === undefined) continue
     console.log(`\n=== ${id}${quick ? ' (quick)' : ''}`)
     const started = performance.now()
+    const before = readCpuTimes()
     try {
       const suite = await load()
       const result = await suite({ quick, log: (line) => console.log(`  ${line}`) })
@@ -102,7 +117,9 @@ async function main(): Promise<void> {
       failed = true
       console.error(`  suite ${id} failed:`, error)
     }
-    seconds[id] = (performance.now() - started) / 1_000
+    const after = readCpuTimes()
+    runs[id] = { seconds: (performance.now() - started) / 1_000, before, after }
+    console.log(`  ${id} took ${Math.round(runs[id].seconds)} s, CPU steal ${stealBetween(before, after)}`)
   }
   const output = quick ? join(root, 'bench/results/quick') : join(root, 'bench/results')
   mkdirSync(output, { recursive: true })
@@ -114,7 +131,7 @@ async function main(): Promise<void> {
       writeFileSync(path, file.content)
     }
   }
-  const markdown = report(results, quick, seconds)
+  const markdown = report(results, quick, runs)
   const reportPath = quick ? join(output, 'BENCHMARKS.md') : join(root, 'BENCHMARKS.md')
   writeFileSync(reportPath, markdown)
   console.log(`\nwrote ${reportPath}`)

@@ -256,8 +256,9 @@ function sectionOf(figures: RuntimeFigures, plan: WorkerPlan): string {
     timingTable(result, result.rejected, 1_000),
     '',
     'Most of a rejection is the error it rejects with: V8 records a stack trace for every `Error` made, which ' +
-      'the bare rejection pays too. fleet-breaker decides it from the cached view, without a store call, a ' +
-      'concurrency slot or an async step.',
+      'the bare rejection pays too, walking every frame from the constructor to the caller. fleet-breaker ' +
+      'decides it from the cached view, without a store call, a concurrency slot or an async step, and makes ' +
+      'the error in `execute()` itself, with a single constructor frame.',
     '',
     `**Allocation** (${plan.allocationCalls.toLocaleString('en-US')} calls back to back per contender; the timeout rows too):`,
     '',

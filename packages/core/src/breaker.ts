@@ -7,10 +7,11 @@ import {
   sharedDeadlineScheduler,
 } from './call-deadline.js'
 import { CircuitView } from './circuit-view.js'
-import { Decider, type Decision } from './decider.js'
+import { Decider } from './decider.js'
 import {
   CallTimeoutError,
   type CircuitBreakerError,
+  CircuitOpenError,
   ConcurrencyLimitError,
   InvalidConfigurationError,
   isCallTimeoutError,
@@ -30,6 +31,7 @@ import { PermitMode, type PermitState, type Verdict } from './permit.js'
 import { PERMIT_STATE, type PermitHandle, parsePortablePermit, permitStateOf } from './portable-permit.js'
 import { decideProbeNow, type ProbeSkip, ProbeSkipReason } from './probe-now.js'
 import { Recorder } from './recorder.js'
+import type { Decision, Ruling } from './ruling.js'
 import { ShadowMode } from './shadow.js'
 import { type CircuitSnapshot, toSnapshot } from './snapshot.js'
 import {
@@ -269,14 +271,19 @@ export class CircuitBreaker<TFallback = never> {
     ) {
       return this.#runHot(fn) as Promise<T | TFallback>
     }
-    let cached: Decision | undefined
+    let cached: Ruling | undefined
     try {
       cached = this.#decideFromCache(options?.signal)
     } catch (error) {
       return Promise.reject(error)
     }
     if (cached === undefined) return this.#execute(fn, options ?? NO_OPTIONS, undefined)
-    if (!cached.admitted) return this.#fallbackOr(cached.error, 'rejected')
+    if (!cached.admitted) {
+      // Made here, the caller's own frame, so that recording its stack walks no frame of the decision.
+      const error = new CircuitOpenError(cached.refusal)
+      this.#observers.rejected(error)
+      return this.#fallbackOr(error, 'rejected')
+    }
     const permit = cached.permit
     if (options === undefined && permit === this.#hotPermit) {
       // The hot lane opened for this call's permit; an unlimited lane holds no slot.
@@ -376,7 +383,12 @@ export class CircuitBreaker<TFallback = never> {
    */
   async admit(options: ExecuteOptions = {}): Promise<Admission> {
     const cached = this.#decideFromCache(options.signal)
-    if (cached !== undefined) return cached.admitted ? { admitted: true, permit: this.#permit(cached.permit) } : cached
+    if (cached !== undefined && !cached.admitted) {
+      const error = new CircuitOpenError(cached.refusal)
+      this.#observers.rejected(error)
+      return { admitted: false, error }
+    }
+    if (cached !== undefined) return { admitted: true, permit: this.#permit(cached.permit) }
     const decision = await this.#admitState(options)
     return decision.admitted ? { admitted: true, permit: this.#permit(decision.permit) } : decision
   }
@@ -530,11 +542,11 @@ export class CircuitBreaker<TFallback = never> {
   /**
    * Decides a call without waiting when the cached view alone can: admits it when the view is a
    * fresh CLOSED or forced-closed one and a concurrency slot is free (opening the hot lane for the
-   * calls that follow when the view allows it), rejects it when a fresh view rejects it (told to
-   * the observers, as every rejection is). `undefined` when the decision needs more: a store read,
-   * a write to contend for, a ramp, shadow mode, or a slot to wait for.
+   * calls that follow when the view allows it), refuses it when a fresh view rejects it (the caller
+   * makes the error and tells the observers of it, as of every rejection). `undefined` when the decision
+   * needs more: a store read, a write to contend for, a ramp, shadow mode, or a slot to wait for.
    */
-  #decideFromCache(signal: AbortSignal | undefined): Decision | undefined {
+  #decideFromCache(signal: AbortSignal | undefined): Ruling | undefined {
     const now = this.#options.now()
     const record = this.#view.fresh(now)
     if (record === undefined) return undefined
@@ -547,7 +559,7 @@ export class CircuitBreaker<TFallback = never> {
     if (slotFirst && !this.#limiter.tryTake()) return undefined
     const localOpenUntil = this.#local.openUntil
     const evaluation = this.#decider.evaluate(record, now, signal)
-    if (!('admitted' in evaluation) || (!evaluation.admitted && this.#shadow.letsThrough(evaluation.error, now))) {
+    if (!('admitted' in evaluation) || (!evaluation.admitted && this.#shadow.letsThrough(evaluation.refusal, now))) {
       // A write to contend for, or a rejection shadow mode lets through: the full decision (which
       // reports the call once) decides it again, with the local breaker's trial if this was given it.
       this.#local.returnTrial(localOpenUntil)
@@ -557,7 +569,6 @@ export class CircuitBreaker<TFallback = never> {
     if (!evaluation.admitted) {
       // No slot is kept or waited for: an open circuit answers at once, however busy the breaker.
       if (slotFirst) this.#limiter.release()
-      this.#observers.rejected(evaluation.error)
       return evaluation
     }
     if (!slotFirst && !this.#limiter.tryTake()) return undefined

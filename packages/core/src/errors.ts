@@ -77,6 +77,19 @@ export const RejectionReason = {
 } as const
 export type RejectionReason = (typeof RejectionReason)[keyof typeof RejectionReason]
 
+/** What a {@link CircuitOpenError} says: why the call was turned away and when to retry. */
+export interface CircuitOpenDetails {
+  readonly circuitId: string
+  readonly state: CircuitState
+  readonly reason: RejectionReason
+  /** Milliseconds until a call may be admitted again (0 when that is already the case). */
+  readonly retryAfterMs: number
+  readonly forcedReason?: string
+  readonly forcedActor?: string
+  readonly forcedSince?: number
+  readonly forcedUntil?: number
+}
+
 /**
  * Thrown, without calling the protected function, when the circuit is open (or half-open with
  * every probe slot taken). `retryAfterMs` says when trying again makes sense, which is what an
@@ -90,6 +103,10 @@ export type RejectionReason = (typeof RejectionReason)[keyof typeof RejectionRea
 export class CircuitOpenError extends CircuitBreakerError {
   static {
     brandPrototype(CircuitOpenError, CircuitBreakerErrorName.CIRCUIT_OPEN)
+    // `super()` calls `Error` itself: V8 walks every constructor frame when it records an error's
+    // stack, and during an outage every invocation makes one of these. Instances still inherit
+    // from `CircuitBreakerError.prototype`; the constructor sets what the base's would.
+    Object.setPrototypeOf(CircuitOpenError, Error)
   }
 
   declare readonly circuitId: string
@@ -106,21 +123,11 @@ export class CircuitOpenError extends CircuitBreakerError {
   /** When the forced open lapses (epoch milliseconds); `undefined` when forced until cleared, or not forced. */
   readonly forcedUntil: number | undefined
 
-  constructor(details: {
-    circuitId: string
-    state: CircuitState
-    reason: RejectionReason
-    retryAfterMs: number
-    forcedReason?: string
-    forcedActor?: string
-    forcedSince?: number
-    forcedUntil?: number
-  }) {
+  constructor(details: CircuitOpenDetails) {
     const forcedBy = details.forcedActor === undefined ? '' : ` by ${details.forcedActor}`
     const why = `${details.reason}${details.forcedReason === undefined ? '' : `: ${details.forcedReason}`}${forcedBy}`
-    super(`Circuit "${details.circuitId}" is ${details.state} (${why}); retry after ${details.retryAfterMs} ms`, {
-      circuitId: details.circuitId,
-    })
+    super(`Circuit "${details.circuitId}" is ${details.state} (${why}); retry after ${details.retryAfterMs} ms`)
+    this.circuitId = details.circuitId
     this.name = CircuitBreakerErrorName.CIRCUIT_OPEN
     this.state = details.state
     this.reason = details.reason

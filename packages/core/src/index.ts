@@ -25,6 +25,7 @@ export {
   CallTimeoutError,
   CircuitBreakerError,
   CircuitBreakerErrorName,
+  type CircuitOpenDetails,
   CircuitOpenError,
   ConcurrencyLimitError,
   type FailoverAttempt,

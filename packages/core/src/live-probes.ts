@@ -1,6 +1,7 @@
 import type { CircuitView } from './circuit-view.js'
-import { CircuitOpenError, RejectionReason } from './errors.js'
+import { RejectionReason } from './errors.js'
 import type { ResolvedOptions } from './options.js'
+import { type Refusal, refused } from './ruling.js'
 import { type CircuitRecord, CircuitState } from './state.js'
 
 type GateOptions = Pick<
@@ -59,18 +60,12 @@ export class LiveProbeGate {
     return resumeAt !== undefined && now < resumeAt
   }
 
-  /** The rejection of a live call the gate withholds: retry when the checker may have decided. */
-  reject(record: CircuitRecord, now: number): { readonly admitted: false; readonly error: CircuitOpenError } {
+  /** The refusal of a live call the gate withholds: retry when the checker may have decided. */
+  refuse(record: CircuitRecord, now: number): Refusal {
     const resumeAt = liveProbesResumeAt(record, this.#options) ?? now
     const retryAfterMs = Math.max(0, Math.min(this.#options.healthCheckIntervalMs, resumeAt - now))
     const reason = record.state === CircuitState.HALF_OPEN ? RejectionReason.PROBES_BUSY : RejectionReason.OPEN
-    const error = new CircuitOpenError({
-      circuitId: this.#options.circuitId,
-      state: record.state,
-      reason,
-      retryAfterMs,
-    })
-    return { admitted: false, error }
+    return refused({ circuitId: this.#options.circuitId, state: record.state, reason, retryAfterMs })
   }
 
   /** Notes a record just read from the store, so a withheld one need not be read again at once. */

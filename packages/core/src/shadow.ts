@@ -1,9 +1,15 @@
 import type { CircuitView } from './circuit-view.js'
-import type { Decision } from './decider.js'
-import { type CircuitBreakerError, isCircuitOpenError, isStoreUnavailableError, RejectionReason } from './errors.js'
+import {
+  type CircuitBreakerError,
+  type CircuitOpenDetails,
+  isCircuitOpenError,
+  isStoreUnavailableError,
+  RejectionReason,
+} from './errors.js'
 import type { ObserverHub } from './observe/hub.js'
 import type { ResolvedOptions } from './options.js'
 import { PermitMode } from './permit.js'
+import type { Decision } from './ruling.js'
 import { activeOverride, activeShadow, type CircuitRecord, CircuitState, initialRecord } from './state.js'
 
 /*
@@ -57,10 +63,10 @@ export class ShadowMode {
     this.#observers = observers
   }
 
-  /** Whether {@link review} would let through a call rejected with `error` at `now` (it changes nothing). */
-  letsThrough(error: CircuitBreakerError, now: number): boolean {
+  /** Whether {@link review} would let through a call `refusal` turns away at `now` (it changes nothing). */
+  letsThrough(refusal: CircuitOpenDetails, now: number): boolean {
     const record = this.#view.latest ?? initialRecord(this.#options.circuitId)
-    return inShadow(record, now, this.#options) && shadowedReason(error) !== undefined
+    return inShadow(record, now, this.#options) && refusal.reason !== RejectionReason.FORCED_OPEN
   }
 
   /**

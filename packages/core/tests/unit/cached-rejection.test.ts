@@ -158,6 +158,27 @@ describe('a call the cached view rejects', () => {
     await expect(breaker.execute(succeeds)).resolves.toBe('cached')
     expect(kinds).toEqual(['failed:other', 'rejected:open'])
   })
+
+  it("has a stack that starts at execute() and admit(), with the caller's frame next", async () => {
+    const { breaker } = fleet(1, { failureThreshold: 1, resetTimeoutMs: 60_000 })
+    await rejectionOf(breaker.execute(fails))
+    function chargeCard() {
+      return breaker.execute(succeeds)
+    }
+    function admitCharge() {
+      return breaker.admit()
+    }
+    const error = await rejectionOf(chargeCard())
+    const admission = await admitCharge()
+
+    for (const stack of [(error as Error).stack, !admission.admitted && admission.error.stack]) {
+      const frames = String(stack)
+        .split('\n')
+        .filter((line) => line.trimStart().startsWith('at '))
+      expect(frames[0]).toMatch(/\b(execute|admit)\b/)
+      expect(frames[1]).toMatch(/\b(chargeCard|admitCharge)\b/)
+    }
+  })
 })
 
 /** Why a call was turned away, or `ok`. */

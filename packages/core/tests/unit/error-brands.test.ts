@@ -46,6 +46,17 @@ describe('error brands', () => {
     expect(isCircuitOpenError(error)).toBe(true)
   })
 
+  it('make a CircuitOpenError a CircuitBreakerError in every way a caller checks', () => {
+    const open = new CircuitOpenError(details)
+    expect(open).toBeInstanceOf(CircuitOpenError)
+    expect(open).toBeInstanceOf(CircuitBreakerError)
+    expect(open).toBeInstanceOf(Error)
+    expect(open.circuitId).toBe('payment-api')
+    expect(open.message).toBe('Circuit "payment-api" is OPEN (open); retry after 1000 ms')
+    expect(Object.hasOwn(open, 'cause')).toBe(false)
+    expect(String(open.stack)).toMatch(/^CircuitOpenError: Circuit "payment-api" is OPEN/)
+  })
+
   it('leave the name an own property, so an error serialised as JSON still says what it is', () => {
     const open = new CircuitOpenError(details)
     expect(JSON.parse(JSON.stringify(open))).toMatchObject({ name: 'CircuitOpenError', reason: 'open' })
