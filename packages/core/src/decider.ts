@@ -8,7 +8,7 @@ import type { ObserverHub } from './observe/hub.js'
 import { type ResolvedOptions, StoreOutagePolicy } from './options.js'
 import { PermitMode } from './permit.js'
 import { type Admitted, type Decision, decided, type Refusal, type Ruling, refused } from './ruling.js'
-import { activeOverride, type CircuitRecord, CircuitState, effectiveState, initialRecord, liveProbes } from './state.js'
+import { activeOverride, type CircuitRecord, CircuitState, initialRecord, liveProbes } from './state.js'
 import { freeProbeSlot, holdsLease } from './store/semantics.js'
 import type { GuardedResult } from './store-guard.js'
 import type { StoreLink } from './store-link.js'
@@ -188,20 +188,19 @@ export class Decider {
   refuse(record: CircuitRecord, now: number): Refusal {
     const circuitId = this.#options.circuitId
     const forced = activeOverride(record, now)
-    // Literals without spreads on the paths every turned-away call takes: Node 20 copies a spread
-    // object through a slow path that costs a microsecond.
+    // Literals without spreads: every turned-away call makes one, and Node 20 copies a spread
+    // object through a slow path that costs it a microsecond.
     if (forced !== undefined) {
-      const base = { circuitId, state: effectiveState(record, now) }
-      const retryAfterMs = forced.until === undefined ? this.#options.resetTimeoutMs : forced.until - now
-      const details = {
-        ...base,
+      return refused({
+        circuitId,
+        state: forced.state,
         reason: RejectionReason.FORCED_OPEN,
-        retryAfterMs,
+        retryAfterMs: forced.until === undefined ? this.#options.resetTimeoutMs : forced.until - now,
         forcedSince: forced.since,
-        ...(forced.until === undefined ? {} : { forcedUntil: forced.until }),
-        ...(forced.actor === undefined ? {} : { forcedActor: forced.actor }),
-      }
-      return refused(forced.reason === undefined ? details : { ...details, forcedReason: forced.reason })
+        forcedUntil: forced.until,
+        forcedActor: forced.actor,
+        forcedReason: forced.reason,
+      })
     }
     if (record.state === CircuitState.OPEN) {
       const retryAfterMs = Math.max(0, record.retryAt - now)

@@ -105,23 +105,26 @@ export class CircuitOpenError extends CircuitBreakerError {
     brandPrototype(CircuitOpenError, CircuitBreakerErrorName.CIRCUIT_OPEN)
     // `super()` calls `Error` itself: V8 walks every constructor frame when it records an error's
     // stack, and during an outage every invocation makes one of these. Instances still inherit
-    // from `CircuitBreakerError.prototype`; the constructor sets what the base's would.
+    // from `CircuitBreakerError.prototype`, and the constructor sets what the base's would; the
+    // class itself does not inherit `CircuitBreakerError`'s static members (it has none).
     Object.setPrototypeOf(CircuitOpenError, Error)
   }
 
+  // Declared, not defined as class fields: the constructor sets them in the order a serialised
+  // error lists them, `circuitId` and `name` first, as the base class would.
   declare readonly circuitId: string
-  readonly state: CircuitState
-  readonly reason: RejectionReason
+  declare readonly state: CircuitState
+  declare readonly reason: RejectionReason
   /** Milliseconds until a call may be admitted again (0 when that is already the case). */
-  readonly retryAfterMs: number
+  declare readonly retryAfterMs: number
   /** The operator's reason, when the circuit was forced open. */
-  readonly forcedReason: string | undefined
+  declare readonly forcedReason: string | undefined
   /** Who forced the circuit open, when it was and the override names them. */
-  readonly forcedActor: string | undefined
+  declare readonly forcedActor: string | undefined
   /** When the circuit was forced open (epoch milliseconds), when it was. */
-  readonly forcedSince: number | undefined
+  declare readonly forcedSince: number | undefined
   /** When the forced open lapses (epoch milliseconds); `undefined` when forced until cleared, or not forced. */
-  readonly forcedUntil: number | undefined
+  declare readonly forcedUntil: number | undefined
 
   constructor(details: CircuitOpenDetails) {
     const forcedBy = details.forcedActor === undefined ? '' : ` by ${details.forcedActor}`

@@ -60,5 +60,7 @@ describe('error brands', () => {
   it('leave the name an own property, so an error serialised as JSON still says what it is', () => {
     const open = new CircuitOpenError(details)
     expect(JSON.parse(JSON.stringify(open))).toMatchObject({ name: 'CircuitOpenError', reason: 'open' })
+    // Logs and snapshots list what the error is about first.
+    expect(Object.keys(open).slice(0, 3)).toEqual(['circuitId', 'name', 'state'])
   })
 })
