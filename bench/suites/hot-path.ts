@@ -15,7 +15,7 @@ import { table } from '../lib/markdown.js'
 import { findRuntimes, type Runtime } from '../lib/runtimes.js'
 import { median, quantile, type Summary, summarise } from '../lib/stats.js'
 import type { Suite, TargetCheck } from '../lib/suite.js'
-import { CALL_TIMEOUT_MS, MANY_CIRCUITS } from './hot-path/contenders.js'
+import { CALL_TIMEOUT_MS, DEEP_CALLER_FRAMES, DEEP_CALLER_SUFFIX, MANY_CIRCUITS } from './hot-path/contenders.js'
 import type { Rounds } from './hot-path/measure.js'
 import { FULL, QUICK, type WorkerPlan } from './hot-path/plan.js'
 import type { WorkerResult } from './hot-path/worker.js'
@@ -57,21 +57,25 @@ interface Ratio {
   readonly p90: number
 }
 
-/** The call every contender of `rounds` is measured against: the bare call, or the bare rejection. */
-function baselineOf(rounds: Rounds): string {
-  return rounds.nsPerCall[REJECTED_BASELINE] === undefined ? 'bare' : REJECTED_BASELINE
+/** The call `id` of `rounds` is measured against: the bare call, or the bare rejection from the same depth. */
+function baselineOf(rounds: Rounds, id: string): string {
+  if (rounds.nsPerCall[REJECTED_BASELINE] === undefined) return 'bare'
+  return id.endsWith(DEEP_CALLER_SUFFIX) ? `${REJECTED_BASELINE}${DEEP_CALLER_SUFFIX}` : REJECTED_BASELINE
 }
 
 function overheads(rounds: Rounds, id: string): number[] {
-  const bare = rounds.nsPerCall[baselineOf(rounds)] ?? []
+  const bare = rounds.nsPerCall[baselineOf(rounds, id)] ?? []
   return (rounds.nsPerCall[id] ?? []).map((ns, round) => ns - (bare[round] ?? Number.NaN))
 }
 
-/** `id`'s overhead over `other`'s, per round (the same round shares the machine's state). */
+/**
+ * `id`'s overhead over `other`'s, per round (the same round shares the machine's state). None when
+ * `other` cost no more than the baseline in some round: a ratio to nothing, or to less, says nothing.
+ */
 function ratioOf(rounds: Rounds, id: string, other: string): Ratio | undefined {
   const own = overheads(rounds, id)
   const theirs = overheads(rounds, other)
-  if (own.length === 0 || theirs.length === 0) return undefined
+  if (own.length === 0 || theirs.length === 0 || theirs.some((value) => !(value > 0))) return undefined
   const ratios = own.map((value, round) => value / (theirs[round] ?? Number.NaN)).filter(Number.isFinite)
   if (ratios.length === 0) return undefined
   return {
@@ -106,6 +110,8 @@ const signedNs = (summary: Summary) => {
   const f = (value: number) => `${value < 0 ? '−' : '+'}${Math.abs(Math.round(value))}`
   return `${f(summary.median)} (${f(summary.min)} to ${f(summary.max)})`
 }
+/** A contender's median overhead over its baseline, in µs. */
+const usOver = (rounds: Rounds, id: string) => `${(median(overheads(rounds, id)) / 1_000).toFixed(2)} µs`
 /** Ahead over the whole spread: every round's ratio below one. */
 const ahead = (ratio: Ratio | undefined) => ratio !== undefined && ratio.max < 1
 
@@ -113,6 +119,9 @@ const ahead = (ratio: Ratio | undefined) => ratio !== undefined && ratio.max < 1
 function counterparts(id: string): { cockatiel: string; opossum: string } | undefined {
   if (!id.startsWith('fleet-breaker')) return undefined
   if (id.endsWith('-rejected')) return { cockatiel: 'cockatiel-rejected', opossum: 'opossum-rejected' }
+  if (id.endsWith(`-rejected${DEEP_CALLER_SUFFIX}`)) {
+    return { cockatiel: `cockatiel-rejected${DEEP_CALLER_SUFFIX}`, opossum: `opossum-rejected${DEEP_CALLER_SUFFIX}` }
+  }
   return id.includes('timeout')
     ? { cockatiel: 'cockatiel-timeout', opossum: 'opossum-timeout' }
     : { cockatiel: 'cockatiel', opossum: 'opossum-no-timeout' }
@@ -135,7 +144,7 @@ function timingTable(result: WorkerResult, rounds: Rounds, unitNs: number): stri
     return [
       result.labels[id]?.label ?? id,
       text(scale(summarise(rounds.nsPerCall[id] ?? []))),
-      id === baselineOf(rounds)
+      id === baselineOf(rounds, id)
         ? '–'
         : unitNs === 1
           ? signedNs(summarise(overheads(rounds, id)))
@@ -183,7 +192,8 @@ interface RuntimeFigures {
 function checksOf({ runtime, result }: RuntimeFigures): TargetCheck[] {
   const { backToBack, spaced, rejected } = result
   const on = `Node ${runtime.major}`
-  const rejectedVs = (other: string) => ratioOf(rejected, 'fleet-breaker-rejected', other)
+  const rejectedVs = (other: string, depth: string) =>
+    ratioOf(rejected, `fleet-breaker-rejected${depth}`, other + depth)
   const vsCockatiel = ratioOf(backToBack, 'fleet-breaker', 'cockatiel')
   const overhead = summarise(overheads(backToBack, 'fleet-breaker'))
   const timeoutVs = (other: string) => ratioOf(spaced, 'fleet-breaker-timeout', other)
@@ -219,11 +229,17 @@ function checksOf({ runtime, result }: RuntimeFigures): TargetCheck[] {
         `${times(flat)} (cockatiel ${times(flatCockatiel)}); spaced 1 ms apart, where every call finds its circuit ` +
         `cold in the CPU's caches: ${times(flatTimeout)} with a call timeout (cockatiel without one ${times(flatSpacedCockatiel)})`,
     },
-    ...['cockatiel-rejected', 'opossum-rejected'].map((other) => ({
-      target: `${on}, open circuit: a call fleet-breaker turns away costs less than one ${result.labels[other]?.library ?? other} turns away, over the whole spread`,
-      met: ahead(rejectedVs(other)),
-      detail: `overhead over a bare rejection, ratio ${times(rejectedVs(other))} over ${rejected.orders.length} rounds`,
-    })),
+    ...['', DEEP_CALLER_SUFFIX].flatMap((depth) =>
+      ['cockatiel-rejected', 'opossum-rejected'].map((other) => ({
+        target:
+          `${on}, open circuit${depth === '' ? '' : `, caller ${DEEP_CALLER_FRAMES} frames deep`}: a call fleet-breaker ` +
+          `turns away costs less than one ${result.labels[other]?.library ?? other} turns away, over the whole spread`,
+        met: ahead(rejectedVs(other, depth)),
+        detail:
+          `overhead over a bare rejection ${usOver(rejected, `fleet-breaker-rejected${depth}`)} against ` +
+          `${usOver(rejected, other + depth)}, ratio ${times(rejectedVs(other, depth))} over ${rejected.orders.length} rounds`,
+      })),
+    ),
     {
       target: `${on}: fleet-breaker allocates the least per call, without and with a call timeout`,
       met: lowest('fleet-breaker', plainPeers) && lowest('fleet-breaker-timeout', timeoutPeers),
@@ -258,7 +274,8 @@ function sectionOf(figures: RuntimeFigures, plan: WorkerPlan): string {
     'Most of a rejection is the error it rejects with: V8 records a stack trace for every `Error` made, which ' +
       'the bare rejection pays too, walking every frame from the constructor to the caller. fleet-breaker ' +
       'decides it from the cached view, without a store call, a concurrency slot or an async step, and makes ' +
-      'the error in `execute()` itself, with a single constructor frame.',
+      "the error in `execute()` itself, with a single constructor frame. From a deep caller, opossum's plain " +
+      '`Error` has one frame fewer to walk past than the error classes of fleet-breaker and cockatiel.',
     '',
     `**Allocation** (${plan.allocationCalls.toLocaleString('en-US')} calls back to back per contender; the timeout rows too):`,
     '',
@@ -293,7 +310,10 @@ function method(plan: WorkerPlan, runtimes: readonly Runtime[]): string {
     `- **Turned away**: each library's circuit is opened once (fleet-breaker and cockatiel by a failure with a ` +
       'threshold of 1, opossum by `open()`), then every call is rejected with its open-circuit error ' +
       "(`CircuitOpenError`, `BrokenCircuitError`, opossum's `EOPENBREAKER`), which the harness checks; the " +
-      'baseline is a bare async call that rejects with a new `Error`. Rounds as back to back.',
+      'baseline is a bare async call that rejects with a new `Error`. Rounds as back to back. Each is called ' +
+      'from a shallow stack, as an async handler calls after its first `await`, and again from ' +
+      `${DEEP_CALLER_FRAMES} synchronous frames deeper ("from ${DEEP_CALLER_FRAMES} frames deep"), where V8's ` +
+      'ten-frame stack trace is full and every frame it walks past counts.',
     `- **Many circuits**: the same calls spread round-robin over ${MANY_CIRCUITS.toLocaleString('en-US')} ` +
       'circuits (breakers), so consecutive calls never touch the same circuit. Every circuit is called twice ' +
       'before the rounds, as a circuit in steady use has been: the first call reads the store, the second finds ' +
@@ -336,7 +356,9 @@ export const hotPath: Suite = async ({ quick, log }) => {
     `(cockatiel ${us(spaced, 'cockatiel-timeout')}, opossum ${us(spaced, 'opossum-timeout')}); over ` +
     `${MANY_CIRCUITS.toLocaleString('en-US')} circuits ${us(spaced, 'fleet-breaker-timeout-many')}. A call an open ` +
     `circuit turns away: ${us(rejected, 'fleet-breaker-rejected')} over a bare rejection (cockatiel ` +
-    `${us(rejected, 'cockatiel-rejected')}, opossum ${us(rejected, 'opossum-rejected')}).`
+    `${us(rejected, 'cockatiel-rejected')}, opossum ${us(rejected, 'opossum-rejected')}); from a caller ` +
+    `${DEEP_CALLER_FRAMES} frames deep ${us(rejected, `fleet-breaker-rejected${DEEP_CALLER_SUFFIX}`)} (cockatiel ` +
+    `${us(rejected, `cockatiel-rejected${DEEP_CALLER_SUFFIX}`)}, opossum ${us(rejected, `opossum-rejected${DEEP_CALLER_SUFFIX}`)}).`
   const checks = measured.flatMap(checksOf)
   const behind = checks.filter((check) => !check.met)
   const summary =

@@ -285,9 +285,31 @@ function turnedAway(call: () => Promise<unknown>, expected: (error: unknown) => 
     )
 }
 
+/** How many frames deep the "deep caller" rows call from: enough to fill V8's ten-frame stack trace. */
+export const DEEP_CALLER_FRAMES = 10
+
+/** `call`, made from {@link DEEP_CALLER_FRAMES} synchronous frames down, as from inside a framework. */
+function fromDeepCaller(call: () => Promise<unknown>): () => Promise<unknown> {
+  const descend = (frames: number): Promise<unknown> => (frames === 0 ? call() : descend(frames - 1))
+  return () => descend(DEEP_CALLER_FRAMES)
+}
+
+/** A library's call that an open circuit turns away, and how to tell its error. */
+interface Rejection {
+  readonly id: string
+  readonly label: string
+  readonly library: Library
+  readonly call: () => Promise<unknown>
+  readonly expected: (error: unknown) => boolean
+  readonly prepare?: () => Promise<void>
+  readonly close?: () => void
+}
+
 /**
  * Calls an open circuit turns away, each library with its own open-circuit error, against a bare
- * call that rejects with a new `Error`: during an outage, the path every invocation takes.
+ * call that rejects with a new `Error`: during an outage, the path every invocation takes. Each is
+ * made from a shallow caller (an async handler after its first `await`) and from a deep one: V8
+ * records up to ten frames of every error's stack, and walks each frame it skips to get there.
  */
 export function createRejectionContenders(): Contender[] {
   const breaker = new CircuitBreaker({
@@ -299,51 +321,74 @@ export function createRejectionContenders(): Contender[] {
   })
   const cockatiel = circuitBreaker(handleAll, { halfOpenAfter: STAYS_OPEN_MS, breaker: new ConsecutiveBreaker(1) })
   const opossum = new Opossum(failingDownstream, { timeout: false, resetTimeout: STAYS_OPEN_MS })
-  const common = { withTimeout: false, circuits: 1, close: nothingToClose } as const
-  return [
+  const rejections: Rejection[] = [
     {
-      ...common,
       id: 'bare-rejected',
       label: 'bare async call that rejects with a new `Error`',
       library: 'bare',
-      call: turnedAway(failingDownstream, (error) => error instanceof Error),
+      call: failingDownstream,
+      expected: (error) => error instanceof Error,
     },
     {
-      ...common,
       id: 'fleet-breaker-rejected',
       label: 'fleet-breaker `execute`, open circuit (`CircuitOpenError`)',
       library: 'fleet-breaker',
       prepare: async () => {
         await breaker.execute(failingDownstream).catch(() => undefined)
       },
-      call: turnedAway(() => breaker.execute(failingDownstream), isCircuitOpenError),
+      call: () => breaker.execute(failingDownstream),
+      expected: isCircuitOpenError,
     },
     {
-      ...common,
       id: 'cockatiel-rejected',
       label: 'cockatiel, open circuit (`BrokenCircuitError`)',
       library: 'cockatiel',
       prepare: async () => {
         await cockatiel.execute(failingDownstream).catch(() => undefined)
       },
-      call: turnedAway(() => cockatiel.execute(failingDownstream), isBrokenCircuitError),
+      call: () => cockatiel.execute(failingDownstream),
+      expected: isBrokenCircuitError,
     },
     {
-      ...common,
       id: 'opossum-rejected',
       label: 'opossum `fire`, open circuit (`EOPENBREAKER`)',
       library: 'opossum',
       prepare: async () => {
         opossum.open()
       },
-      call: turnedAway(
-        () => opossum.fire(),
-        (error) => (error as { code?: unknown } | undefined)?.code === 'EOPENBREAKER',
-      ),
+      call: () => opossum.fire(),
+      expected: (error) => (error as { code?: unknown } | undefined)?.code === 'EOPENBREAKER',
       close: () => opossum.shutdown(),
     },
   ]
+  const common = { withTimeout: false, circuits: 1 } as const
+  const shallow = rejections.map(
+    (rejection): Contender => ({
+      ...common,
+      id: rejection.id,
+      label: rejection.label,
+      library: rejection.library,
+      call: turnedAway(rejection.call, rejection.expected),
+      close: rejection.close ?? nothingToClose,
+      ...(rejection.prepare === undefined ? {} : { prepare: rejection.prepare }),
+    }),
+  )
+  // The same circuits, already open: only the caller's depth differs.
+  const deep = rejections.map(
+    (rejection): Contender => ({
+      ...common,
+      id: `${rejection.id}${DEEP_CALLER_SUFFIX}`,
+      label: `${rejection.label}, from ${DEEP_CALLER_FRAMES} frames deep`,
+      library: rejection.library,
+      call: turnedAway(fromDeepCaller(rejection.call), rejection.expected),
+      close: nothingToClose,
+    }),
+  )
+  return [...shallow, ...deep]
 }
+
+/** What the id of a "deep caller" row ends with. */
+export const DEEP_CALLER_SUFFIX = '-deep'
 
 /** What one circuit of each library costs in memory: makes `count` circuits, each called once. */
 export const circuitFactories: ReadonlyArray<{
