@@ -160,7 +160,11 @@ export class Decider {
     // slow store costs this call at most a read, the write and the read after an unanswered write.
     const outcome = await this.#contend(evaluation.contend, evaluation.record, now, signal)
     if ('admitted' in outcome) return outcome
-    return this.evaluateOrReject('unanswered' in outcome ? outcome.unanswered : outcome, now, signal, holdsTrial)
+    const current = 'unanswered' in outcome ? outcome.unanswered : outcome
+    // The store's answer is as good as a read: a circuit that moved on since this environment's
+    // own breaker opened (an operator's reset) decides again.
+    this.#local.learned(current)
+    return this.evaluateOrReject(current, now, signal, holdsTrial)
   }
 
   /**

@@ -302,6 +302,33 @@ describe('a slow or failing store', () => {
   })
 })
 
+describe('an environment that opened its own breaker while the store was unreachable', () => {
+  it('gives way to the shared state when a refused probe write shows the circuit moved on', async () => {
+    const options = { failureThreshold: 1, resetTimeoutMs: 5_000, cacheTtlMs: 500 }
+    const { members, reader, clock } = environments(2, options)
+    const [a, b] = members as [(typeof members)[0], (typeof members)[0]]
+    // b admits a call while the circuit is closed; a opens the circuit meanwhile, and b learns it.
+    const inFlight = await b.breaker.admit()
+    if (!inFlight.admitted) throw new Error('expected the call to be admitted')
+    await rejectionOf(a.breaker.execute(fails))
+    clock.advance(600)
+    expect(isCircuitOpenError(await rejectionOf(b.breaker.execute(succeeds)))).toBe(true)
+    // b's call fails while b cannot reach the store: b opens its own breaker.
+    b.store.fault = 'error'
+    await inFlight.permit.recordError(new ServiceUnavailable())
+    b.store.fault = 'none'
+    // An operator resets the circuit; b's view still shows it open, due for a probe.
+    await reader.reset()
+    clock.advance(10_000)
+    b.store.resetCounts()
+
+    // b contends for the probe, the store refuses and answers with the closed circuit: it decides.
+    const outcomes = await Promise.allSettled([b.breaker.execute(succeeds), b.breaker.execute(succeeds)])
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled'])
+    expect(b.store.calls.get('transition')).toBe(1)
+  })
+})
+
 describe('nested breakers', () => {
   it('does not count an outer breaker’s timeout as the inner downstream’s failure', async () => {
     const store = new MemoryStore()
