@@ -217,7 +217,13 @@ export class CircuitBreaker<TFallback = never> {
     const closeHotLane = (): void => {
       this.#hotUntil = HOT_LANE_CLOSED
     }
-    this.#view = new CircuitView(this.circuitId, resolved.cacheTtlMs, resolved.halfOpenMaxProbes, logger, closeHotLane)
+    // Whatever answer brought a newer record (a read, a refused probe write, an operator's write,
+    // `getState()`, a health check), the local breaker gives way if the circuit moved on since it opened.
+    const viewChanged = (taken?: CircuitRecord): void => {
+      closeHotLane()
+      if (taken !== undefined) this.#local.learned(taken)
+    }
+    this.#view = new CircuitView(this.circuitId, resolved.cacheTtlMs, resolved.halfOpenMaxProbes, logger, viewChanged)
     this.#link = new StoreLink(this.circuitId, guard, this.#view, now)
     this.#local = new LocalBreaker(resolved, {
       opened: () => this.#observers.locallyOpened(),

@@ -71,11 +71,20 @@ export class CircuitView {
   #known: Known | undefined
   readonly #unconfirmed: UnconfirmedTransition[] = []
   readonly #retired: string[] = []
-  /** Told whenever the view is replaced or stops being trusted. */
-  readonly #onChange: () => void
+  /** Told whenever the view is replaced (with the record taken in) or stops being trusted. */
+  readonly #onChange: (taken?: CircuitRecord) => void
 
-  /** `onChange` is told whenever the view is replaced or stops being trusted (before any event). */
-  constructor(circuitId: string, cacheTtlMs: number, maxProbes: number, logger: Logger, onChange = ignore) {
+  /**
+   * `onChange` is told whenever the view is replaced, with the record it took in from the store, or
+   * stops being trusted, with none (before any event).
+   */
+  constructor(
+    circuitId: string,
+    cacheTtlMs: number,
+    maxProbes: number,
+    logger: Logger,
+    onChange: (taken?: CircuitRecord) => void = ignore,
+  ) {
     this.#circuitId = circuitId
     this.#cache = new StateCache(cacheTtlMs, maxProbes)
     this.#events = new StateChangeEmitter(logger)
@@ -162,7 +171,7 @@ export class CircuitView {
       if (this.#retired.length > MAX_RETIRED) this.#retired.shift()
     }
     this.#cache.store(record, now)
-    this.#onChange()
+    this.#onChange(record)
     const state = effectiveState(record, now)
     const forced = activeOverride(record, now) !== undefined
     this.#known = { incarnation: record.incarnation, generation: record.generation, issued, state, forced }

@@ -148,6 +148,8 @@ export class Decider {
       const read = await this.#link.read()
       if (!read.ok) return this.#storeUnavailable(read.error, now, signal)
       record = read.value
+      // Also when the view knew it already (the view tells the local breaker of newer records): a
+      // local opening over no known record gives way to any answer of the store.
       this.#local.learned(record)
       this.#liveProbes.learned(record, now)
     }
@@ -160,11 +162,7 @@ export class Decider {
     // slow store costs this call at most a read, the write and the read after an unanswered write.
     const outcome = await this.#contend(evaluation.contend, evaluation.record, now, signal)
     if ('admitted' in outcome) return outcome
-    const current = 'unanswered' in outcome ? outcome.unanswered : outcome
-    // The store's answer is as good as a read: a circuit that moved on since this environment's
-    // own breaker opened (an operator's reset) decides again.
-    this.#local.learned(current)
-    return this.evaluateOrReject(current, now, signal, holdsTrial)
+    return this.evaluateOrReject('unanswered' in outcome ? outcome.unanswered : outcome, now, signal, holdsTrial)
   }
 
   /**

@@ -303,29 +303,64 @@ describe('a slow or failing store', () => {
 })
 
 describe('an environment that opened its own breaker while the store was unreachable', () => {
-  it('gives way to the shared state when a refused probe write shows the circuit moved on', async () => {
-    const options = { failureThreshold: 1, resetTimeoutMs: 5_000, cacheTtlMs: 500 }
-    const { members, reader, clock } = environments(2, options)
-    const [a, b] = members as [(typeof members)[0], (typeof members)[0]]
-    // b admits a call while the circuit is closed; a opens the circuit meanwhile, and b learns it.
+  type Fleet = ReturnType<typeof environments>
+  type Member = Fleet['members'][number]
+
+  /**
+   * Two environments, the circuit open, and b's own breaker open: b's call failed while b could not
+   * reach the store. b's view still shows the circuit open.
+   */
+  async function openedLocally() {
+    const fleet = environments(2, { failureThreshold: 1, resetTimeoutMs: 5_000, cacheTtlMs: 500 })
+    const [a, b] = fleet.members as [Member, Member]
     const inFlight = await b.breaker.admit()
     if (!inFlight.admitted) throw new Error('expected the call to be admitted')
     await rejectionOf(a.breaker.execute(fails))
-    clock.advance(600)
+    fleet.clock.advance(600)
     expect(isCircuitOpenError(await rejectionOf(b.breaker.execute(succeeds)))).toBe(true)
-    // b's call fails while b cannot reach the store: b opens its own breaker.
     b.store.fault = 'error'
     await inFlight.permit.recordError(new ServiceUnavailable())
     b.store.fault = 'none'
-    // An operator resets the circuit; b's view still shows it open, due for a probe.
+    return { ...fleet, b }
+  }
+
+  it.each([
+    ['a refused probe write', async () => {}],
+    ['getState()', async (b: Member) => void (await b.breaker.getState())],
+    ['a health check (admitProbe)', async (b: Member) => void (await b.breaker.admitProbe())],
+  ])('gives way to the shared state an operator reset, learned from %s', async (_how, learn) => {
+    const { b, reader, clock } = await openedLocally()
     await reader.reset()
     clock.advance(10_000)
-    b.store.resetCounts()
+    await learn(b)
 
-    // b contends for the probe, the store refuses and answers with the closed circuit: it decides.
     const outcomes = await Promise.allSettled([b.breaker.execute(succeeds), b.breaker.execute(succeeds)])
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled'])
-    expect(b.store.calls.get('transition')).toBe(1)
+  })
+
+  it('gives way to the shared state once it resets the circuit itself', async () => {
+    const { b } = await openedLocally()
+    await b.breaker.reset()
+
+    const outcomes = await Promise.allSettled([b.breaker.execute(succeeds), b.breaker.execute(succeeds)])
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled'])
+  })
+
+  it('stays open while the store answers with the circuit it opened over', async () => {
+    const options = { failureThreshold: 2, cacheTtlMs: 500, resetTimeoutMs: 30_000 }
+    const { members, clock } = environments(1, options)
+    const { store, breaker } = first(members)
+    await breaker.execute(succeeds)
+    store.fault = 'error'
+    await rejectionOf(breaker.execute(fails))
+    await rejectionOf(breaker.execute(fails))
+    store.fault = 'none'
+    // Past the store's retry interval (it is read again) and the view's trust, not the reset timeout.
+    clock.advance(5_000)
+    expect((await breaker.getState()).state).toBe(CircuitState.CLOSED)
+
+    const error = await rejectionOf(breaker.execute(succeeds))
+    expect(isCircuitOpenError(error) && error.reason).toBe(RejectionReason.LOCALLY_OPEN)
   })
 })
 
