@@ -111,7 +111,8 @@ const signedNs = (summary: Summary) => {
   return `${f(summary.median)} (${f(summary.min)} to ${f(summary.max)})`
 }
 /** A contender's median overhead over its baseline, in µs. */
-const usOver = (rounds: Rounds, id: string) => `${(median(overheads(rounds, id)) / 1_000).toFixed(2)} µs`
+const usOver = (rounds: Rounds, id: string, digits = 2) =>
+  `${(median(overheads(rounds, id)) / 1_000).toFixed(digits)} µs`
 /** Ahead over the whole spread: every round's ratio below one. */
 const ahead = (ratio: Ratio | undefined) => ratio !== undefined && ratio.max < 1
 
@@ -346,7 +347,7 @@ export const hotPath: Suite = async ({ quick, log }) => {
   if (primary === undefined) throw new Error('no Node.js runtime to measure on')
   const { backToBack, spaced, rejected } = primary.result
   const ns = (rounds: Rounds, id: string) => `${Math.round(median(overheads(rounds, id)))} ns`
-  const us = (rounds: Rounds, id: string) => `${(median(overheads(rounds, id)) / 1_000).toFixed(1)} µs`
+  const us = (rounds: Rounds, id: string) => usOver(rounds, id, 1)
   const headline =
     `Hot path on ${primary.result.node} (closed circuit, in process, back to back): fleet-breaker adds ` +
     `${ns(backToBack, 'fleet-breaker')} per call (cockatiel ${ns(backToBack, 'cockatiel')}, opossum with ` +

@@ -148,9 +148,6 @@ export class Decider {
       const read = await this.#link.read()
       if (!read.ok) return this.#storeUnavailable(read.error, now, signal)
       record = read.value
-      // Also when the view knew it already (the view tells the local breaker of newer records): a
-      // local opening over no known record gives way to any answer of the store.
-      this.#local.learned(record)
       this.#liveProbes.learned(record, now)
     }
     const trialsBefore = this.#local.trialsGiven

@@ -66,7 +66,7 @@ export class ShadowMode {
   /** Whether {@link review} would let through a call `refusal` turns away at `now` (it changes nothing). */
   letsThrough(refusal: CircuitOpenDetails, now: number): boolean {
     const record = this.#view.latest ?? initialRecord(this.#options.circuitId)
-    return inShadow(record, now, this.#options) && refusal.reason !== RejectionReason.FORCED_OPEN
+    return inShadow(record, now, this.#options) && shadows(refusal.reason)
   }
 
   /**
@@ -125,8 +125,13 @@ export class ShadowMode {
 }
 
 /** The reason shadow mode lets a rejection through, or `undefined` when the rejection stands. */
+/** Whether shadow mode lets through a call an open circuit turns away for `reason`: never an operator's force-open. */
+function shadows(reason: RejectionReason): boolean {
+  return reason !== RejectionReason.FORCED_OPEN
+}
+
 function shadowedReason(error: CircuitBreakerError): string | undefined {
-  if (isCircuitOpenError(error)) return error.reason === RejectionReason.FORCED_OPEN ? undefined : error.reason
+  if (isCircuitOpenError(error)) return shadows(error.reason) ? error.reason : undefined
   if (isStoreUnavailableError(error)) return 'store-unavailable'
   return undefined
 }
