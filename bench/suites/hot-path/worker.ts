@@ -70,7 +70,8 @@ async function measureMemory(count: number): Promise<CircuitMemory[]> {
 
 /**
  * The cost of one clock read: a breaker that trusts its cached view for a bounded time must read
- * the clock on every call, so this is part of the floor of any such hot path.
+ * the clock for every call that may be the first after the trust ended (the first of every turn of
+ * the event loop), so this is part of the floor of a spaced call's hot path.
  */
 function measureClockRead(): number {
   const batches: number[] = []

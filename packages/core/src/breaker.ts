@@ -46,6 +46,7 @@ import type { OperatorNote, OverrideRequest } from './store/contract.js'
 import { StoreGuard } from './store-guard.js'
 import { StoreLink } from './store-link.js'
 import { tripPolicyFor } from './trip/policy.js'
+import { hotLaneClock } from './turn-clock.js'
 
 export type { Verdict }
 
@@ -166,8 +167,12 @@ export class CircuitBreaker<TFallback = never> {
    * circuits, every other object a decision reads would be a cache miss.
    */
   #hotUntil = HOT_LANE_CLOSED
-  /** The clock, kept here so the hot lane reads no options object. */
-  readonly #now: () => number
+  /**
+   * The clock the hot lane checks the view's trust against, kept here so it reads no options
+   * object: with the default clock, one that shares readings between calls made back to back in
+   * one turn of the event loop (see turn-clock.ts).
+   */
+  readonly #laneNow: () => number
   /** Whether a hot call takes a concurrency slot (`maxConcurrent` is finite). */
   #hotSlots = false
   /** Makes what a hot call's value settles with; `undefined` when the value is passed on as it is. */
@@ -201,7 +206,7 @@ export class CircuitBreaker<TFallback = never> {
     this.#options = resolveOptions(options)
     this.#fallback = options.fallback
     const resolved = this.#options
-    this.#now = resolved.now
+    this.#laneNow = hotLaneClock(resolved.now)
     this.circuitId = resolved.circuitId
     const { store, storeTimeoutMs, storeRetryIntervalMs, storeOutage, now, logger } = resolved
     this.#observers = new ObserverHub(this.circuitId, resolved.observers, now, logger)
@@ -272,7 +277,7 @@ export class CircuitBreaker<TFallback = never> {
     if (
       options === undefined &&
       hotUntil !== HOT_LANE_CLOSED &&
-      hotUntil > this.#now() - HOT_LANE_EPOCH &&
+      hotUntil > this.#laneNow() - HOT_LANE_EPOCH &&
       (!this.#hotSlots || this.#limiter.tryTake())
     ) {
       return this.#runHot(fn) as Promise<T | TFallback>

@@ -7,6 +7,7 @@ import {
   RejectionReason,
 } from '@fleet-breaker/core'
 import { describe, expect, it } from '@jest/globals'
+import { READS_PER_READING } from '../../src/turn-clock.js'
 import { fails, fleet, rejectionOf, ServiceUnavailable, succeeds } from './support.js'
 
 /**
@@ -56,6 +57,26 @@ describe('calls on a trusted closed view', () => {
     const early = await breaker.execute(succeeds).catch((error: unknown) => error)
     if (Date.now() - trustedFrom < 100) expect(early).toBe('ok')
     await new Promise((resolve) => setTimeout(resolve, 150))
+    const error = await rejectionOf(breaker.execute(succeeds))
+    expect(isCircuitOpenError(error) && error.reason).toBe(RejectionReason.FORCED_OPEN)
+  })
+
+  it('lets at most a few calls of a burst through once its trust ends, and none in the next turn', async () => {
+    // The real clock: calls back to back in one turn share its readings (turn-clock.ts).
+    const store = new MemoryStore()
+    const breaker = new CircuitBreaker({ circuitId: 'payment-api', store, cacheTtlMs: 20 })
+    const operator = new CircuitBreaker({ circuitId: 'payment-api', store })
+    await breaker.execute(succeeds)
+    const trustEndsBy = Date.now() + 20
+    await operator.forceOpen({ reason: 'drill' })
+    await new Promise((resolve) => setImmediate(resolve))
+    const burst = Array.from({ length: 100 }, () => breaker.execute(succeeds))
+    // The turn's own work outlasts the view's trust.
+    while (Date.now() <= trustEndsBy) {}
+    const late = await Promise.allSettled(Array.from({ length: 40 }, () => breaker.execute(succeeds)))
+    await Promise.allSettled(burst)
+    expect(late.filter((outcome) => outcome.status === 'fulfilled').length).toBeLessThan(READS_PER_READING)
+    await new Promise((resolve) => setImmediate(resolve))
     const error = await rejectionOf(breaker.execute(succeeds))
     expect(isCircuitOpenError(error) && error.reason).toBe(RejectionReason.FORCED_OPEN)
   })
