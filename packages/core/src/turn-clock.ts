@@ -5,27 +5,39 @@
  * A clock read costs about as much as the rest of a healthy call (40-odd ns on the virtualised
  * hosts the benchmarks ran on). Calls made back to back within one turn of the event loop (one
  * callback and the promise reactions it sets off) share readings: once
- * {@link SAME_MILLISECOND_READS} reads in a row have seen the same millisecond, later reads in that
- * turn reuse the last reading and read the clock afresh every {@link READS_PER_READING}th time;
- * when that fresh reading shows the clock moved on, they stop sharing until another run of reads
- * in one millisecond. The turn ends, and with it the sharing, in a `process.nextTick` callback,
- * which Node runs once the turn's promise reactions are done, before the next timer, I/O callback
- * or invocation. So:
- * - the first read of every turn reads the clock: an invocation after a freeze, a timer, an I/O
- *   answer start from a fresh reading;
+ * {@link SAME_MILLISECOND_READS} reads in a row (in this turn or the ones just before it) have seen
+ * the same millisecond, later reads in the turn reuse the last reading and read the clock afresh
+ * every {@link READS_PER_READING}th time; when that fresh reading shows the clock moved on, they
+ * stop sharing until another such run. The turn ends, and with it the sharing, in a
+ * `process.nextTick` callback, which Node runs once the turn's promise reactions are done, before
+ * the next timer, I/O callback or invocation. So:
+ * - the first read of a turn reads the clock: an invocation after a freeze, a timer, an I/O answer
+ *   start from a fresh reading. Two exceptions, where only the next bound holds: another tick
+ *   callback threw and an `uncaughtException` handler kept the process going (Node then runs the
+ *   next turn before the rest of the ticks), and fake timers put in place of `process.nextTick`
+ *   before this module loaded (its callbacks run only when the test moves the fake clock);
  * - any reading is reused by at most {@link READS_PER_READING} − 1 later reads, even when the
- *   turn's own work outlasts the view's trust, or when another tick callback threw (an
- *   `uncaughtException` handler then lets Node run the next turn before the rest of the ticks).
- *   A call that a reused reading lets onto the hot lane would have waited, on a fresh one, for a
- *   store read: at most that many calls go ahead on a view whose trust just ended.
- * Calls one per turn, as invocations are, read the clock every time; a tick is scheduled at most
- * once per turn, and only after a run of reads in one millisecond.
+ *   turn's own work outlasts the view's trust. A call that a reused reading lets onto the hot lane
+ *   would have waited, on a fresh one, for a store read: at most that many calls, over every
+ *   breaker on the wall clock, go ahead on a view whose trust just ended.
+ * Calls one per turn, as invocations are, read the clock every time and schedule a tick at most
+ * once per run of {@link SAME_MILLISECOND_READS} reads in one millisecond; bursts schedule one per
+ * turn.
  */
 
-/** Reads in a row that see the same millisecond before the rest of the turn shares readings. */
-export const SAME_MILLISECOND_READS = 16
+/**
+ * Reads in a row that see the same millisecond before the rest of the turn shares readings: a
+ * burst long enough that sharing saves more clock reads than the end-of-turn callback costs.
+ */
+export const SAME_MILLISECOND_READS = 32
 /** Reads per clock reading, once readings are shared. */
 export const READS_PER_READING = 16
+
+/**
+ * `Date.now` as this module found it: fake timers installed later replace it, and their clock,
+ * which a test moves within a turn, is read every time.
+ */
+const engineDateNow: () => number = Date.now
 
 /** `process.nextTick` as this module found it; without one, no readings are shared. */
 const nextTick: ((callback: () => void) => void) | undefined =
@@ -41,7 +53,8 @@ const turnClocks = new WeakMap<() => number, () => number>()
  * timers (which replace `Date.now` or `process.nextTick`), whose time a test moves within a turn.
  */
 export function hotLaneClock(now: () => number): () => number {
-  if (nextTick === undefined || now !== Date.now || process.nextTick !== nextTick || !isEngineFunction(now)) return now
+  const wallClock = now === Date.now && now === engineDateNow && isEngineFunction(now)
+  if (nextTick === undefined || process.nextTick !== nextTick || !wallClock) return now
   let clock = turnClocks.get(now)
   if (clock === undefined) {
     clock = turnClockOf(now)
@@ -87,14 +100,14 @@ export function turnClockOf(
       if (reading !== lastReading) {
         // The clock moved within the turn (its work took time): share again only after another run.
         sharing = false
-        sameReadings = 0
+        sameReadings = 1
       }
       lastReading = reading
       return reading
     }
     const reading = now()
     if (reading !== lastReading) {
-      sameReadings = 0
+      sameReadings = 1
     } else if (++sameReadings >= SAME_MILLISECOND_READS) {
       sharing = true
       readsOfReading = 0

@@ -61,21 +61,33 @@ describe('calls on a trusted closed view', () => {
     expect(isCircuitOpenError(error) && error.reason).toBe(RejectionReason.FORCED_OPEN)
   })
 
-  it('lets at most a few calls of a burst through once its trust ends, and none in the next turn', async () => {
+  /** A circuit an operator has forced open, and a breaker that still trusts it closed, for `trustMs`. */
+  async function trustedAfterForcedOpen(trustMs: number) {
     // The real clock: calls back to back in one turn share its readings (turn-clock.ts).
     const store = new MemoryStore()
-    const breaker = new CircuitBreaker({ circuitId: 'payment-api', store, cacheTtlMs: 20 })
+    const breaker = new CircuitBreaker({ circuitId: 'payment-api', store, cacheTtlMs: trustMs })
     const operator = new CircuitBreaker({ circuitId: 'payment-api', store })
     await breaker.execute(succeeds)
-    const trustEndsBy = Date.now() + 20
+    const trustEndsBy = Date.now() + trustMs
     await operator.forceOpen({ reason: 'drill' })
     await new Promise((resolve) => setImmediate(resolve))
+    return { breaker, trustEndsBy }
+  }
+
+  it('lets at most 15 calls of a burst through once its trust has ended within the burst', async () => {
+    const { breaker, trustEndsBy } = await trustedAfterForcedOpen(20)
     const burst = Array.from({ length: 100 }, () => breaker.execute(succeeds))
-    // The turn's own work outlasts the view's trust.
-    while (Date.now() <= trustEndsBy) {}
+    while (Date.now() <= trustEndsBy) {} // the turn's own work outlasts the view's trust
     const late = await Promise.allSettled(Array.from({ length: 40 }, () => breaker.execute(succeeds)))
     await Promise.allSettled(burst)
     expect(late.filter((outcome) => outcome.status === 'fulfilled').length).toBeLessThan(READS_PER_READING)
+  })
+
+  it('refuses the first call of the turn after a burst whose trust ended, whatever the burst shared', async () => {
+    const { breaker, trustEndsBy } = await trustedAfterForcedOpen(20)
+    const burst = Array.from({ length: 40 }, () => breaker.execute(succeeds))
+    while (Date.now() <= trustEndsBy) {} // no read of the clock after the trust ends, in this turn
+    await Promise.allSettled(burst)
     await new Promise((resolve) => setImmediate(resolve))
     const error = await rejectionOf(breaker.execute(succeeds))
     expect(isCircuitOpenError(error) && error.reason).toBe(RejectionReason.FORCED_OPEN)

@@ -22,7 +22,7 @@ describe('the hot lane clock', () => {
 
   /** Reads the clock in one millisecond until this turn shares readings. */
   function startBurst(): void {
-    for (let read = 0; read <= SAME_MILLISECOND_READS; read += 1) turnClock()
+    for (let read = 0; read < SAME_MILLISECOND_READS; read += 1) turnClock()
   }
 
   it('reads the clock on every read while reads fall in different milliseconds', () => {
@@ -51,6 +51,17 @@ describe('the hot lane clock', () => {
     wallClock += 5_000
     await turn()
     expect(turnClock()).toBe(wallClock)
+  })
+
+  it('reads the clock afresh in a timer due at the same time as the one that made a burst', async () => {
+    const second = new Promise<number>((resolve) => {
+      setTimeout(() => {
+        startBurst()
+        wallClock += 5_000
+      }, 1)
+      setTimeout(() => resolve(turnClock()), 1)
+    })
+    expect(await second).toBe(wallClock)
   })
 
   it('ends the sharing of every burst, not only the first', async () => {
@@ -83,6 +94,15 @@ describe('the hot lane clock', () => {
     for (let read = 0; read < READS_PER_READING; read += 1) turnClock() // the last one reads afresh
     wallClock += 1_000
     expect(turnClock()).toBe(wallClock)
+  })
+
+  it('shares again only after another run of reads in one millisecond once the clock has moved', () => {
+    startBurst()
+    wallClock += 1
+    for (let read = 0; read < READS_PER_READING; read += 1) turnClock() // the last one sees the move
+    const readsBefore = clockReads
+    for (let read = 1; read < SAME_MILLISECOND_READS; read += 1) turnClock()
+    expect(clockReads - readsBefore).toBe(SAME_MILLISECOND_READS - 1)
   })
 
   it('schedules no end of turn per turn when each turn reads once, however close together', async () => {
@@ -123,6 +143,32 @@ describe('which clock the hot lane reads', () => {
   it('reads a faked Date.now as it is, every time, so a test can move it within a turn', () => {
     jest.spyOn(Date, 'now').mockImplementation(() => 42)
     expect(hotLaneClock(Date.now)).toBe(Date.now)
+  })
+
+  it('reads a replacement of Date.now as it is, every time, even one that looks built in', () => {
+    const engineDateNow = Date.now
+    const replacement = ((): number => 42).bind(null)
+    Date.now = replacement
+    try {
+      expect(hotLaneClock(Date.now)).toBe(replacement)
+    } finally {
+      Date.now = engineDateNow
+    }
+  })
+
+  it('reads a Date.now faked before it was loaded as it is, every time', async () => {
+    const engineDateNow = Date.now
+    const fake = (): number => 42
+    Date.now = fake
+    try {
+      let loaded: typeof import('../../src/turn-clock.js') | undefined
+      await jest.isolateModulesAsync(async () => {
+        loaded = await import('../../src/turn-clock.js')
+      })
+      expect(loaded?.hotLaneClock(Date.now)).toBe(fake)
+    } finally {
+      Date.now = engineDateNow
+    }
   })
 
   it('reads Date.now every time while process.nextTick is faked, whose callbacks might never run', () => {
