@@ -124,12 +124,12 @@ export class ShadowMode {
   }
 }
 
-/** The reason shadow mode lets a rejection through, or `undefined` when the rejection stands. */
 /** Whether shadow mode lets through a call an open circuit turns away for `reason`: never an operator's force-open. */
 function shadows(reason: RejectionReason): boolean {
   return reason !== RejectionReason.FORCED_OPEN
 }
 
+/** The reason shadow mode lets a rejection through, or `undefined` when the rejection stands. */
 function shadowedReason(error: CircuitBreakerError): string | undefined {
   if (isCircuitOpenError(error)) return shadows(error.reason) ? error.reason : undefined
   if (isStoreUnavailableError(error)) return 'store-unavailable'

@@ -43,8 +43,8 @@ const engineDateNow: () => number = Date.now
 const nextTick: ((callback: () => void) => void) | undefined =
   typeof process === 'object' && typeof process?.nextTick === 'function' ? process.nextTick : undefined
 
-/** One turn clock per wall clock function, shared by every breaker made with it. */
-const turnClocks = new WeakMap<() => number, () => number>()
+/** The turn clock over the engine's `Date.now`, shared by every breaker on it; made on first use. */
+let wallTurnClock: (() => number) | undefined
 
 /**
  * The clock the hot lane reads for a breaker whose clock is `now`. For the engine's own `Date.now`
@@ -55,12 +55,8 @@ const turnClocks = new WeakMap<() => number, () => number>()
 export function hotLaneClock(now: () => number): () => number {
   const wallClock = now === Date.now && now === engineDateNow && isEngineFunction(now)
   if (nextTick === undefined || process.nextTick !== nextTick || !wallClock) return now
-  let clock = turnClocks.get(now)
-  if (clock === undefined) {
-    clock = turnClockOf(now)
-    turnClocks.set(now, clock)
-  }
-  return clock
+  wallTurnClock ??= turnClockOf(now)
+  return wallTurnClock
 }
 
 /** Whether `fn` is built into the engine rather than written in JavaScript (a fake's replacement). */
