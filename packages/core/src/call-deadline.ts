@@ -160,14 +160,15 @@ export class DeadlineScheduler {
   /** Settles `call` with `outcome`'s outcome, unless its deadline came first. (Kept apart so the closures capture little.) */
   #follow(call: PendingCall, outcome: PromiseLike<unknown>): void {
     // Adopted through `Promise.resolve`, so a foreign thenable whose `then` throws still settles.
+    // An outcome that comes after the deadline is dropped: the call already failed with its
+    // timeout, and a late value handed to `onValue` would be recorded as a success that clears
+    // the very failure the timeout counted.
     Promise.resolve(outcome).then(
       (value) => {
-        this.#untrack(call)
-        call.succeed(value)
+        if (this.#untrack(call)) call.succeed(value)
       },
       (error: unknown) => {
-        this.#untrack(call)
-        call.fail(error)
+        if (this.#untrack(call)) call.fail(error)
       },
     )
   }
@@ -190,12 +191,16 @@ export class DeadlineScheduler {
     return call
   }
 
-  /** Takes a settled call out of the list at once, so its controller can be collected. */
-  #untrack(call: PendingCall): void {
-    if (!call.linked) return
+  /**
+   * Takes a settled call out of the list at once, so its controller can be collected. False when
+   * it was already out: its deadline passed first.
+   */
+  #untrack(call: PendingCall): boolean {
+    if (!call.linked) return false
     this.#unlink(call)
     // Nothing left to wait for: the timer must not keep the process alive on its own.
     if (this.#oldest === undefined) this.#timer?.unref()
+    return true
   }
 
   #unlink(call: PendingCall): void {

@@ -142,6 +142,28 @@ describe('DeadlineScheduler, on a fake clock', () => {
     await expect(scheduler.run(async () => 'later')).resolves.toBe('later')
     await expect(scheduler.run(() => Promise.reject(rejected))).rejects.toBe(rejected)
   })
+
+  it.each([
+    ['a value', () => Promise.resolve('late value')],
+    ['an error', () => Promise.reject(new Error('late error'))],
+  ])('hands the handlers only the timeout when the call ends with %s after its deadline', async (_, ending) => {
+    const scheduler = new DeadlineScheduler(TIMEOUT_MS, timeoutOf('payment-api'))
+    const handled: unknown[] = []
+    let finish: () => void = () => {}
+    const late = new Promise<unknown>((resolve) => (finish = () => resolve(ending())))
+    const outcome = scheduler.run(
+      () => late,
+      timeoutOf('payment-api'),
+      (value) => handled.push(['value', value]),
+      (error) => handled.push(['error', error]),
+    )
+    await jest.advanceTimersByTimeAsync(TIMEOUT_MS)
+    finish()
+    await late.catch(() => undefined)
+    await jest.advanceTimersByTimeAsync(0)
+    await outcome
+    expect(handled).toEqual([['error', expect.any(CallTimeoutError)]])
+  })
 })
 
 describe('DeadlineScheduler under fake timers that leave performance.now() alone', () => {

@@ -59,6 +59,24 @@ describe('callTimeoutMs', () => {
     await Promise.all([first, second])
   })
 
+  it('keeps counting calls that time out and answer later: a late value clears no failure', async () => {
+    const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 3 })
+    // Warm calls first, so the timed-out calls run on the hot lane as a steady service's do.
+    await breaker.execute(succeeds)
+    await breaker.execute(succeeds)
+    const answersLate = () => new Promise<string>((resolve) => setTimeout(() => resolve('too late'), 1_500))
+    for (let call = 1; call <= 3; call += 1) {
+      const timedOut = rejectionOf(breaker.execute(answersLate))
+      await jest.advanceTimersByTimeAsync(1_000)
+      expect(await timedOut).toBeInstanceOf(CallTimeoutError)
+      // The value arrives after the deadline, before the next call.
+      await jest.advanceTimersByTimeAsync(500)
+      const state = await breaker.getState()
+      if (call < 3) expect(state.failures).toBe(call)
+      else expect(state.state).toBe(CircuitState.OPEN)
+    }
+  })
+
   it('passes on a synchronous throw and a synchronous value under a deadline', async () => {
     const { breaker } = fleet(1, { callTimeoutMs: 1_000 })
     const thrown = new ServiceUnavailable()
