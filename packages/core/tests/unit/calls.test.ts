@@ -77,6 +77,23 @@ describe('callTimeoutMs', () => {
     }
   })
 
+  it('frees the concurrency slot of a call that times out once, however late it answers', async () => {
+    const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 10, maxConcurrent: 1, maxQueued: 0 })
+    await breaker.execute(succeeds)
+    await breaker.execute(succeeds)
+    const answersLate = () => new Promise<string>((resolve) => setTimeout(() => resolve('too late'), 1_500))
+    const timedOut = rejectionOf(breaker.execute(answersLate))
+    await jest.advanceTimersByTimeAsync(1_000)
+    expect(await timedOut).toBeInstanceOf(CallTimeoutError)
+    await jest.advanceTimersByTimeAsync(500)
+    // One slot: while one call runs, the next is turned away, as before the late answer.
+    let release: () => void = () => {}
+    const running = breaker.execute(() => new Promise<string>((resolve) => (release = () => resolve('held'))))
+    expect(await rejectionOf(breaker.execute(succeeds))).toBeInstanceOf(ConcurrencyLimitError)
+    release()
+    await expect(running).resolves.toBe('held')
+  })
+
   it('passes on a synchronous throw and a synchronous value under a deadline', async () => {
     const { breaker } = fleet(1, { callTimeoutMs: 1_000 })
     const thrown = new ServiceUnavailable()
