@@ -643,8 +643,10 @@ export class CircuitBreaker<TFallback = never> {
     } catch (error) {
       return this.#hotOnError(error) as Promise<unknown>
     }
-    // Adopted through `Promise.resolve`, so a value returned at once and a foreign thenable settle alike.
-    return Promise.resolve(outcome).then(this.#hotOnValue, this.#hotOnError)
+    // Adopted through `Promise.resolve`, so a value returned at once and a foreign thenable settle
+    // alike; chained with the built-in `then`, so a promise with a `then` of its own cannot run a
+    // handler twice (recording one outcome twice, giving a slot back twice).
+    return promiseThen.call(Promise.resolve(outcome), this.#hotOnValue, this.#hotOnError)
   }
 
   /** The full decision: a concurrency slot (waiting in the queue if need be), then the circuit. */
@@ -817,6 +819,9 @@ function hotLaneTime(until: number): number {
   const time = Math.floor(until - HOT_LANE_EPOCH)
   return time > -SMALL_INTEGER && time < SMALL_INTEGER ? time | 0 : time
 }
+
+/** The built-in `then`, as the engine made it. */
+const promiseThen = Promise.prototype.then
 
 /** `value`, once `recording` (if any) is done. */
 function valueAfter(recording: Promise<void> | undefined, value: unknown): unknown {

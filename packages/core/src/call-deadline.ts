@@ -143,17 +143,19 @@ export class DeadlineScheduler {
     const startedAt = performance.now()
     const controller = new AbortController()
     let outcome: unknown
+    let thenable: boolean
     try {
       outcome = fn(controller.signal)
+      thenable = isThenable(outcome)
     } catch (error) {
       return thrownAtOnce(error, onError)
     }
     // A function that returned synchronously has nothing left to time out.
-    if (!isThenable(outcome)) return Promise.resolve(outcome).then(onValue, onError)
+    if (!thenable) return Promise.resolve(outcome).then(onValue, onError)
     const call = new PendingCall(startedAt + this.#timeoutMs, controller, onTimeout, onValue, onError)
     const settled = call.settled()
     this.#track(call)
-    this.#follow(call, outcome)
+    this.#follow(call, outcome as PromiseLike<unknown>)
     return settled
   }
 
@@ -186,6 +188,11 @@ export class DeadlineScheduler {
     } else {
       newest.next = call
       call.previous = newest
+      // A timer armed on a fake clock since removed may never fire: re-arm on the clock in use.
+      if (this.#armedWith !== setTimeout && this.#oldest !== undefined) {
+        this.#disarm()
+        this.#arm(this.#oldest.deadline, performance.now())
+      }
     }
     this.#newest = call
     return call

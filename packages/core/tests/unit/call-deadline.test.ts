@@ -184,6 +184,22 @@ describe('DeadlineScheduler under fake timers that leave performance.now() alone
   })
 })
 
+describe('DeadlineScheduler when fake timers are removed with a call still waiting', () => {
+  afterEach(() => {
+    jest.useRealTimers()
+  })
+
+  it('times out the calls made on the real clock afterwards', async () => {
+    const scheduler = new DeadlineScheduler(200, timeoutOf('payment-api', 200))
+    jest.useFakeTimers()
+    // Left waiting on a timer of the fake clock, which will never fire once it is gone.
+    const abandoned = rejectionOf(scheduler.run(hangs))
+    jest.useRealTimers()
+    expect(await rejectionOf(scheduler.run(hangs))).toBeInstanceOf(CallTimeoutError)
+    expect(await abandoned).toBeInstanceOf(CallTimeoutError)
+  })
+})
+
 describe('DeadlineScheduler and the process lifetime', () => {
   it('leaves no timer keeping the process alive after a synchronous call', async () => {
     const scheduler = new DeadlineScheduler(60_000, timeoutOf('payment-api', 60_000))

@@ -94,6 +94,37 @@ describe('callTimeoutMs', () => {
     await expect(running).resolves.toBe('held')
   })
 
+  it('counts one failure per timeout of a call that rejects when its signal aborts, as fetch does', async () => {
+    const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 3 })
+    await breaker.execute(succeeds)
+    await breaker.execute(succeeds)
+    const rejectsOnAbort = (signal: AbortSignal) =>
+      new Promise<string>((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)))
+    for (let call = 1; call <= 3; call += 1) {
+      const timedOut = rejectionOf(breaker.execute(rejectsOnAbort))
+      await jest.advanceTimersByTimeAsync(1_000)
+      expect(await timedOut).toBeInstanceOf(CallTimeoutError)
+      const state = await breaker.getState()
+      if (call < 3) expect(state.failures).toBe(call)
+      else expect(state.state).toBe(CircuitState.OPEN)
+    }
+  })
+
+  it('rejects, and gives its slot back, when the value a call returns has a then that throws', async () => {
+    const { breaker } = fleet(1, { callTimeoutMs: 1_000, maxConcurrent: 1, maxQueued: 0 })
+    await breaker.execute(succeeds)
+    await breaker.execute(succeeds)
+    const broken = new Error('then getter')
+    const throwingThen = () =>
+      ({
+        get then() {
+          throw broken
+        },
+      }) as unknown as Promise<string>
+    expect(await rejectionOf(breaker.execute(throwingThen))).toBe(broken)
+    await expect(breaker.execute(succeeds)).resolves.toBe('ok')
+  })
+
   it('passes on a synchronous throw and a synchronous value under a deadline', async () => {
     const { breaker } = fleet(1, { callTimeoutMs: 1_000 })
     const thrown = new ServiceUnavailable()
@@ -124,6 +155,30 @@ describe('callTimeoutMs', () => {
 })
 
 describe('maxConcurrent', () => {
+  it('gives a slot back once for a promise whose own then calls the handler twice', async () => {
+    const { breaker } = fleet(1, { maxConcurrent: 1, maxQueued: 0 })
+    await breaker.execute(succeeds)
+    await breaker.execute(succeeds)
+    const callsTwice = () => {
+      const promise = Promise.resolve('v')
+      const then = promise.then.bind(promise)
+      Object.defineProperty(promise, 'then', {
+        value: (onValue: (value: string) => unknown, onError: (error: unknown) => unknown) =>
+          then((value) => {
+            onValue(value)
+            return onValue(value)
+          }, onError),
+      })
+      return promise
+    }
+    await expect(breaker.execute(callsTwice)).resolves.toBe('v')
+    let release: () => void = () => {}
+    const running = breaker.execute(() => new Promise<string>((resolve) => (release = () => resolve('held'))))
+    expect(await rejectionOf(breaker.execute(succeeds))).toBeInstanceOf(ConcurrencyLimitError)
+    release()
+    await expect(running).resolves.toBe('held')
+  })
+
   it('queues up to maxQueued calls beyond the limit, then rejects without counting a failure', async () => {
     const { breaker } = fleet(1, { maxConcurrent: 2, maxQueued: 1, failureThreshold: 1 })
     let started = 0
