@@ -117,6 +117,7 @@ describe('callTimeoutMs', () => {
     const broken = new Error('then getter')
     const throwingThen = () =>
       ({
+        // biome-ignore lint/suspicious/noThenProperty: a value whose then getter throws, as a revoked Proxy's does
         get then() {
           throw broken
         },
