@@ -3,7 +3,8 @@
  * a bare call and against cockatiel and opossum, on every Node.js version at hand (Node 22, the
  * one Lambda runs, first): calls back to back, calls spaced as invocations are (with and without a
  * call timeout), calls spread over 10 000 circuits, allocation per call and memory per circuit.
- * Each runtime runs in a process of its own (bench/suites/hot-path/worker.ts).
+ * Each runtime runs in a process of its own (bench/suites/hot-path/worker.ts), and the many-circuit
+ * comparison again in several fresh processes (bench/suites/hot-path/circuits-worker.ts).
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -15,6 +16,7 @@ import { table } from '../lib/markdown.js'
 import { findRuntimes, type Runtime } from '../lib/runtimes.js'
 import { median, quantile, type Summary, summarise } from '../lib/stats.js'
 import type { Suite, TargetCheck } from '../lib/suite.js'
+import type { CircuitsResult } from './hot-path/circuits-worker.js'
 import { CALL_TIMEOUT_MS, DEEP_CALLER_FRAMES, DEEP_CALLER_SUFFIX, MANY_CIRCUITS } from './hot-path/contenders.js'
 import type { Rounds } from './hot-path/measure.js'
 import { FULL, QUICK, type WorkerPlan } from './hot-path/plan.js'
@@ -23,6 +25,7 @@ import type { WorkerResult } from './hot-path/worker.js'
 const run = promisify(execFile)
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const WORKER = join(root, 'bench/suites/hot-path/worker.ts')
+const CIRCUITS_WORKER = join(root, 'bench/suites/hot-path/circuits-worker.ts')
 
 /** How close to a bare call "a few tens of nanoseconds" is. */
 const NEAR_BARE_NS = 50
@@ -31,18 +34,19 @@ const FLAT_RATIO = 1.2
 /** The baseline of the rejection rows: a bare call that rejects with a new `Error`. */
 const REJECTED_BASELINE = 'bare-rejected'
 
-async function measureOn(runtime: Runtime, plan: WorkerPlan): Promise<WorkerResult> {
+/** Runs `worker` with `plan` on `runtime`, in a process of its own, and returns what it wrote. */
+async function measureOn<T>(runtime: Runtime, worker: string, plan: WorkerPlan): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-bench-hot-path-'))
   try {
     const planPath = join(dir, 'plan.json')
     const outPath = join(dir, 'out.json')
     writeFileSync(planPath, JSON.stringify(plan))
-    await run(runtime.path, ['--expose-gc', '--import', 'tsx', WORKER, planPath, outPath], {
+    await run(runtime.path, ['--expose-gc', '--import', 'tsx', worker, planPath, outPath], {
       cwd: root,
       env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
       maxBuffer: 16 * 1024 * 1024,
     })
-    return JSON.parse(readFileSync(outPath, 'utf8')) as WorkerResult
+    return JSON.parse(readFileSync(outPath, 'utf8')) as T
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -194,18 +198,38 @@ function memoryTable(result: WorkerResult): string {
 interface RuntimeFigures {
   readonly runtime: Runtime
   readonly result: WorkerResult
+  /** The many-circuit comparison, each in a fresh process (circuits-worker.ts). */
+  readonly fresh: readonly CircuitsResult[]
 }
 
-function checksOf({ runtime, result }: RuntimeFigures): TargetCheck[] {
+/** The rounds of every fresh process as one: each ratio still pairs figures of the same round. */
+function pooled(fresh: readonly CircuitsResult[]): Rounds {
+  const nsPerCall: Record<string, number[]> = {}
+  for (const { backToBack } of fresh) {
+    for (const [id, values] of Object.entries(backToBack.nsPerCall))
+      nsPerCall[id] = [...(nsPerCall[id] ?? []), ...values]
+  }
+  return { nsPerCall, orders: fresh.flatMap(({ backToBack }) => backToBack.orders) }
+}
+
+function checksOf({ runtime, result, fresh }: RuntimeFigures): TargetCheck[] {
   const { backToBack, spaced, rejected } = result
+  const freshRounds = pooled(fresh)
   const on = `Node ${runtime.major}`
   const rejectedVs = (other: string, depth: string) =>
     ratioOf(rejected, `fleet-breaker-rejected${depth}`, other + depth)
   const vsCockatiel = ratioOf(backToBack, 'fleet-breaker', 'cockatiel')
   const overhead = summarise(overheads(backToBack, 'fleet-breaker'))
   const timeoutVs = (other: string) => ratioOf(spaced, 'fleet-breaker-timeout', other)
-  const flat = costRatioOf(backToBack, 'fleet-breaker-many', 'fleet-breaker')
-  const flatCockatiel = costRatioOf(backToBack, 'cockatiel-many', 'cockatiel')
+  const flat = costRatioOf(freshRounds, 'fleet-breaker-many', 'fleet-breaker')
+  const flatCockatiel = costRatioOf(freshRounds, 'cockatiel-many', 'cockatiel')
+  const afterChurn = costRatioOf(backToBack, 'fleet-breaker-many', 'fleet-breaker')
+  const afterChurnCockatiel = costRatioOf(backToBack, 'cockatiel-many', 'cockatiel')
+  const processMedians = fresh
+    .map(
+      ({ backToBack: rounds }) => costRatioOf(rounds, 'fleet-breaker-many', 'fleet-breaker')?.median.toFixed(2) ?? '–',
+    )
+    .join(', ')
   const flatTimeout = costRatioOf(spaced, 'fleet-breaker-timeout-many', 'fleet-breaker-timeout')
   const flatSpacedCockatiel = costRatioOf(spaced, 'cockatiel-many', 'cockatiel')
   const allocationOf = (id: string) => result.allocation.find((figure) => figure.id === id)?.bytesPerCall ?? Number.NaN
@@ -232,12 +256,14 @@ function checksOf({ runtime, result }: RuntimeFigures): TargetCheck[] {
       detail: `overhead ratio ${times(timeoutVs(other))} over ${spaced.orders.length} rounds`,
     })),
     {
-      target: `${on}: a call over ${MANY_CIRCUITS.toLocaleString('en-US')} circuits costs within ${FLAT_RATIO}× of one over a single circuit (per-call cost, back to back, median over rounds)`,
+      target: `${on}: a call over ${MANY_CIRCUITS.toLocaleString('en-US')} circuits costs within ${FLAT_RATIO}× of one over a single circuit (per-call cost, back to back, median over the rounds of ${fresh.length} fresh processes)`,
       met: flat !== undefined && flat.median <= FLAT_RATIO,
       detail:
-        `${times(flat)}, ${signedNs(extraOf(backToBack, 'fleet-breaker-many', 'fleet-breaker'))} ns per call ` +
-        `(cockatiel ${times(flatCockatiel)}, ${signedNs(extraOf(backToBack, 'cockatiel-many', 'cockatiel'))} ns); ` +
-        `spaced 1 ms apart, where every call finds its circuit ` +
+        `${times(flat)}, ${signedNs(extraOf(freshRounds, 'fleet-breaker-many', 'fleet-breaker'))} ns per call ` +
+        `(cockatiel ${times(flatCockatiel)}, ${signedNs(extraOf(freshRounds, 'cockatiel-many', 'cockatiel'))} ns); ` +
+        `medians of the processes ${processMedians}; in the main run, after the memory rows built and dropped ` +
+        `circuits on the same heap, ${times(afterChurn)}, ${signedNs(extraOf(backToBack, 'fleet-breaker-many', 'fleet-breaker'))} ns ` +
+        `(cockatiel ${times(afterChurnCockatiel)}); spaced 1 ms apart, where every call finds its circuit ` +
         `cold in the CPU's caches: ${times(flatTimeout)} with a call timeout (cockatiel without one ${times(flatSpacedCockatiel)})`,
     },
     ...['', DEEP_CALLER_SUFFIX].flatMap((depth) =>
@@ -259,8 +285,29 @@ function checksOf({ runtime, result }: RuntimeFigures): TargetCheck[] {
   ]
 }
 
+/** Per fresh process: what one call costs over one circuit and over many, for both libraries. */
+function freshTable(fresh: readonly CircuitsResult[]): string {
+  const ns = (rounds: Rounds, id: string) => Math.round(median(rounds.nsPerCall[id] ?? []))
+  return table(
+    [
+      'process',
+      'fleet-breaker, 1 circuit (ns)',
+      `${MANY_CIRCUITS.toLocaleString('en-US')} circuits (ns)`,
+      'ratio (spread)',
+      'cockatiel ratio (spread)',
+    ],
+    fresh.map(({ backToBack }, index) => [
+      index + 1,
+      ns(backToBack, 'fleet-breaker'),
+      ns(backToBack, 'fleet-breaker-many'),
+      times(costRatioOf(backToBack, 'fleet-breaker-many', 'fleet-breaker')),
+      times(costRatioOf(backToBack, 'cockatiel-many', 'cockatiel')),
+    ]),
+  )
+}
+
 function sectionOf(figures: RuntimeFigures, plan: WorkerPlan): string {
-  const { runtime, result } = figures
+  const { runtime, result, fresh } = figures
   return [
     `### Node ${result.node}${runtime.primary ? ' (primary: the runtime Lambda runs)' : ''}`,
     '',
@@ -297,6 +344,18 @@ function sectionOf(figures: RuntimeFigures, plan: WorkerPlan): string {
     '**Memory per circuit** (heap after a full collection, per circuit, each called once):',
     '',
     memoryTable(result),
+    '',
+    `**Many circuits, fresh processes** (${fresh.length} processes, each measuring the back-to-back contenders ` +
+      'alone before anything else is made on its heap; per-call cost over many circuits against one):',
+    '',
+    freshTable(fresh),
+    '',
+    `Over ${MANY_CIRCUITS.toLocaleString('en-US')} circuits, every call reads a breaker that is not in the CPU's ` +
+      'nearest caches. What that costs depends on where the circuits lie in memory: made when the process ' +
+      'starts, one after the other, they lie side by side and the CPU fetches them ahead of the calls; made ' +
+      'on a heap that has made and dropped many objects before (as the main run does, after the memory rows), ' +
+      'they fill the gaps those left, over more than twice as many memory pages, and the same call costs ' +
+      'more, for every library. The many-circuit rows of the back-to-back table above are measured that way.',
   ].join('\n')
 }
 
@@ -332,6 +391,10 @@ function method(plan: WorkerPlan, runtimes: readonly Runtime[]): string {
       'before the rounds, as a circuit in steady use has been: the first call reads the store, the second finds ' +
       'the view trusted and lets later calls skip the decision (spaced, a circuit is called again only every ' +
       'few rounds, so without this the early rounds would time first calls and the later ones the steady path).',
+    `- **Fresh processes**: the back-to-back contenders again, in ${plan.freshProcesses} processes of their own ` +
+      'that measure nothing else first, each with its own shuffle; the many-circuit target pools their rounds. ' +
+      'The main run measures memory per circuit before timing anything, on a heap nothing else has touched, ' +
+      'which leaves its later circuits scattered in memory.',
     "- **Overhead** is a contender minus the bare call in the same round. **Ratios** divide fleet-breaker's " +
       "overhead by the other's on the same path, round by round: the median, with the spread (min–max) over " +
       'rounds in brackets. "Ahead" means the whole spread is below 1×.',
@@ -347,13 +410,22 @@ export const hotPath: Suite = async ({ quick, log }) => {
   for (const runtime of runtimes) {
     log(`${runtime.version}: measuring`)
     const started = Date.now()
-    const result = await measureOn(runtime, plan)
+    const result = await measureOn<WorkerResult>(runtime, WORKER, plan)
     log(`${runtime.version}: done in ${((Date.now() - started) / 1_000).toFixed(0)} s`)
     for (const [id, values] of Object.entries(result.backToBack.nsPerCall))
       log(`  back to back ${id}: ${Math.round(median(values))} ns`)
     for (const [id, values] of Object.entries(result.spaced.nsPerCall))
       log(`  spaced ${id}: ${Math.round(median(values))} ns`)
-    measured.push({ runtime, result })
+    const fresh: CircuitsResult[] = []
+    for (let index = 0; index < plan.freshProcesses; index += 1) {
+      // Each process shuffles its rounds differently.
+      const own = { ...plan, backToBack: { ...plan.backToBack, seed: plan.backToBack.seed + index + 1 } }
+      const figures = await measureOn<CircuitsResult>(runtime, CIRCUITS_WORKER, own)
+      const ratio = costRatioOf(figures.backToBack, 'fleet-breaker-many', 'fleet-breaker')
+      log(`  fresh process ${index + 1}: ${MANY_CIRCUITS} circuits ${times(ratio)} of one`)
+      fresh.push(figures)
+    }
+    measured.push({ runtime, result, fresh })
   }
   const primary = measured[0]
   if (primary === undefined) throw new Error('no Node.js runtime to measure on')
@@ -385,7 +457,7 @@ export const hotPath: Suite = async ({ quick, log }) => {
     title: 'Hot-path overhead',
     markdown: [method(plan, runtimes), summary, ...measured.map((figures) => sectionOf(figures, plan))].join('\n\n'),
     checks,
-    data: { plan, runtimes: measured.map(({ runtime, result }) => ({ runtime, ...result })) },
+    data: { plan, runtimes: measured.map(({ runtime, result, fresh }) => ({ runtime, ...result, fresh })) },
     headlines: [headline],
   }
 }

@@ -10,6 +10,8 @@ export interface WorkerPlan {
   readonly allocationCalls: number
   /** Circuits made per library when measuring memory per circuit. */
   readonly memoryCircuits?: number
+  /** Fresh processes that measure the many-circuit comparison on its own (see circuits-worker.ts). */
+  readonly freshProcesses: number
 }
 
 export const FULL: WorkerPlan = {
@@ -18,6 +20,7 @@ export const FULL: WorkerPlan = {
   rejected: { rounds: 15, calls: 20_000, warmupRounds: 2, seed: 0x5eed },
   allocationCalls: 500_000,
   memoryCircuits: 10_000,
+  freshProcesses: 5,
 }
 
 export const QUICK: WorkerPlan = {
@@ -26,4 +29,5 @@ export const QUICK: WorkerPlan = {
   rejected: { rounds: 3, calls: 2_000, warmupRounds: 1, seed: 0x5eed },
   allocationCalls: 50_000,
   memoryCircuits: 2_000,
+  freshProcesses: 2,
 }
