@@ -106,6 +106,9 @@ function costRatioOf(rounds: Rounds, id: string, other: string): Ratio | undefin
   }
 }
 
+/** A library's per-call cost over {@link MANY_CIRCUITS} circuits against one (its `-many` row against its own). */
+const manyOverOne = (rounds: Rounds, library: string) => costRatioOf(rounds, `${library}-many`, library)
+
 /** What `id` costs per call more than `other`, round by round. */
 function extraOf(rounds: Rounds, id: string, other: string): Summary {
   const theirs = rounds.nsPerCall[other] ?? []
@@ -206,8 +209,11 @@ interface RuntimeFigures {
 function pooled(fresh: readonly CircuitsResult[]): Rounds {
   const nsPerCall: Record<string, number[]> = {}
   for (const { backToBack } of fresh) {
-    for (const [id, values] of Object.entries(backToBack.nsPerCall))
-      nsPerCall[id] = [...(nsPerCall[id] ?? []), ...values]
+    for (const [id, values] of Object.entries(backToBack.nsPerCall)) {
+      const pool = nsPerCall[id] ?? []
+      pool.push(...values)
+      nsPerCall[id] = pool
+    }
   }
   return { nsPerCall, orders: fresh.flatMap(({ backToBack }) => backToBack.orders) }
 }
@@ -221,17 +227,15 @@ function checksOf({ runtime, result, fresh }: RuntimeFigures): TargetCheck[] {
   const vsCockatiel = ratioOf(backToBack, 'fleet-breaker', 'cockatiel')
   const overhead = summarise(overheads(backToBack, 'fleet-breaker'))
   const timeoutVs = (other: string) => ratioOf(spaced, 'fleet-breaker-timeout', other)
-  const flat = costRatioOf(freshRounds, 'fleet-breaker-many', 'fleet-breaker')
-  const flatCockatiel = costRatioOf(freshRounds, 'cockatiel-many', 'cockatiel')
-  const afterChurn = costRatioOf(backToBack, 'fleet-breaker-many', 'fleet-breaker')
-  const afterChurnCockatiel = costRatioOf(backToBack, 'cockatiel-many', 'cockatiel')
+  const flat = manyOverOne(freshRounds, 'fleet-breaker')
+  const flatCockatiel = manyOverOne(freshRounds, 'cockatiel')
+  const afterChurn = manyOverOne(backToBack, 'fleet-breaker')
+  const afterChurnCockatiel = manyOverOne(backToBack, 'cockatiel')
   const processMedians = fresh
-    .map(
-      ({ backToBack: rounds }) => costRatioOf(rounds, 'fleet-breaker-many', 'fleet-breaker')?.median.toFixed(2) ?? '–',
-    )
+    .map(({ backToBack: rounds }) => manyOverOne(rounds, 'fleet-breaker')?.median.toFixed(2) ?? '–')
     .join(', ')
-  const flatTimeout = costRatioOf(spaced, 'fleet-breaker-timeout-many', 'fleet-breaker-timeout')
-  const flatSpacedCockatiel = costRatioOf(spaced, 'cockatiel-many', 'cockatiel')
+  const flatTimeout = manyOverOne(spaced, 'fleet-breaker-timeout')
+  const flatSpacedCockatiel = manyOverOne(spaced, 'cockatiel')
   const allocationOf = (id: string) => result.allocation.find((figure) => figure.id === id)?.bytesPerCall ?? Number.NaN
   const lowest = (own: string, others: readonly string[]) => others.every((id) => allocationOf(own) < allocationOf(id))
   const plainPeers = ['cockatiel', 'opossum-no-timeout']
@@ -300,8 +304,8 @@ function freshTable(fresh: readonly CircuitsResult[]): string {
       index + 1,
       ns(backToBack, 'fleet-breaker'),
       ns(backToBack, 'fleet-breaker-many'),
-      times(costRatioOf(backToBack, 'fleet-breaker-many', 'fleet-breaker')),
-      times(costRatioOf(backToBack, 'cockatiel-many', 'cockatiel')),
+      times(manyOverOne(backToBack, 'fleet-breaker')),
+      times(manyOverOne(backToBack, 'cockatiel')),
     ]),
   )
 }
@@ -421,8 +425,9 @@ export const hotPath: Suite = async ({ quick, log }) => {
       // Each process shuffles its rounds differently.
       const own = { ...plan, backToBack: { ...plan.backToBack, seed: plan.backToBack.seed + index + 1 } }
       const figures = await measureOn<CircuitsResult>(runtime, CIRCUITS_WORKER, own)
-      const ratio = costRatioOf(figures.backToBack, 'fleet-breaker-many', 'fleet-breaker')
-      log(`  fresh process ${index + 1}: ${MANY_CIRCUITS} circuits ${times(ratio)} of one`)
+      log(
+        `  fresh process ${index + 1}: ${MANY_CIRCUITS} circuits ${times(manyOverOne(figures.backToBack, 'fleet-breaker'))} of one`,
+      )
       fresh.push(figures)
     }
     measured.push({ runtime, result, fresh })

@@ -176,23 +176,21 @@ export class DeadlineScheduler {
   }
 
   #track(call: PendingCall): PendingCall {
+    // A timer armed on a clock since removed (fake timers) may never fire: it is dropped, and one
+    // is armed on the clock calls now use for the oldest call waiting.
+    const stale = this.#timer !== undefined && this.#armedWith !== setTimeout
+    if (stale) this.#disarm()
     const newest = this.#newest
     if (newest === undefined) {
       this.#oldest = call
       // An armed timer is due before this deadline (it was armed for an older call's), so it
-      // only has to keep the process alive again, if it still runs on the clock calls now use.
-      // Otherwise this call is the only one to wake for.
-      if (this.#timer !== undefined && this.#armedWith !== setTimeout) this.#disarm()
+      // only has to keep the process alive again. Otherwise this call is the only one to wake for.
       if (this.#timer === undefined) this.#arm(call.deadline, performance.now())
       else this.#timer.ref()
     } else {
       newest.next = call
       call.previous = newest
-      // A timer armed on a fake clock since removed may never fire: re-arm on the clock in use.
-      if (this.#armedWith !== setTimeout && this.#oldest !== undefined) {
-        this.#disarm()
-        this.#arm(this.#oldest.deadline, performance.now())
-      }
+      if (stale) this.#arm((this.#oldest ?? call).deadline, performance.now())
     }
     this.#newest = call
     return call

@@ -12,6 +12,21 @@ import {
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals'
 import { BadRequest, fails, fleet, rejectionOf, ServiceUnavailable, succeeds } from './support.js'
 
+/** Two successful calls: the first reads the store, the second opens the hot lane for the calls after it. */
+async function openHotLane(breaker: CircuitBreaker): Promise<void> {
+  await breaker.execute(succeeds)
+  await breaker.execute(succeeds)
+}
+
+/** Asserts that `breaker` runs exactly one call at a time: while one runs, the next is turned away. */
+async function expectOneSlot(breaker: CircuitBreaker): Promise<void> {
+  let release: () => void = () => {}
+  const running = breaker.execute(() => new Promise<string>((resolve) => (release = () => resolve('held'))))
+  expect(await rejectionOf(breaker.execute(succeeds))).toBeInstanceOf(ConcurrencyLimitError)
+  release()
+  await expect(running).resolves.toBe('held')
+}
+
 describe('callTimeoutMs', () => {
   beforeEach(() => {
     jest.useFakeTimers()
@@ -62,8 +77,7 @@ describe('callTimeoutMs', () => {
   it('keeps counting calls that time out and answer later: a late value clears no failure', async () => {
     const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 3 })
     // Warm calls first, so the timed-out calls run on the hot lane as a steady service's do.
-    await breaker.execute(succeeds)
-    await breaker.execute(succeeds)
+    await openHotLane(breaker)
     const answersLate = () => new Promise<string>((resolve) => setTimeout(() => resolve('too late'), 1_500))
     for (let call = 1; call <= 3; call += 1) {
       const timedOut = rejectionOf(breaker.execute(answersLate))
@@ -79,25 +93,19 @@ describe('callTimeoutMs', () => {
 
   it('frees the concurrency slot of a call that times out once, however late it answers', async () => {
     const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 10, maxConcurrent: 1, maxQueued: 0 })
-    await breaker.execute(succeeds)
-    await breaker.execute(succeeds)
+    await openHotLane(breaker)
     const answersLate = () => new Promise<string>((resolve) => setTimeout(() => resolve('too late'), 1_500))
     const timedOut = rejectionOf(breaker.execute(answersLate))
     await jest.advanceTimersByTimeAsync(1_000)
     expect(await timedOut).toBeInstanceOf(CallTimeoutError)
     await jest.advanceTimersByTimeAsync(500)
     // One slot: while one call runs, the next is turned away, as before the late answer.
-    let release: () => void = () => {}
-    const running = breaker.execute(() => new Promise<string>((resolve) => (release = () => resolve('held'))))
-    expect(await rejectionOf(breaker.execute(succeeds))).toBeInstanceOf(ConcurrencyLimitError)
-    release()
-    await expect(running).resolves.toBe('held')
+    await expectOneSlot(breaker)
   })
 
   it('counts one failure per timeout of a call that rejects when its signal aborts, as fetch does', async () => {
     const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 3 })
-    await breaker.execute(succeeds)
-    await breaker.execute(succeeds)
+    await openHotLane(breaker)
     const rejectsOnAbort = (signal: AbortSignal) =>
       new Promise<string>((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)))
     for (let call = 1; call <= 3; call += 1) {
@@ -112,8 +120,7 @@ describe('callTimeoutMs', () => {
 
   it('rejects, and gives its slot back, when the value a call returns has a then that throws', async () => {
     const { breaker } = fleet(1, { callTimeoutMs: 1_000, maxConcurrent: 1, maxQueued: 0 })
-    await breaker.execute(succeeds)
-    await breaker.execute(succeeds)
+    await openHotLane(breaker)
     const broken = new Error('then getter')
     const throwingThen = () =>
       ({
@@ -158,8 +165,7 @@ describe('callTimeoutMs', () => {
 describe('maxConcurrent', () => {
   it('gives a slot back once for a promise whose own then calls the handler twice', async () => {
     const { breaker } = fleet(1, { maxConcurrent: 1, maxQueued: 0 })
-    await breaker.execute(succeeds)
-    await breaker.execute(succeeds)
+    await openHotLane(breaker)
     const callsTwice = () => {
       const promise = Promise.resolve('v')
       const then = promise.then.bind(promise)
@@ -173,11 +179,7 @@ describe('maxConcurrent', () => {
       return promise
     }
     await expect(breaker.execute(callsTwice)).resolves.toBe('v')
-    let release: () => void = () => {}
-    const running = breaker.execute(() => new Promise<string>((resolve) => (release = () => resolve('held'))))
-    expect(await rejectionOf(breaker.execute(succeeds))).toBeInstanceOf(ConcurrencyLimitError)
-    release()
-    await expect(running).resolves.toBe('held')
+    await expectOneSlot(breaker)
   })
 
   it('queues up to maxQueued calls beyond the limit, then rejects without counting a failure', async () => {
