@@ -323,31 +323,54 @@ export class CircuitBreaker<TFallback = never> {
     }
     const { slowCallDurationMs } = this.#options
     const startedAt = slowCallDurationMs === undefined ? 0 : this.#options.now()
+    const admitted = permit
+    const { signal } = options
+    if (signal === undefined && budgetMs === undefined && this.#deadlines !== undefined) {
+      // The outcome is recorded by the scheduler's handlers, as on the hot lane, rather than after
+      // an `await`: calls that settle together are then recorded in the same order on both paths,
+      // and with consecutive counting the order decides whether a batch opens the circuit. (Outside
+      // the `try` below: what the handlers throw is the caller's, not an outcome to record again.)
+      return this.#deadlines.run(
+        fn,
+        this.#raiseTimeout,
+        (returned) => this.#recordValue(admitted, returned as T, startedAt),
+        (error) => this.#recordError(admitted, error, startedAt, undefined),
+      ) as Promise<T | TFallback>
+    }
     let value: T
     try {
-      if (options.signal !== undefined || budgetMs !== undefined) {
+      if (signal !== undefined || budgetMs !== undefined) {
         const { callTimeoutMs } = this.#options
         const timeoutMs = budgetMs === undefined ? callTimeoutMs : Math.min(budgetMs, callTimeoutMs ?? budgetMs)
-        value = await callWithDeadline(fn, timeoutMs, options.signal ?? NEVER_ABORTED, () =>
-          this.#timeoutError(timeoutMs),
-        )
-      } else if (this.#deadlines !== undefined) {
-        value = await this.#deadlines.run(fn, this.#raiseTimeout)
+        value = await callWithDeadline(fn, timeoutMs, signal ?? NEVER_ABORTED, () => this.#timeoutError(timeoutMs))
       } else {
         value = await fn(NEVER_ABORTED)
       }
     } catch (error) {
-      const verdict = this.#classifyError(error, options.signal)
-      await this.#settle(permit, verdict, verdict === 'failure' && this.#isSlow(startedAt))
-      if (verdict === 'failure') return this.#fallbackOr(error, 'failed')
-      throw error
+      return this.#recordError(permit, error, startedAt, signal)
     }
+    return this.#recordValue(permit, value, startedAt)
+  }
+
+  /** Records a call's value; the value once it is recorded. */
+  #recordValue<T>(permit: PermitState, value: T, startedAt: number): T | Promise<T> {
     const slow = this.#isSlow(startedAt)
     // A success that took too long counts as a failure: a slow downstream exhausts the fleet too.
     const verdict = slow ? 'failure' : this.#classifyResult(value)
-    const recording = this.#settle(permit, verdict, slow)
-    if (recording !== undefined) await recording
-    return value
+    return valueAfter(this.#settle(permit, verdict, slow), value) as T | Promise<T>
+  }
+
+  /** Records a call's error; the fallback's value for a counted failure, else the error, once it is recorded. */
+  async #recordError(
+    permit: PermitState,
+    error: unknown,
+    startedAt: number,
+    signal: AbortSignal | undefined,
+  ): Promise<TFallback> {
+    const verdict = this.#classifyError(error, signal)
+    await this.#settle(permit, verdict, verdict === 'failure' && this.#isSlow(startedAt))
+    if (verdict === 'failure') return this.#fallbackOr(error, 'failed')
+    throw error
   }
 
   /** The time left for a call before the invocation's deadline, less the margin; none without one. */

@@ -144,6 +144,29 @@ describe('callTimeoutMs', () => {
     await expect(breaker.execute(() => 'at once')).resolves.toBe('at once')
   })
 
+  // `execute(fn)` takes the hot lane once the circuit is known closed; `execute(fn, {})` takes the full decision.
+  for (const [path, run] of [
+    ['the hot lane', (breaker: CircuitBreaker, fn: () => unknown) => breaker.execute(fn)],
+    ['the full decision', (breaker: CircuitBreaker, fn: () => unknown) => breaker.execute(fn, {})],
+  ] as const) {
+    it(`records calls that settle together in the order they started, on ${path}`, async () => {
+      const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 2, isFailureResult: (v) => v === 'bad' })
+      await openHotLane(breaker)
+      await run(breaker, () => 'bad')
+      // Started in this order, they settle within the same microtasks. In this order the success
+      // clears the failure before, and the two failures after it open the circuit; in another
+      // order (the throw first, as an `await` would record it) the success comes last and clears.
+      await Promise.allSettled([
+        run(breaker, () => 'good'),
+        run(breaker, () => {
+          throw new ServiceUnavailable()
+        }),
+        run(breaker, () => Promise.resolve('bad')),
+      ])
+      expect((await breaker.getState()).state).toBe(CircuitState.OPEN)
+    })
+  }
+
   it('does not count a call the caller cancelled', async () => {
     const { breaker } = fleet(1, { failureThreshold: 1 })
     const controller = new AbortController()
