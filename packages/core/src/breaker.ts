@@ -591,12 +591,11 @@ export class CircuitBreaker<TFallback = never> {
     // The local breaker's trial goes to the first call that asks: only to one sure of a slot.
     const slotFirst = asksLocal && this.#local.trialDue(now)
     if (slotFirst && !this.#limiter.tryTake()) return undefined
-    const localOpenUntil = this.#local.openUntil
     const evaluation = this.#decider.evaluate(record, now, signal)
     if (!('admitted' in evaluation) || (!evaluation.admitted && this.#shadow.letsThrough(evaluation.refusal, now))) {
       // A write to contend for, or a rejection shadow mode lets through: the full decision (which
       // reports the call once) decides it again, with the local breaker's trial if this was given it.
-      this.#local.returnTrial(localOpenUntil)
+      if ('contend' in evaluation) this.#local.giveBack(evaluation.trial ?? 0)
       if (slotFirst) this.#limiter.release()
       return undefined
     }

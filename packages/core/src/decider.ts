@@ -22,7 +22,12 @@ import type { TripPolicy } from './trip/policy.js'
  */
 type Evaluation =
   | Ruling
-  | { readonly contend: 'open' | 'enter-half-open' | 'acquire-probe'; readonly record: CircuitRecord }
+  | {
+      readonly contend: 'open' | 'enter-half-open' | 'acquire-probe'
+      readonly record: CircuitRecord
+      /** The local breaker's trial this evaluation gave the call, or was told it holds (0: none). */
+      readonly trial?: number
+    }
 
 type Contention = 'open' | 'enter-half-open' | 'acquire-probe'
 
@@ -77,24 +82,24 @@ export class Decider {
   }
 
   /**
-   * Decides from a record alone, or says which store write the decision depends on. `holdsTrial`:
-   * an earlier evaluation of this call was given the local breaker's trial, which is not asked again.
+   * Decides from a record alone, or says which store write the decision depends on. `heldTrial`:
+   * the local breaker's trial an earlier evaluation of this call was given (0: none), not asked again.
    */
-  evaluate(record: CircuitRecord, now: number, signal: AbortSignal | undefined, holdsTrial = false): Evaluation {
+  evaluate(record: CircuitRecord, now: number, signal: AbortSignal | undefined, heldTrial = 0): Evaluation {
     const forced = activeOverride(record, now)
     if (forced?.state === CircuitState.CLOSED) return admitted(PermitMode.UNCOUNTED, record, signal)
     if (forced !== undefined) return this.refuse(record, now)
     switch (record.state) {
       case CircuitState.CLOSED: {
-        const localOpenUntil = this.#local.openUntil
-        if (!holdsTrial && this.#local.isOpen(now)) return this.#locallyOpen(now)
-        if (this.#policy.tripGuard(record, now) !== undefined) return { contend: 'open', record }
+        const trial = heldTrial === 0 ? this.#localTrial(now) : heldTrial
+        if (trial === undefined) return this.#locallyOpen(now)
+        if (this.#policy.tripGuard(record, now) !== undefined) return { contend: 'open', record, trial }
         if (this.isRamping(record, now) && !this.#rampAdmits(record, now)) {
           // Turned away by the ramp: the local breaker's trial, if this call was given it, is not spent.
-          this.#local.returnTrial(localOpenUntil)
+          this.#local.giveBack(trial)
           return this.#ramping(record, now)
         }
-        return admitted(PermitMode.COUNTED, record, signal)
+        return admitted(PermitMode.COUNTED, record, signal, trial)
       }
       case CircuitState.OPEN:
         if (record.retryAt > now) return this.refuse(record, now)
@@ -105,6 +110,16 @@ export class Decider {
         if (this.#liveProbes.withholds(record, now)) return this.#liveProbes.refuse(record, now)
         return { contend: 'acquire-probe', record }
     }
+  }
+
+  /**
+   * Asks the local breaker about a call at `now`: `undefined` when it is open, else the number of
+   * the trial it gave the call (0 when it is closed and gave none).
+   */
+  #localTrial(now: number): number | undefined {
+    const before = this.#local.trialsGiven
+    if (this.#local.isOpen(now)) return undefined
+    return this.#local.trialsGiven === before ? 0 : this.#local.trialsGiven
   }
 
   /** Whether `record` is a circuit that closed less than `rampUpMs` ago. */
@@ -150,16 +165,15 @@ export class Decider {
       record = read.value
       this.#liveProbes.learned(record, now)
     }
-    const trialsBefore = this.#local.trialsGiven
     const evaluation = this.evaluate(record, now, signal)
     if (!('contend' in evaluation)) return decided(evaluation)
-    // The trial of the local breaker, if this evaluation gave it, stays this call's after the write.
-    const holdsTrial = this.#local.trialsGiven !== trialsBefore
     // One contention write per decision: a lost race is decided from the record it returns, so a
     // slow store costs this call at most a read, the write and the read after an unanswered write.
     const outcome = await this.#contend(evaluation.contend, evaluation.record, now, signal)
     if ('admitted' in outcome) return outcome
-    return this.evaluateOrReject('unanswered' in outcome ? outcome.unanswered : outcome, now, signal, holdsTrial)
+    // The trial of the local breaker, if this evaluation gave it, stays this call's after the write.
+    const after = 'unanswered' in outcome ? outcome.unanswered : outcome
+    return this.evaluateOrReject(after, now, signal, evaluation.trial)
   }
 
   /**
@@ -178,9 +192,13 @@ export class Decider {
   }
 
   /** The decision `record` allows without contending for anything. */
-  evaluateOrReject(record: CircuitRecord, now: number, signal: AbortSignal | undefined, holdsTrial = false): Decision {
-    const evaluation = this.evaluate(record, now, signal, holdsTrial)
-    return decided('contend' in evaluation ? this.refuse(record, now) : evaluation)
+  evaluateOrReject(record: CircuitRecord, now: number, signal: AbortSignal | undefined, heldTrial = 0): Decision {
+    const evaluation = this.evaluate(record, now, signal, heldTrial)
+    const contended = 'contend' in evaluation
+    const ruling = contended ? this.refuse(record, now) : evaluation
+    // Turned away: the local breaker's trial, if this call holds it, goes to the next call.
+    if (!ruling.admitted) this.#local.giveBack(contended ? (evaluation.trial ?? 0) : heldTrial)
+    return decided(ruling)
   }
 
   /** The refusal a record calls for at `now`. */
@@ -342,22 +360,29 @@ export class Decider {
       this.#local.trip(now, latest)
       return decided(this.#locallyOpen(now))
     }
-    if (this.#local.isOpen(now)) return decided(this.#locallyOpen(now))
+    const trial = this.#localTrial(now)
+    if (trial === undefined) return decided(this.#locallyOpen(now))
     this.#observers.failOpen()
-    return admitted(PermitMode.COUNTED, latest, signal)
+    return admitted(PermitMode.COUNTED, latest, signal, trial)
   }
 }
 
-function admitted(mode: PermitMode, record: CircuitRecord, signal: AbortSignal | undefined): Admitted {
-  return permitted(mode, record, '', signal)
+function admitted(mode: PermitMode, record: CircuitRecord, signal: AbortSignal | undefined, localTrial = 0): Admitted {
+  return permitted(mode, record, '', signal, localTrial)
 }
 
 function probe(record: CircuitRecord, token: string, signal: AbortSignal | undefined): Admitted {
-  return permitted(PermitMode.PROBE, record, token, signal)
+  return permitted(PermitMode.PROBE, record, token, signal, 0)
 }
 
 /** The permit's fields written out: a spread here costs every admitted call a slower object copy. */
-function permitted(mode: PermitMode, record: CircuitRecord, token: string, signal: AbortSignal | undefined): Admitted {
+function permitted(
+  mode: PermitMode,
+  record: CircuitRecord,
+  token: string,
+  signal: AbortSignal | undefined,
+  localTrial: number,
+): Admitted {
   const { incarnation, generation, openCount } = record
-  return { admitted: true, permit: { mode, incarnation, generation, openCount, token, signal } }
+  return { admitted: true, permit: { mode, incarnation, generation, openCount, token, signal, localTrial } }
 }

@@ -32,8 +32,11 @@ export class LocalBreaker {
   #windowStartedAt = 0
   /** Until when calls are rejected; 0 when closed. */
   #openUntil = 0
-  /** How many trials {@link isOpen} has given: tells a decision whether its call holds one. */
+  /** How many trials {@link isOpen} has given: the last one's number, which the call given it holds. */
   #trialsGiven = 0
+  /** When the opening ended before the last trial was given, and when it ends since: to give that trial back. */
+  #openUntilBeforeTrial = 0
+  #openUntilAfterTrial = 0
   /** The shared state known when the local breaker opened: a circuit moved past it clears it. */
   #openedOver: { readonly incarnation: string; readonly generation: number } | undefined
 
@@ -57,12 +60,14 @@ export class LocalBreaker {
   isOpen(now: number): boolean {
     if (this.#openUntil === 0) return false
     if (now < this.#openUntil) return true
+    this.#openUntilBeforeTrial = this.#openUntil
     this.#openUntil = now + this.#options.resetTimeoutMs
+    this.#openUntilAfterTrial = this.#openUntil
     this.#trialsGiven++
     return false
   }
 
-  /** How many trials {@link isOpen} has given so far. */
+  /** How many trials {@link isOpen} has given so far: the number of the last one (0: none yet). */
   get trialsGiven(): number {
     return this.#trialsGiven
   }
@@ -73,12 +78,14 @@ export class LocalBreaker {
   }
 
   /**
-   * Takes back the trial {@link isOpen} just gave a call that then does not go ahead, so that the
-   * next call to ask gets it: `openUntil` is {@link openUntil} as it was before that call asked
-   * (nothing changes when no trial was given).
+   * Takes back trial number `trial` (see {@link trialsGiven}; 0: none), given to a call that was
+   * then turned away, not made, or that told nothing of the downstream (its caller gave up on it),
+   * so that the next call to ask gets it rather than waiting out another `resetTimeoutMs`. Nothing
+   * changes once something else has moved the local breaker: a later trial, an outcome, a clear.
    */
-  returnTrial(openUntil: number): void {
-    this.#openUntil = openUntil
+  giveBack(trial: number): void {
+    if (trial === 0 || trial !== this.#trialsGiven || this.#openUntil !== this.#openUntilAfterTrial) return
+    this.#openUntil = this.#openUntilBeforeTrial
   }
 
   /** When the local opening ends (epoch milliseconds). */

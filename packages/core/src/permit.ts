@@ -20,6 +20,11 @@ export interface PermitState {
   readonly token: string
   readonly signal: AbortSignal | undefined
   /**
+   * The number of the local breaker's trial this call was given (0 or absent: none), given back if
+   * the call tells nothing of the downstream. Kept in the environment that admitted the call.
+   */
+  readonly localTrial?: number
+  /**
    * Names the failure this permit counts, for a permit carried as JSON and settled elsewhere: a
    * settlement sent again (a retried workflow task) is the same store write and counts once.
    */

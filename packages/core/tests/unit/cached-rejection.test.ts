@@ -1,5 +1,6 @@
 import {
   type CallRejected,
+  CallTimeoutError,
   CircuitBreaker,
   CircuitState,
   type FallbackContext,
@@ -8,8 +9,9 @@ import {
   RejectionReason,
   toPortablePermit,
 } from '@fleet-breaker/core'
+import type { ManualClock } from '@fleet-breaker/core/testing'
 import { describe, expect, it } from '@jest/globals'
-import { fails, fleet, rejectionOf, succeeds } from './support.js'
+import { BadRequest, fails, fleet, rejectionOf, succeeds } from './support.js'
 
 /** Whether `promise` has settled once the microtasks queued so far have run (a cached decision has). */
 async function settledAtOnce(promise: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {
@@ -297,6 +299,86 @@ describe("the local breaker's trial", () => {
     for (let i = 0; i < 3; i++) outcomes.push(await outcomeOf(breaker.execute(succeeds)))
     // Half-way through the ramp, every other call goes ahead: the first to go ahead is the trial.
     expect(outcomes).toEqual([RejectionReason.RAMPING, 'ok', RejectionReason.RAMPING])
+  })
+
+  /** A breaker whose local breaker opened (the store took no write) and whose trial is now due. */
+  async function trialDue() {
+    const { breaker, store, clock } = fleet(1, {
+      failureThreshold: 1,
+      storeOutage: 'fail-open',
+      cacheTtlMs: 120_000,
+      resetTimeoutMs: 10_000,
+    })
+    await breaker.execute(succeeds)
+    store.fault = 'error'
+    store.faultOperations = new Set(['addFailure', 'transition', 'resetFailures'])
+    await rejectionOf(breaker.execute(fails))
+    store.fault = 'none'
+    expect(await outcomeOf(breaker.execute(succeeds))).toBe(RejectionReason.LOCALLY_OPEN)
+    clock.advance(10_000)
+    return { breaker, clock }
+  }
+
+  for (const [what, spendTrial] of [
+    [
+      'a call admitted with no time left to make it',
+      async (breaker: CircuitBreaker, clock: ManualClock) => {
+        let made = false
+        const call = breaker.execute(
+          async () => {
+            made = true
+          },
+          { deadline: clock.now() },
+        )
+        expect(await rejectionOf(call)).toBeInstanceOf(CallTimeoutError)
+        expect(made).toBe(false)
+      },
+    ],
+    [
+      'an admission released without a call',
+      async (breaker: CircuitBreaker) => {
+        const admission = await breaker.admit()
+        if (!admission.admitted) throw new Error('expected the trial')
+        await admission.permit.release()
+      },
+    ],
+    [
+      'a call its caller gave up on',
+      async (breaker: CircuitBreaker) => {
+        const caller = new AbortController()
+        const call = breaker.execute(
+          (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+          { signal: caller.signal },
+        )
+        caller.abort(new Error('the client went away'))
+        await rejectionOf(call)
+      },
+    ],
+    [
+      'a call answered with an error that does not count (a 400)',
+      async (breaker: CircuitBreaker) => {
+        expect(await rejectionOf(breaker.execute(() => Promise.reject(new BadRequest())))).toBeInstanceOf(BadRequest)
+      },
+    ],
+  ] as const) {
+    it(`is not spent by ${what}: the next call gets it`, async () => {
+      const { breaker, clock } = await trialDue()
+      await spendTrial(breaker, clock)
+      expect(await outcomeOf(breaker.execute(succeeds))).toBe('ok')
+    })
+  }
+
+  it('is not given back once a later trial was given: that one is still running', async () => {
+    const { breaker, clock } = await trialDue()
+    const first = await breaker.admit()
+    if (!first.admitted) throw new Error('expected the trial')
+    clock.advance(10_000)
+    const second = await breaker.admit()
+    if (!second.admitted) throw new Error('expected the next trial, the first never having reported')
+    await first.permit.release()
+    expect(await outcomeOf(breaker.execute(succeeds))).toBe(RejectionReason.LOCALLY_OPEN)
+    await second.permit.recordSuccess()
+    expect(await outcomeOf(breaker.execute(succeeds))).toBe('ok')
   })
 
   it('stays with its call when the opening it contends for is refused', async () => {
