@@ -194,6 +194,13 @@ export class Decider {
   /** The decision `record` allows without contending for anything. */
   evaluateOrReject(record: CircuitRecord, now: number, signal: AbortSignal | undefined, heldTrial = 0): Decision {
     const evaluation = this.evaluate(record, now, signal, heldTrial)
+    if ('contend' in evaluation && evaluation.contend === 'open') {
+      // The store shows the threshold reached but did not take this call's opening (a decision
+      // makes one write): as when it cannot be told at all, this environment opens on its own,
+      // until the store shows the circuit moved on.
+      this.#local.trip(now, record)
+      return decided(this.#locallyOpen(now))
+    }
     const contended = 'contend' in evaluation
     const ruling = contended ? this.refuse(record, now) : evaluation
     // Turned away: the local breaker's trial, if this call holds it, goes to the next call.

@@ -1,15 +1,18 @@
+import { randomUUID } from 'node:crypto'
 import {
   CircuitBreaker,
   type CircuitBreakerOptions,
   CircuitState,
+  isCircuitOpenError,
   isInvalidConfigurationError,
   MemoryStore,
+  RejectionReason,
   resolveOptions,
   type StateChange,
 } from '@fleet-breaker/core'
 import { InstrumentedStore, ManualClock } from '@fleet-breaker/core/testing'
 import { describe, expect, it } from '@jest/globals'
-import { recordingLogger, ServiceUnavailable } from './support.js'
+import { fails, recordingLogger, rejectionOf, ServiceUnavailable } from './support.js'
 
 type Options = Omit<CircuitBreakerOptions<never>, 'store' | 'now' | 'environmentId'>
 
@@ -140,6 +143,40 @@ describe('the failure-rate mode', () => {
     await rounds(fleet, 1, () => false)
     const { record } = await fleet.reader.getState()
     expect(record.state === CircuitState.CLOSED && record.calls).toBe(4)
+  })
+
+  it('opens an environment on its own when its opening is refused for calls counted since, the rate still above the threshold', async () => {
+    const fleet = environments(2, { ...rate, minimumCalls: 4, rateFlushIntervalMs: 0, resetTimeoutMs: 30_000 })
+    const [elsewhere, here] = fleet.members as [(typeof fleet.members)[0], (typeof fleet.members)[0]]
+    // Elsewhere counts four failures in four calls, but its opening write fails: the shared
+    // record stays CLOSED at the threshold.
+    elsewhere.store.fault = 'error'
+    elsewhere.store.faultOperations = new Set(['transition'])
+    for (let call = 0; call < 4; call++) await rejectionOf(elsewhere.breaker.execute(fails))
+    const { record } = await fleet.reader.getState()
+    expect(record.state === CircuitState.CLOSED && [record.calls, record.failures]).toEqual([4, 4])
+    // Here contends for the opening; a success is counted just before its write arrives, so the
+    // store refuses it (more calls than it saw), though four failures in five is still above 50 %.
+    const transition = here.store.transition.bind(here.store)
+    here.store.transition = async (circuitId, request, options) => {
+      here.store.transition = transition
+      await here.store.inner.addCounts(circuitId, {
+        opId: randomUUID(),
+        now: fleet.clock.now(),
+        generation: record.generation,
+        windowMs: rate.rateWindowMs as number,
+        calls: 1,
+        failures: 0,
+        slowCalls: 0,
+      })
+      return transition(circuitId, request, options)
+    }
+    const refused = await rejectionOf(here.breaker.execute(async () => 'ok'))
+    expect(isCircuitOpenError(refused) && [refused.reason, refused.state, refused.retryAfterMs]).toEqual([
+      RejectionReason.LOCALLY_OPEN,
+      CircuitState.OPEN,
+      30_000,
+    ])
   })
 })
 
