@@ -318,6 +318,7 @@ export class CircuitBreaker<TFallback = never> {
     const budgetMs = this.#budgetMs(options)
     if (budgetMs !== undefined && budgetMs < 1) {
       // No time left to make the call at all: the invocation's end, not the downstream, stops it.
+      this.#passTrialOn(permit)
       await this.#settle(permit, 'ignored')
       throw this.#timeoutError(0)
     }
@@ -368,6 +369,7 @@ export class CircuitBreaker<TFallback = never> {
     signal: AbortSignal | undefined,
   ): Promise<TFallback> {
     const verdict = this.#classifyError(error, signal)
+    if (verdict === 'ignored' && signal?.aborted !== true) this.#passTrialOn(permit)
     await this.#settle(permit, verdict, verdict === 'failure' && this.#isSlow(startedAt))
     if (verdict === 'failure') return this.#fallbackOr(error, 'failed')
     throw error
@@ -704,9 +706,10 @@ export class CircuitBreaker<TFallback = never> {
   #permit(state: PermitState): CallPermit {
     const startedAt = this.#options.slowCallDurationMs === undefined ? 0 : this.#options.now()
     let settled = false
-    const settle = async (outcome: Verdict): Promise<Verdict> => {
+    const settle = async (outcome: Verdict, notMade = false): Promise<Verdict> => {
       if (settled) return 'ignored'
       settled = true
+      if (notMade) this.#passTrialOn(state)
       const slow = outcome !== 'ignored' && this.#isSlow(startedAt)
       const verdict = slow ? 'failure' : outcome
       await this.#settle(state, verdict, slow)
@@ -726,14 +729,26 @@ export class CircuitBreaker<TFallback = never> {
       circuitId: this.circuitId,
       isProbe: state.mode === PermitMode.PROBE,
       recordResult: (result) => settle(this.#classifyResult(result)),
-      recordError: (error) => settle(this.#classifyError(error, state.signal)),
+      recordError: (error) => {
+        const verdict = this.#classifyError(error, state.signal)
+        return settle(verdict, verdict === 'ignored' && state.signal?.aborted !== true)
+      },
       recordSuccess: () => settle('success'),
       recordFailure: () => settle('failure'),
       release: async () => {
-        await settle('ignored')
+        await settle('ignored', true)
       },
     }
     return permit
+  }
+
+  /**
+   * Hands the local breaker's trial `permit` holds, if any, to the next call: this one was not
+   * made, or ended with an error that does not count, so it told nothing of the downstream and is
+   * no longer running. (A call its caller gave up on keeps it: the call may still be running.)
+   */
+  #passTrialOn(permit: PermitState): void {
+    if (permit.localTrial) this.#local.giveBack(permit.localTrial)
   }
 
   /**

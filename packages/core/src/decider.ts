@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { retryDelayMs } from './backoff.js'
 import type { CircuitView } from './circuit-view.js'
 import { RejectionReason, StoreUnavailableError } from './errors.js'
 import { TransitionReason } from './events.js'
@@ -194,17 +195,10 @@ export class Decider {
   /** The decision `record` allows without contending for anything. */
   evaluateOrReject(record: CircuitRecord, now: number, signal: AbortSignal | undefined, heldTrial = 0): Decision {
     const evaluation = this.evaluate(record, now, signal, heldTrial)
-    if ('contend' in evaluation && evaluation.contend === 'open') {
-      // The store shows the threshold reached but did not take this call's opening (a decision
-      // makes one write): as when it cannot be told at all, this environment opens on its own,
-      // until the store shows the circuit moved on.
-      this.#local.trip(now, record)
-      return decided(this.#locallyOpen(now))
-    }
     const contended = 'contend' in evaluation
-    const ruling = contended ? this.refuse(record, now) : evaluation
+    const ruling = !contended ? evaluation : evaluation.contend === 'open' ? this.#opening() : this.refuse(record, now)
     // Turned away: the local breaker's trial, if this call holds it, goes to the next call.
-    if (!ruling.admitted) this.#local.giveBack(contended ? (evaluation.trial ?? 0) : heldTrial)
+    if (!ruling.admitted) this.#local.giveBack(contended ? (evaluation.trial ?? heldTrial) : heldTrial)
     return decided(ruling)
   }
 
@@ -234,6 +228,22 @@ export class Decider {
     const firstExpiry = leases.length === 0 ? now : Math.min(...leases.map((lease) => lease.expiresAt))
     const retryAfterMs = Math.max(0, firstExpiry - now)
     return refused({ circuitId, state: record.state, reason: RejectionReason.PROBES_BUSY, retryAfterMs })
+  }
+
+  /**
+   * The refusal of a call that finds a closed circuit at its threshold after the store refused
+   * this call's opening (calls counted in between, in the failure-rate mode): the circuit is as good
+   * as open, so the call is turned away as an opening would turn it away. The next call decides
+   * again, and opens the circuit if the threshold still holds.
+   */
+  #opening(): Refusal {
+    const { circuitId, resetTimeoutMs, maxResetTimeoutMs } = this.#options
+    return refused({
+      circuitId,
+      state: CircuitState.OPEN,
+      reason: RejectionReason.OPEN,
+      retryAfterMs: retryDelayMs(1, resetTimeoutMs, maxResetTimeoutMs),
+    })
   }
 
   #locallyOpen(now: number): Refusal {

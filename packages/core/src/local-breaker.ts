@@ -34,9 +34,15 @@ export class LocalBreaker {
   #openUntil = 0
   /** How many trials {@link isOpen} has given: the last one's number, which the call given it holds. */
   #trialsGiven = 0
-  /** When the opening ended before the last trial was given, and when it ends since: to give that trial back. */
+  /** When the opening ended before the last trial was given: to give that trial back. */
   #openUntilBeforeTrial = 0
-  #openUntilAfterTrial = 0
+  /**
+   * Counts every change of the local breaker (a failure, an opening, a success, a clear): a trial
+   * goes back only if nothing changed since it was given, which a comparison of times could not
+   * tell (a failure in the same millisecond reopens it until the very same time).
+   */
+  #changes = 0
+  #changesAtTrial = -1
   /** The shared state known when the local breaker opened: a circuit moved past it clears it. */
   #openedOver: { readonly incarnation: string; readonly generation: number } | undefined
 
@@ -62,8 +68,8 @@ export class LocalBreaker {
     if (now < this.#openUntil) return true
     this.#openUntilBeforeTrial = this.#openUntil
     this.#openUntil = now + this.#options.resetTimeoutMs
-    this.#openUntilAfterTrial = this.#openUntil
     this.#trialsGiven++
+    this.#changesAtTrial = ++this.#changes
     return false
   }
 
@@ -79,13 +85,14 @@ export class LocalBreaker {
 
   /**
    * Takes back trial number `trial` (see {@link trialsGiven}; 0: none), given to a call that was
-   * then turned away, not made, or that told nothing of the downstream (its caller gave up on it),
-   * so that the next call to ask gets it rather than waiting out another `resetTimeoutMs`. Nothing
-   * changes once something else has moved the local breaker: a later trial, an outcome, a clear.
+   * then turned away, not made, or answered with an error that does not count, so that the next
+   * call to ask gets it rather than waiting out another `resetTimeoutMs`. Nothing changes once
+   * anything else has changed the local breaker: a later trial, a failure, a success, a clear.
    */
   giveBack(trial: number): void {
-    if (trial === 0 || trial !== this.#trialsGiven || this.#openUntil !== this.#openUntilAfterTrial) return
+    if (trial === 0 || trial !== this.#trialsGiven || this.#changes !== this.#changesAtTrial) return
     this.#openUntil = this.#openUntilBeforeTrial
+    this.#changes++
   }
 
   /** When the local opening ends (epoch milliseconds). */
@@ -95,6 +102,7 @@ export class LocalBreaker {
 
   /** Counts a failure the store did not take; opens at the threshold (at once when half-open). */
   recordFailure(now: number, over?: CircuitRecord): void {
+    this.#changes++
     this.#hooks.counting?.()
     const { failureThreshold, failureWindowMs } = this.#options
     if (this.#openUntil !== 0) {
@@ -111,6 +119,7 @@ export class LocalBreaker {
 
   /** Opens now: the threshold was reached (here, or in the store, which could not be told). */
   trip(now: number, over?: CircuitRecord): void {
+    this.#changes++
     this.#failures = 0
     const opening = this.#openUntil === 0
     this.#openUntil = now + this.#options.resetTimeoutMs
@@ -121,12 +130,14 @@ export class LocalBreaker {
 
   /** A call succeeded: the environment's own run of failures is over, and a trial closes it. */
   recordSuccess(): void {
+    this.#changes++
     this.#failures = 0
     this.#openUntil = 0
   }
 
   /** The store took a write: its shared state decides again. */
   clear(): void {
+    this.#changes++
     this.#failures = 0
     this.#openUntil = 0
     this.#openedOver = undefined

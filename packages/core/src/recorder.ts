@@ -43,9 +43,6 @@ export class Recorder {
    * no promise.
    */
   record(permit: PermitState, verdict: Verdict, slow: boolean): Promise<void> | undefined {
-    // An outcome that counts neither way (a call not made, given up on, or answered with an error
-    // that does not count) spends no trial of the local breaker: the next call gets it.
-    if (verdict === 'ignored' && permit.localTrial) this.#local.giveBack(permit.localTrial)
     switch (permit.mode) {
       case PermitMode.UNCOUNTED:
         return undefined

@@ -11,7 +11,7 @@ import {
 } from '@fleet-breaker/core'
 import type { ManualClock } from '@fleet-breaker/core/testing'
 import { describe, expect, it } from '@jest/globals'
-import { BadRequest, fails, fleet, rejectionOf, succeeds } from './support.js'
+import { BadRequest, fails, fleet, rejectionOf, ServiceUnavailable, succeeds } from './support.js'
 
 /** Whether `promise` has settled once the microtasks queued so far have run (a cached decision has). */
 async function settledAtOnce(promise: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {
@@ -343,18 +343,6 @@ describe("the local breaker's trial", () => {
       },
     ],
     [
-      'a call its caller gave up on',
-      async (breaker: CircuitBreaker) => {
-        const caller = new AbortController()
-        const call = breaker.execute(
-          (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
-          { signal: caller.signal },
-        )
-        caller.abort(new Error('the client went away'))
-        await rejectionOf(call)
-      },
-    ],
-    [
       'a call answered with an error that does not count (a 400)',
       async (breaker: CircuitBreaker) => {
         expect(await rejectionOf(breaker.execute(() => Promise.reject(new BadRequest())))).toBeInstanceOf(BadRequest)
@@ -379,6 +367,48 @@ describe("the local breaker's trial", () => {
     expect(await outcomeOf(breaker.execute(succeeds))).toBe(RejectionReason.LOCALLY_OPEN)
     await second.permit.recordSuccess()
     expect(await outcomeOf(breaker.execute(succeeds))).toBe('ok')
+  })
+
+  it('stays with a call its caller gave up on: the call may still be running', async () => {
+    const { breaker } = await trialDue()
+    const caller = new AbortController()
+    // A downstream that does not stop when its signal aborts.
+    const call = breaker.execute(() => new Promise(() => {}), { signal: caller.signal })
+    caller.abort(new Error('the client went away'))
+    await rejectionOf(call)
+    expect(await outcomeOf(breaker.execute(succeeds))).toBe(RejectionReason.LOCALLY_OPEN)
+  })
+
+  it('stays with a trial whose permit records an error after its signal aborted', async () => {
+    const { breaker } = await trialDue()
+    const request = new AbortController()
+    const admission = await breaker.admit({ signal: request.signal })
+    if (!admission.admitted) throw new Error('expected the trial')
+    request.abort()
+    await admission.permit.recordError(new ServiceUnavailable())
+    expect(await outcomeOf(breaker.execute(succeeds))).toBe(RejectionReason.LOCALLY_OPEN)
+  })
+
+  it('is not given back after a failure reopened the local breaker, even in the same millisecond', async () => {
+    const { breaker, store, clock } = fleet(1, {
+      failureThreshold: 1,
+      storeOutage: 'fail-open',
+      cacheTtlMs: 120_000,
+      resetTimeoutMs: 10_000,
+    })
+    await breaker.execute(succeeds)
+    const early = await breaker.admit()
+    if (!early.admitted) throw new Error('expected an admission')
+    store.fault = 'error'
+    store.faultOperations = new Set(['addFailure', 'transition', 'resetFailures'])
+    await rejectionOf(breaker.execute(fails))
+    clock.advance(10_000)
+    const trial = await breaker.admit()
+    if (!trial.admitted) throw new Error('expected the trial')
+    // A failure counted here in the trial's millisecond reopens it until the very time the trial did.
+    await early.permit.recordFailure()
+    await trial.permit.release()
+    expect(await outcomeOf(breaker.execute(succeeds))).toBe(RejectionReason.LOCALLY_OPEN)
   })
 
   it('stays with its call when the opening it contends for is refused', async () => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import {
   CircuitBreaker,
   type CircuitBreakerOptions,
+  CircuitOpenError,
   CircuitState,
   isCircuitOpenError,
   isInvalidConfigurationError,
@@ -145,18 +146,20 @@ describe('the failure-rate mode', () => {
     expect(record.state === CircuitState.CLOSED && record.calls).toBe(4)
   })
 
-  it('opens an environment on its own when its opening is refused for calls counted since, the rate still above the threshold', async () => {
+  /**
+   * Two environments; elsewhere counted four failures in four calls but its opening write failed,
+   * leaving the shared record CLOSED at the threshold. Here, contending for the opening, finds a
+   * success counted just before its write arrives, so the store refuses it (more calls than it
+   * saw), though four failures in five is still above 50 %.
+   */
+  async function refusedOpening() {
     const fleet = environments(2, { ...rate, minimumCalls: 4, rateFlushIntervalMs: 0, resetTimeoutMs: 30_000 })
     const [elsewhere, here] = fleet.members as [(typeof fleet.members)[0], (typeof fleet.members)[0]]
-    // Elsewhere counts four failures in four calls, but its opening write fails: the shared
-    // record stays CLOSED at the threshold.
     elsewhere.store.fault = 'error'
     elsewhere.store.faultOperations = new Set(['transition'])
     for (let call = 0; call < 4; call++) await rejectionOf(elsewhere.breaker.execute(fails))
     const { record } = await fleet.reader.getState()
     expect(record.state === CircuitState.CLOSED && [record.calls, record.failures]).toEqual([4, 4])
-    // Here contends for the opening; a success is counted just before its write arrives, so the
-    // store refuses it (more calls than it saw), though four failures in five is still above 50 %.
     const transition = here.store.transition.bind(here.store)
     here.store.transition = async (circuitId, request, options) => {
       here.store.transition = transition
@@ -172,11 +175,35 @@ describe('the failure-rate mode', () => {
       return transition(circuitId, request, options)
     }
     const refused = await rejectionOf(here.breaker.execute(async () => 'ok'))
+    return { fleet, here, refused }
+  }
+
+  it('turns a call away as open when its opening is refused, the rate still above the threshold; the next call opens', async () => {
+    const { fleet, here, refused } = await refusedOpening()
     expect(isCircuitOpenError(refused) && [refused.reason, refused.state, refused.retryAfterMs]).toEqual([
-      RejectionReason.LOCALLY_OPEN,
+      RejectionReason.OPEN,
       CircuitState.OPEN,
       30_000,
     ])
+    expect(await rejectionOf(here.breaker.execute(async () => 'ok'))).toBeInstanceOf(CircuitOpenError)
+    expect((await fleet.reader.getState()).state).toBe(CircuitState.OPEN)
+    expect(fleet.opened()).toHaveLength(1)
+  })
+
+  it('admits the next call when the rate fell below the threshold after the refused opening', async () => {
+    // Twenty healthy calls, then nothing opens: four failures in twenty-five.
+    const { fleet, here } = await refusedOpening()
+    await here.store.inner.addCounts('payment-api', {
+      opId: randomUUID(),
+      now: fleet.clock.now(),
+      generation: (await fleet.reader.getState()).record.generation,
+      windowMs: rate.rateWindowMs as number,
+      calls: 20,
+      failures: 0,
+      slowCalls: 0,
+    })
+    fleet.clock.advance(10_000)
+    await expect(here.breaker.execute(async () => 'ok')).resolves.toBe('ok')
   })
 })
 
