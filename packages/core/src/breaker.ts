@@ -4,6 +4,7 @@ import {
   NEVER_ABORTED,
   type OnError,
   type OnValue,
+  promiseThen,
   sharedDeadlineScheduler,
 } from './call-deadline.js'
 import { CircuitView } from './circuit-view.js'
@@ -326,27 +327,25 @@ export class CircuitBreaker<TFallback = never> {
     const startedAt = slowCallDurationMs === undefined ? 0 : this.#options.now()
     const admitted = permit
     const { signal } = options
-    if (signal === undefined && budgetMs === undefined && this.#deadlines !== undefined) {
-      // The outcome is recorded by the scheduler's handlers, as on the hot lane, rather than after
-      // an `await`: calls that settle together are then recorded in the same order on both paths,
-      // and with consecutive counting the order decides whether a batch opens the circuit. (Outside
-      // the `try` below: what the handlers throw is the caller's, not an outcome to record again.)
-      return this.#deadlines.run(
-        fn,
-        this.#raiseTimeout,
-        (returned) => this.#recordValue(admitted, returned as T, startedAt),
-        (error) => this.#recordError(admitted, error, startedAt, undefined),
-      ) as Promise<T | TFallback>
+    // The outcome is recorded by the deadline's handlers, as on the hot lane, rather than after an
+    // `await`: calls that settle together are then recorded in the order they started on every
+    // path, and with consecutive counting the order decides whether a batch opens the circuit.
+    // (Not in a `try`: what the handlers throw is the caller's, not an outcome to record again.)
+    const onValue = (value: unknown): unknown => this.#recordValue(admitted, value, startedAt)
+    const onError = (error: unknown): Promise<TFallback> => this.#recordError(admitted, error, startedAt, signal)
+    if (signal !== undefined || budgetMs !== undefined) {
+      const { callTimeoutMs } = this.#options
+      const timeoutMs = budgetMs === undefined ? callTimeoutMs : Math.min(budgetMs, callTimeoutMs ?? budgetMs)
+      const raise = (): Error => this.#timeoutError(timeoutMs)
+      const call = callWithDeadline(fn, timeoutMs, signal ?? NEVER_ABORTED, raise, onValue, onError)
+      return call as Promise<T | TFallback>
+    }
+    if (this.#deadlines !== undefined) {
+      return this.#deadlines.run(fn, this.#raiseTimeout, onValue, onError) as Promise<T | TFallback>
     }
     let value: T
     try {
-      if (signal !== undefined || budgetMs !== undefined) {
-        const { callTimeoutMs } = this.#options
-        const timeoutMs = budgetMs === undefined ? callTimeoutMs : Math.min(budgetMs, callTimeoutMs ?? budgetMs)
-        value = await callWithDeadline(fn, timeoutMs, signal ?? NEVER_ABORTED, () => this.#timeoutError(timeoutMs))
-      } else {
-        value = await fn(NEVER_ABORTED)
-      }
+      value = await fn(NEVER_ABORTED)
     } catch (error) {
       return this.#recordError(permit, error, startedAt, signal)
     }
@@ -661,16 +660,21 @@ export class CircuitBreaker<TFallback = never> {
     const deadlines = this.#deadlines
     // The scheduler applies the handlers as the call settles: no second promise per call.
     if (deadlines !== undefined) return deadlines.run(fn, this.#raiseTimeout, this.#hotOnValue, this.#hotOnError)
-    let outcome: unknown
+    let adopted: Promise<unknown>
     try {
-      outcome = fn(NEVER_ABORTED)
+      // Adopted through `Promise.resolve`, so a value returned at once and a foreign thenable settle
+      // alike; chained with the built-in `then`, so a promise with a `then` of its own cannot run a
+      // handler twice (recording one outcome twice, giving a slot back twice).
+      adopted = Promise.resolve(fn(NEVER_ABORTED))
     } catch (error) {
       return this.#hotOnError(error) as Promise<unknown>
     }
-    // Adopted through `Promise.resolve`, so a value returned at once and a foreign thenable settle
-    // alike; chained with the built-in `then`, so a promise with a `then` of its own cannot run a
-    // handler twice (recording one outcome twice, giving a slot back twice).
-    return promiseThen.call(Promise.resolve(outcome), this.#hotOnValue, this.#hotOnError)
+    try {
+      return promiseThen.call(adopted, this.#hotOnValue, this.#hotOnError)
+    } catch (error) {
+      // Chaining read the promise's `constructor` (a getter of its own may throw).
+      return this.#hotOnError(error) as Promise<unknown>
+    }
   }
 
   /** The full decision: a concurrency slot (waiting in the queue if need be), then the circuit. */
@@ -856,9 +860,6 @@ function hotLaneTime(until: number): number {
   const time = Math.floor(until - HOT_LANE_EPOCH)
   return time > -SMALL_INTEGER && time < SMALL_INTEGER ? time | 0 : time
 }
-
-/** The built-in `then`, as the engine made it. */
-const promiseThen = Promise.prototype.then
 
 /** `value`, once `recording` (if any) is done. */
 function valueAfter(recording: Promise<void> | undefined, value: unknown): unknown {

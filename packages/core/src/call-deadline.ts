@@ -1,3 +1,6 @@
+/** The built-in `then`, as the engine made it: chained with it, a promise's own `then` is not heeded. */
+export const promiseThen = Promise.prototype.then
+
 /** Handed to calls that can never be aborted, so the common case allocates nothing per call. */
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal
 
@@ -142,37 +145,48 @@ export class DeadlineScheduler {
     // Read before `fn` runs: the deadline counts from when the call started.
     const startedAt = performance.now()
     const controller = new AbortController()
-    let outcome: unknown
     let thenable: boolean
+    let adopted: Promise<unknown>
     try {
-      outcome = fn(controller.signal)
+      const outcome = fn(controller.signal)
       thenable = isThenable(outcome)
+      // Adopted through `Promise.resolve`, so a foreign thenable whose `then` throws still settles,
+      // and chained with the built-in `then`, so a native promise's own `then` (one that is not a
+      // function, throws, or calls a handler twice) can neither keep the outcome from the call nor
+      // record it twice.
+      adopted = Promise.resolve(outcome)
     } catch (error) {
       return thrownAtOnce(error, onError)
     }
     // A function that returned synchronously has nothing left to time out.
-    if (!thenable) return Promise.resolve(outcome).then(onValue, onError)
+    if (!thenable) return promiseThen.call(adopted, onValue, onError)
     const call = new PendingCall(startedAt + this.#timeoutMs, controller, onTimeout, onValue, onError)
     const settled = call.settled()
     this.#track(call)
-    this.#follow(call, outcome as PromiseLike<unknown>)
+    this.#follow(call, adopted)
     return settled
   }
 
   /** Settles `call` with `outcome`'s outcome, unless its deadline came first. (Kept apart so the closures capture little.) */
-  #follow(call: PendingCall, outcome: PromiseLike<unknown>): void {
-    // Adopted through `Promise.resolve`, so a foreign thenable whose `then` throws still settles.
+  #follow(call: PendingCall, outcome: Promise<unknown>): void {
     // An outcome that comes after the deadline is dropped: the call already failed with its
     // timeout, and a late value handed to `onValue` would be recorded as a success that clears
     // the very failure the timeout counted.
-    Promise.resolve(outcome).then(
-      (value) => {
-        if (this.#untrack(call)) call.succeed(value)
-      },
-      (error: unknown) => {
-        if (this.#untrack(call)) call.fail(error)
-      },
-    )
+    try {
+      promiseThen.call(
+        outcome,
+        (value) => {
+          if (this.#untrack(call)) call.succeed(value)
+        },
+        (error: unknown) => {
+          if (this.#untrack(call)) call.fail(error)
+        },
+      )
+    } catch (error) {
+      // Chaining read the promise's `constructor` (a getter of its own may throw): the call ends
+      // with that error now rather than waiting out its deadline.
+      if (this.#untrack(call)) call.fail(error)
+    }
   }
 
   #track(call: PendingCall): PendingCall {
@@ -279,28 +293,48 @@ export function sharedDeadlineScheduler(timeoutMs: number): DeadlineScheduler {
  * soon as either happens, without waiting for `fn`, whose late outcome is then ignored. Whichever
  * way the call settles, its timer is cleared and its listener leaves the caller's signal, so a
  * long-lived signal shared by many calls gathers nothing. A `signal` already aborted rejects
- * without calling `fn`.
+ * without calling `fn`. With `onValue` and `onError`, settles with what they make of the outcome,
+ * applied on the tick the outcome comes (as {@link DeadlineScheduler.run} applies them).
  */
 export function callWithDeadline<T>(
   fn: (signal: AbortSignal) => T | Promise<T>,
   timeoutMs: number | undefined,
   signal: AbortSignal,
   onTimeout: () => Error,
-): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason)
+): Promise<T>
+export function callWithDeadline(
+  fn: (signal: AbortSignal) => unknown,
+  timeoutMs: number | undefined,
+  signal: AbortSignal,
+  onTimeout: () => Error,
+  onValue: OnValue | undefined,
+  onError: OnError | undefined,
+): Promise<unknown>
+export function callWithDeadline(
+  fn: (signal: AbortSignal) => unknown,
+  timeoutMs: number | undefined,
+  signal: AbortSignal,
+  onTimeout: () => Error,
+  onValue?: OnValue,
+  onError?: OnError,
+): Promise<unknown> {
+  if (signal.aborted) return thrownAtOnce(signal.reason, onError)
   // Read before `fn` runs: the deadline counts from when the call started.
   const startedAt = timeoutMs === undefined ? 0 : performance.now()
   const controller = new AbortController()
-  let outcome: T | Promise<T>
+  let thenable: boolean
+  let adopted: Promise<unknown>
   try {
-    outcome = fn(controller.signal)
+    const outcome = fn(controller.signal)
+    thenable = isThenable(outcome)
+    // Adopted and chained as the scheduler does (see DeadlineScheduler.run).
+    adopted = Promise.resolve(outcome)
   } catch (error) {
-    return Promise.reject(error)
+    return thrownAtOnce(error, onError)
   }
   // Done before any timer or listener exists: nothing to clean up.
-  if (!isThenable(outcome)) return Promise.resolve(outcome)
-  const settling = outcome
-  return new Promise<T>((resolve, reject) => {
+  if (!thenable) return promiseThen.call(adopted, onValue, onError)
+  return new Promise<unknown>((resolve, reject) => {
     let timer: ReturnType<typeof setTimeout> | undefined
     let settled = false
     /** Runs once, on whichever comes first: the outcome, the deadline or the caller's abort. */
@@ -311,10 +345,21 @@ export function callWithDeadline<T>(
       signal.removeEventListener('abort', onCallerAbort)
       return true
     }
+    const fail = (error: unknown): void => {
+      if (onError === undefined) {
+        reject(error)
+        return
+      }
+      try {
+        resolve(onError(error))
+      } catch (thrown) {
+        reject(thrown)
+      }
+    }
     const giveUp = (reason: unknown): void => {
       if (!finish()) return
       controller.abort(reason)
-      reject(reason)
+      fail(reason)
     }
     const onCallerAbort = (): void => giveUp(signal.reason)
     // `fn` may have aborted the caller's signal itself while it ran.
@@ -327,13 +372,28 @@ export function callWithDeadline<T>(
     if (timeoutMs !== undefined) {
       timer = setTimeout(() => giveUp(onTimeout()), delayUntil(startedAt + timeoutMs, performance.now()))
     }
-    Promise.resolve(settling).then(
-      (value) => {
-        if (finish()) resolve(value)
-      },
-      (error: unknown) => {
-        if (finish()) reject(error)
-      },
-    )
+    try {
+      promiseThen.call(
+        adopted,
+        (value) => {
+          if (!finish()) return
+          if (onValue === undefined) {
+            resolve(value)
+            return
+          }
+          try {
+            resolve(onValue(value))
+          } catch (thrown) {
+            reject(thrown)
+          }
+        },
+        (error: unknown) => {
+          if (finish()) fail(error)
+        },
+      )
+    } catch (error) {
+      // Chaining read the promise's `constructor` (a getter of its own may throw).
+      if (finish()) fail(error)
+    }
   })
 }

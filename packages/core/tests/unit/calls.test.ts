@@ -4,6 +4,7 @@ import {
   CircuitOpenError,
   CircuitState,
   ConcurrencyLimitError,
+  type ExecuteOptions,
   type FallbackContext,
   isCallTimeoutError,
   isConcurrencyLimitError,
@@ -144,26 +145,73 @@ describe('callTimeoutMs', () => {
     await expect(breaker.execute(() => 'at once')).resolves.toBe('at once')
   })
 
-  // `execute(fn)` takes the hot lane once the circuit is known closed; `execute(fn, {})` takes the full decision.
+  it('records calls that settle together in the order they started, on every path', async () => {
+    // Calls that settle within the same microtasks, and the state they leave when recorded in the
+    // order they started (a previous failure counted, two to open). In another order the success
+    // would come elsewhere in the run of failures.
+    const batches: ReadonlyArray<readonly [ReadonlyArray<() => unknown>, CircuitState]> = [
+      [
+        [
+          () => 'good',
+          () => {
+            throw new ServiceUnavailable()
+          },
+          () => Promise.resolve('bad'),
+        ],
+        CircuitState.OPEN,
+      ],
+      [[() => Promise.reject(new ServiceUnavailable()), () => 'good', () => 'bad'], CircuitState.CLOSED],
+    ]
+    // `execute(fn)` takes the hot lane once the circuit is known closed; any options take the full
+    // decision, with the shared deadline or (with a signal or the invocation's deadline) one of the call's own.
+    const paths: ReadonlyArray<readonly [string, ExecuteOptions | undefined]> = [
+      ['the hot lane', undefined],
+      ['the full decision', {}],
+      ['a signal', { signal: new AbortController().signal }],
+      ['the invocation deadline', { lambdaContext: { getRemainingTimeInMillis: () => 60_000 } }],
+    ]
+    const states: string[] = []
+    for (const [path, options] of paths) {
+      for (const [calls, expected] of batches) {
+        const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 2, isFailureResult: (v) => v === 'bad' })
+        await openHotLane(breaker)
+        await breaker.execute(() => 'bad', options)
+        await Promise.allSettled(calls.map((fn) => breaker.execute(fn, options)))
+        const { state } = await breaker.getState()
+        states.push(`${path}: ${state === expected ? 'as started' : state}`)
+      }
+    }
+    expect(states).toEqual(paths.flatMap(([path]) => batches.map(() => `${path}: as started`)))
+  })
+
   for (const [path, run] of [
     ['the hot lane', (breaker: CircuitBreaker, fn: () => unknown) => breaker.execute(fn)],
     ['the full decision', (breaker: CircuitBreaker, fn: () => unknown) => breaker.execute(fn, {})],
+    [
+      'a signal',
+      (breaker: CircuitBreaker, fn: () => unknown) => breaker.execute(fn, { signal: new AbortController().signal }),
+    ],
   ] as const) {
-    it(`records calls that settle together in the order they started, on ${path}`, async () => {
-      const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 2, isFailureResult: (v) => v === 'bad' })
+    it(`takes a native promise's outcome whatever its own then does, on ${path}`, async () => {
+      const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 2, maxConcurrent: 1, maxQueued: 0 })
       await openHotLane(breaker)
-      await run(breaker, () => 'bad')
-      // Started in this order, they settle within the same microtasks. In this order the success
-      // clears the failure before, and the two failures after it open the circuit; in another
-      // order (the throw first, as an `await` would record it) the success comes last and clears.
-      await Promise.allSettled([
-        run(breaker, () => 'good'),
-        run(breaker, () => {
-          throw new ServiceUnavailable()
-        }),
-        run(breaker, () => Promise.resolve('bad')),
-      ])
-      expect((await breaker.getState()).state).toBe(CircuitState.OPEN)
+      const withOwnThen = (value: string, then: unknown) =>
+        Object.defineProperty(Promise.resolve(value), 'then', { value: then })
+      // A then that is not a function, one that throws, one that would report a failure twice.
+      await expect(run(breaker, () => withOwnThen('first', undefined))).resolves.toBe('first')
+      const throws = () => {
+        throw new ServiceUnavailable()
+      }
+      await expect(run(breaker, () => withOwnThen('second', throws))).resolves.toBe('second')
+      const failsTwice = (_: unknown, onError: (error: unknown) => void) => {
+        onError(new ServiceUnavailable())
+        onError(new ServiceUnavailable())
+      }
+      await expect(run(breaker, () => withOwnThen('third', failsTwice))).resolves.toBe('third')
+      // Past every deadline: nothing timed out, nothing counted, the one slot is free.
+      await jest.advanceTimersByTimeAsync(2_000)
+      expect((await breaker.getState()).failures).toBe(0)
+      await expectOneSlot(breaker)
     })
   }
 
