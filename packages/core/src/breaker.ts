@@ -4,7 +4,7 @@ import {
   NEVER_ABORTED,
   type OnError,
   type OnValue,
-  promiseThen,
+  settleCall,
   sharedDeadlineScheduler,
 } from './call-deadline.js'
 import { CircuitView } from './circuit-view.js'
@@ -316,7 +316,16 @@ export class CircuitBreaker<TFallback = never> {
       if (!decision.admitted) return this.#fallbackOr(decision.error, 'rejected')
       permit = decision.permit
     }
-    const budgetMs = this.#budgetMs(options)
+    let budgetMs: number | undefined
+    try {
+      budgetMs = this.#budgetMs(options)
+    } catch (error) {
+      // A deadline that is not a time, or a `lambdaContext` whose clock throws: the call is not
+      // made, and its slot and any trial go back.
+      this.#passTrialOn(permit)
+      await this.#settle(permit, 'ignored')
+      throw error
+    }
     if (budgetMs !== undefined && budgetMs < 1) {
       // No time left to make the call at all: the invocation's end, not the downstream, stops it.
       this.#passTrialOn(permit)
@@ -343,13 +352,7 @@ export class CircuitBreaker<TFallback = never> {
     if (this.#deadlines !== undefined) {
       return this.#deadlines.run(fn, this.#raiseTimeout, onValue, onError) as Promise<T | TFallback>
     }
-    let value: T
-    try {
-      value = await fn(NEVER_ABORTED)
-    } catch (error) {
-      return this.#recordError(permit, error, startedAt, signal)
-    }
-    return this.#recordValue(permit, value, startedAt)
+    return settleCall(fn, onValue, onError) as Promise<T | TFallback>
   }
 
   /** Records a call's value; the value once it is recorded. */
@@ -382,6 +385,15 @@ export class CircuitBreaker<TFallback = never> {
       lambdaContext === undefined
         ? (deadline as number) - this.#options.now()
         : lambdaContext.getRemainingTimeInMillis()
+    if (typeof remaining !== 'number' || Number.isNaN(remaining)) {
+      throw lambdaContext === undefined
+        ? new InvalidConfigurationError('deadline', deadline, 'a time in epoch milliseconds')
+        : new InvalidConfigurationError(
+            'lambdaContext.getRemainingTimeInMillis()',
+            remaining,
+            'a number of milliseconds',
+          )
+    }
     return Math.floor(remaining - this.#options.deadlineMarginMs)
   }
 
@@ -660,21 +672,8 @@ export class CircuitBreaker<TFallback = never> {
     const deadlines = this.#deadlines
     // The scheduler applies the handlers as the call settles: no second promise per call.
     if (deadlines !== undefined) return deadlines.run(fn, this.#raiseTimeout, this.#hotOnValue, this.#hotOnError)
-    let adopted: Promise<unknown>
-    try {
-      // Adopted through `Promise.resolve`, so a value returned at once and a foreign thenable settle
-      // alike; chained with the built-in `then`, so a promise with a `then` of its own cannot run a
-      // handler twice (recording one outcome twice, giving a slot back twice).
-      adopted = Promise.resolve(fn(NEVER_ABORTED))
-    } catch (error) {
-      return this.#hotOnError(error) as Promise<unknown>
-    }
-    try {
-      return promiseThen.call(adopted, this.#hotOnValue, this.#hotOnError)
-    } catch (error) {
-      // Chaining read the promise's `constructor` (a getter of its own may throw).
-      return this.#hotOnError(error) as Promise<unknown>
-    }
+    // Settled on the same ticks as under a deadline, so calls are recorded in the order they started.
+    return settleCall(fn, this.#hotOnValue as OnValue, this.#hotOnError)
   }
 
   /** The full decision: a concurrency slot (waiting in the queue if need be), then the circuit. */

@@ -1,11 +1,27 @@
 /** The built-in `then`, as the engine made it: chained with it, a promise's own `then` is not heeded. */
 export const promiseThen = Promise.prototype.then
 
-/** Handed to calls that can never be aborted, so the common case allocates nothing per call. */
-export const NEVER_ABORTED: AbortSignal = new AbortController().signal
+/**
+ * Handed to calls that can never be aborted, so the common case allocates nothing per call. It
+ * keeps no abort listener: none would ever run, and a function that adds one on every call (as
+ * `fetch` does, or a wrapper that never removes its own) would otherwise grow this one shared
+ * signal without bound, and have Node.js warn of a leak.
+ */
+export const NEVER_ABORTED: AbortSignal = neverAbortedSignal()
 
-/** Whether `fn` handed back something to wait for; anything else is a value it returned at once. */
-function isThenable<T>(outcome: T | PromiseLike<T>): outcome is PromiseLike<T> {
+function neverAbortedSignal(): AbortSignal {
+  const signal = new AbortController().signal
+  const addEventListener = signal.addEventListener
+  Object.defineProperty(signal, 'addEventListener', {
+    value: function addListenerUnlessAbort(this: AbortSignal, ...args: Parameters<AbortSignal['addEventListener']>) {
+      if (args[0] !== 'abort') addEventListener.apply(this, args)
+    },
+  })
+  return signal
+}
+
+/** Whether `fn` handed back something with a `then` to wait for (read once: a getter may throw). */
+function isThenable(outcome: unknown): boolean {
   return typeof (outcome as { then?: unknown } | null | undefined)?.then === 'function'
 }
 
@@ -81,6 +97,28 @@ function thrownAtOnce(error: unknown, onError: OnError | undefined): Promise<unk
 }
 
 /**
+ * Calls `fn` with no deadline and settles with what `onValue` or `onError` makes of its outcome,
+ * on the same ticks as a call under a deadline: a value returned at once, a promise already
+ * settled and a synchronous throw all a tick later, so calls that settle together are handed on
+ * in the order they started, whichever way they are made. The outcome is adopted and chained as
+ * {@link DeadlineScheduler.run} does.
+ */
+export function settleCall(fn: (signal: AbortSignal) => unknown, onValue: OnValue, onError: OnError): Promise<unknown> {
+  let adopted: Promise<unknown>
+  try {
+    adopted = Promise.resolve(fn(NEVER_ABORTED))
+  } catch (error) {
+    return thrownAtOnce(error, onError)
+  }
+  try {
+    return promiseThen.call(adopted, onValue, onError)
+  } catch (error) {
+    // Chaining read the promise's `constructor` (a getter of its own may throw).
+    return thrownAtOnce(error, onError)
+  }
+}
+
+/**
  * What a caller does with a call's value and error, applied by the scheduler as the call settles:
  * the same as chaining `.then(onValue, onError)` on the call, without a second promise per call.
  * Passed as two functions rather than one object, so the call reads nothing of the caller's until
@@ -149,12 +187,13 @@ export class DeadlineScheduler {
     let adopted: Promise<unknown>
     try {
       const outcome = fn(controller.signal)
-      thenable = isThenable(outcome)
       // Adopted through `Promise.resolve`, so a foreign thenable whose `then` throws still settles,
       // and chained with the built-in `then`, so a native promise's own `then` (one that is not a
       // function, throws, or calls a handler twice) can neither keep the outcome from the call nor
-      // record it twice.
+      // record it twice. A native promise is waited for whatever its own `then` holds.
+      thenable = isThenable(outcome)
       adopted = Promise.resolve(outcome)
+      thenable ||= adopted === outcome
     } catch (error) {
       return thrownAtOnce(error, onError)
     }
@@ -326,9 +365,10 @@ export function callWithDeadline(
   let adopted: Promise<unknown>
   try {
     const outcome = fn(controller.signal)
-    thenable = isThenable(outcome)
     // Adopted and chained as the scheduler does (see DeadlineScheduler.run).
+    thenable = isThenable(outcome)
     adopted = Promise.resolve(outcome)
+    thenable ||= adopted === outcome
   } catch (error) {
     return thrownAtOnce(error, onError)
   }
@@ -362,9 +402,11 @@ export function callWithDeadline(
       fail(reason)
     }
     const onCallerAbort = (): void => giveUp(signal.reason)
-    // `fn` may have aborted the caller's signal itself while it ran.
+    // `fn` may have aborted the caller's signal itself while it ran. Its outcome is then not
+    // waited for, but a rejection of it must not go unhandled.
     if (signal.aborted) {
       giveUp(signal.reason)
+      promiseThen.call(adopted, undefined, ignore)
       return
     }
     signal.addEventListener('abort', onCallerAbort)

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events'
 import {
   CallTimeoutError,
   CircuitBreaker,
@@ -6,6 +7,7 @@ import {
   ConcurrencyLimitError,
   type ExecuteOptions,
   type FallbackContext,
+  InvalidConfigurationError,
   isCallTimeoutError,
   isConcurrencyLimitError,
   MemoryStore,
@@ -161,6 +163,16 @@ describe('callTimeoutMs', () => {
         CircuitState.OPEN,
       ],
       [[() => Promise.reject(new ServiceUnavailable()), () => 'good', () => 'bad'], CircuitState.CLOSED],
+      [
+        [
+          () => 'good',
+          () => Promise.reject(new ServiceUnavailable()),
+          () => {
+            throw new ServiceUnavailable()
+          },
+        ],
+        CircuitState.OPEN,
+      ],
     ]
     // `execute(fn)` takes the hot lane once the circuit is known closed; any options take the full
     // decision, with the shared deadline or (with a signal or the invocation's deadline) one of the call's own.
@@ -170,18 +182,24 @@ describe('callTimeoutMs', () => {
       ['a signal', { signal: new AbortController().signal }],
       ['the invocation deadline', { lambdaContext: { getRemainingTimeInMillis: () => 60_000 } }],
     ]
+    const timeouts = [1_000, undefined]
     const states: string[] = []
-    for (const [path, options] of paths) {
-      for (const [calls, expected] of batches) {
-        const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 2, isFailureResult: (v) => v === 'bad' })
-        await openHotLane(breaker)
-        await breaker.execute(() => 'bad', options)
-        await Promise.allSettled(calls.map((fn) => breaker.execute(fn, options)))
-        const { state } = await breaker.getState()
-        states.push(`${path}: ${state === expected ? 'as started' : state}`)
+    for (const callTimeoutMs of timeouts) {
+      for (const [path, options] of paths) {
+        for (const [calls, expected] of batches) {
+          const { breaker } = fleet(1, { callTimeoutMs, failureThreshold: 2, isFailureResult: (v) => v === 'bad' })
+          await openHotLane(breaker)
+          await breaker.execute(() => 'bad', options)
+          await Promise.allSettled(calls.map((fn) => breaker.execute(fn, options)))
+          const { state } = await breaker.getState()
+          states.push(`${path}, callTimeoutMs ${callTimeoutMs}: ${state === expected ? 'as started' : state}`)
+        }
       }
     }
-    expect(states).toEqual(paths.flatMap(([path]) => batches.map(() => `${path}: as started`)))
+    const asStarted = timeouts.flatMap((callTimeoutMs) =>
+      paths.flatMap(([path]) => batches.map(() => `${path}, callTimeoutMs ${callTimeoutMs}: as started`)),
+    )
+    expect(states).toEqual(asStarted)
   })
 
   for (const [path, run] of [
@@ -215,6 +233,36 @@ describe('callTimeoutMs', () => {
     })
   }
 
+  it('times out a pending native promise whose own then is not a function, and frees its slot', async () => {
+    const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 10, maxConcurrent: 1, maxQueued: 0 })
+    await openHotLane(breaker)
+    const hangsWithoutThen = () => Object.defineProperty(new Promise(() => {}), 'then', { value: undefined })
+    for (const options of [undefined, {}, { signal: new AbortController().signal }]) {
+      const call = rejectionOf(breaker.execute(hangsWithoutThen, options))
+      await jest.advanceTimersByTimeAsync(1_000)
+      expect(await call).toBeInstanceOf(CallTimeoutError)
+      expect((await breaker.getState()).failures).toBe(1)
+      // (A success through the one slot, which clears the count for the next path.)
+      await expectOneSlot(breaker)
+    }
+  })
+
+  it('rejects with a typed error, counting nothing and freeing the slot, for a deadline that is no time', async () => {
+    const { breaker } = fleet(1, { failureThreshold: 1, maxConcurrent: 1, maxQueued: 0 })
+    const notATime = rejectionOf(breaker.execute(succeeds, { deadline: Number.NaN }))
+    expect(await notATime).toBeInstanceOf(InvalidConfigurationError)
+    expect(await notATime).toMatchObject({ option: 'deadline' })
+    const clockFails = new Error('no context clock')
+    const context = {
+      getRemainingTimeInMillis: (): number => {
+        throw clockFails
+      },
+    }
+    expect(await rejectionOf(breaker.execute(succeeds, { lambdaContext: context }))).toBe(clockFails)
+    expect((await breaker.getState()).state).toBe(CircuitState.CLOSED)
+    await expectOneSlot(breaker)
+  })
+
   it('does not count a call the caller cancelled', async () => {
     const { breaker } = fleet(1, { failureThreshold: 1 })
     const controller = new AbortController()
@@ -230,6 +278,47 @@ describe('callTimeoutMs', () => {
     controller.abort()
     await call
     expect((await breaker.getState()).state).toBe(CircuitState.CLOSED)
+  })
+})
+
+describe('the signal a call is given', () => {
+  it('keeps no abort listener on the signal of a call that can never be aborted', async () => {
+    const { breaker } = fleet(1)
+    const signals = new Set<AbortSignal>()
+    const addsListener = (signal: AbortSignal) => {
+      signals.add(signal)
+      // As a wrapper that never removes its listener does (and `fetch`, until its request is collected).
+      signal.addEventListener('abort', () => {})
+      return 'ok'
+    }
+    for (let call = 0; call < 5; call++) {
+      await breaker.execute(addsListener)
+      await breaker.execute(addsListener, {})
+    }
+    // One shared signal, which would otherwise have gathered ten listeners that can never run.
+    expect([...signals].map((signal) => getEventListeners(signal, 'abort').length)).toEqual([0])
+  })
+
+  it('leaves no rejection unhandled when the call aborts the caller signal itself and fails later', async () => {
+    const { breaker } = fleet(1)
+    const caller = new AbortController()
+    const gaveUp = new Error('the caller gave up')
+    const call = breaker.execute(
+      () => {
+        caller.abort(gaveUp)
+        return {
+          // biome-ignore lint/suspicious/noThenProperty: a foreign thenable that fails once the caller has gone
+          then: (_: unknown, reject: (error: unknown) => void) =>
+            setTimeout(() => reject(new ServiceUnavailable()), 10),
+        }
+      },
+      { signal: caller.signal },
+    )
+    expect(await rejectionOf(call)).toBe(gaveUp)
+    // The downstream's failure arrives after the caller gave up: dropped, not left unhandled (which
+    // fails this test) and not counted.
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect((await breaker.getState()).failures).toBe(0)
   })
 })
 
