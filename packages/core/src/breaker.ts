@@ -64,7 +64,10 @@ export interface ExecuteOptions {
    * recorded (and a probe's lease given back) before Lambda stops the environment.
    */
   readonly lambdaContext?: LambdaDeadline
-  /** The same, as a deadline in epoch milliseconds (of the breaker's clock). */
+  /**
+   * The same, as a deadline in epoch milliseconds (of the breaker's clock). A value that is not a
+   * number rejects the call with an `InvalidConfigurationError` naming `deadline`.
+   */
   readonly deadline?: number
 }
 
