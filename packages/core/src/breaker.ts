@@ -66,7 +66,8 @@ export interface ExecuteOptions {
   readonly lambdaContext?: LambdaDeadline
   /**
    * The same, as a deadline in epoch milliseconds (of the breaker's clock). A value that is not a
-   * number rejects the call with an `InvalidConfigurationError` naming `deadline`.
+   * number rejects the call with an `InvalidConfigurationError` naming `deadline`; one further away
+   * than a timer can count (about 24.8 days) sets no deadline.
    */
   readonly deadline?: number
 }
@@ -384,20 +385,24 @@ export class CircuitBreaker<TFallback = never> {
   #budgetMs(options: ExecuteOptions): number | undefined {
     const { lambdaContext, deadline } = options
     if (lambdaContext === undefined && deadline === undefined) return undefined
+    if (lambdaContext === undefined && (typeof deadline !== 'number' || Number.isNaN(deadline))) {
+      throw new InvalidConfigurationError('deadline', deadline, 'a time in epoch milliseconds')
+    }
     const remaining =
       lambdaContext === undefined
         ? (deadline as number) - this.#options.now()
         : lambdaContext.getRemainingTimeInMillis()
     if (typeof remaining !== 'number' || Number.isNaN(remaining)) {
-      throw lambdaContext === undefined
-        ? new InvalidConfigurationError('deadline', deadline, 'a time in epoch milliseconds')
-        : new InvalidConfigurationError(
-            'lambdaContext.getRemainingTimeInMillis()',
-            remaining,
-            'a number of milliseconds',
-          )
+      throw new InvalidConfigurationError(
+        'lambdaContext.getRemainingTimeInMillis()',
+        remaining,
+        'a number of milliseconds',
+      )
     }
-    return Math.floor(remaining - this.#options.deadlineMarginMs)
+    const budgetMs = Math.floor(remaining - this.#options.deadlineMarginMs)
+    // Further away than a timer can count (about 24.8 days) is no deadline for a call: a longer
+    // delay would make Node.js fire the timer at once, and the call would time out.
+    return budgetMs > MAX_TIMER_DELAY_MS ? undefined : budgetMs
   }
 
   /** Whether a call that started at `startedAt` (0: not timed) succeeded too slowly to count as a success. */
@@ -850,6 +855,8 @@ export class CircuitBreaker<TFallback = never> {
 const HOT_LANE_EPOCH = Date.now()
 /** `#hotUntil` of a closed hot lane. */
 const HOT_LANE_CLOSED = 0
+/** The longest delay a Node.js timer takes (2³¹ − 1 ms); a longer one fires at once. */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1
 /** The small integers V8 keeps in an instance (31 bits with pointer compression, signed). */
 const SMALL_INTEGER = 2 ** 30
 

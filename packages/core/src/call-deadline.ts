@@ -17,12 +17,30 @@ function neverAbortedSignal(): AbortSignal {
       if (args[0] !== 'abort') addEventListener.apply(this, args)
     },
   })
+  // Node.js's own `onabort` registers a listener (and expects it kept when replaced): this one
+  // holds its handler without registering anything, as no abort will ever call it.
+  let onabort: AbortSignal['onabort'] = null
+  Object.defineProperty(signal, 'onabort', {
+    get: () => onabort,
+    set: (handler: unknown) => {
+      onabort = typeof handler === 'function' ? (handler as AbortSignal['onabort']) : null
+    },
+  })
   return signal
 }
 
-/** Whether `fn` handed back something with a `then` to wait for (read once: a getter may throw). */
-function isThenable(outcome: unknown): boolean {
-  return typeof (outcome as { then?: unknown } | null | undefined)?.then === 'function'
+/**
+ * Whether `fn` handed back something to wait for, given what `Promise.resolve` made of it: a native
+ * promise (whatever its own `then` holds) or a thenable. A `then` getter that throws has already
+ * rejected `adopted` with its error, which is then waited for like any other outcome.
+ */
+function isPending(outcome: unknown, adopted: Promise<unknown>): boolean {
+  if (adopted === outcome) return true
+  try {
+    return typeof (outcome as { then?: unknown } | null | undefined)?.then === 'function'
+  } catch {
+    return true
+  }
 }
 
 /**
@@ -190,10 +208,9 @@ export class DeadlineScheduler {
       // Adopted through `Promise.resolve`, so a foreign thenable whose `then` throws still settles,
       // and chained with the built-in `then`, so a native promise's own `then` (one that is not a
       // function, throws, or calls a handler twice) can neither keep the outcome from the call nor
-      // record it twice. A native promise is waited for whatever its own `then` holds.
-      thenable = isThenable(outcome)
+      // record it twice.
       adopted = Promise.resolve(outcome)
-      thenable ||= adopted === outcome
+      thenable = isPending(outcome, adopted)
     } catch (error) {
       return thrownAtOnce(error, onError)
     }
@@ -366,9 +383,8 @@ export function callWithDeadline(
   try {
     const outcome = fn(controller.signal)
     // Adopted and chained as the scheduler does (see DeadlineScheduler.run).
-    thenable = isThenable(outcome)
     adopted = Promise.resolve(outcome)
-    thenable ||= adopted === outcome
+    thenable = isPending(outcome, adopted)
   } catch (error) {
     return thrownAtOnce(error, onError)
   }

@@ -233,6 +233,22 @@ describe('callTimeoutMs', () => {
     })
   }
 
+  it('takes the failure of a rejected native promise whose then getter throws, on every path', async () => {
+    const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 10 })
+    await openHotLane(breaker)
+    const failure = new ServiceUnavailable()
+    const rejectsWithBrokenThen = () =>
+      Object.defineProperty(Promise.reject(failure), 'then', {
+        get() {
+          throw new Error('then getter')
+        },
+      })
+    for (const options of [undefined, {}, { signal: new AbortController().signal }]) {
+      expect(await rejectionOf(breaker.execute(rejectsWithBrokenThen, options))).toBe(failure)
+    }
+    expect((await breaker.getState()).failures).toBe(3)
+  })
+
   it('times out a pending native promise whose own then is not a function, and frees its slot', async () => {
     const { breaker } = fleet(1, { callTimeoutMs: 1_000, failureThreshold: 10, maxConcurrent: 1, maxQueued: 0 })
     await openHotLane(breaker)
@@ -249,9 +265,11 @@ describe('callTimeoutMs', () => {
 
   it('rejects with a typed error, counting nothing and freeing the slot, for a deadline that is no time', async () => {
     const { breaker } = fleet(1, { failureThreshold: 1, maxConcurrent: 1, maxQueued: 0 })
-    const notATime = rejectionOf(breaker.execute(succeeds, { deadline: Number.NaN }))
-    expect(await notATime).toBeInstanceOf(InvalidConfigurationError)
-    expect(await notATime).toMatchObject({ option: 'deadline' })
+    for (const deadline of [Number.NaN, '1700000000000' as unknown as number]) {
+      const notATime = rejectionOf(breaker.execute(succeeds, { deadline }))
+      expect(await notATime).toBeInstanceOf(InvalidConfigurationError)
+      expect(await notATime).toMatchObject({ option: 'deadline', value: deadline })
+    }
     const clockFails = new Error('no context clock')
     const context = {
       getRemainingTimeInMillis: (): number => {
@@ -297,6 +315,30 @@ describe('the signal a call is given', () => {
     }
     // One shared signal, which would otherwise have gathered ten listeners that can never run.
     expect([...signals].map((signal) => getEventListeners(signal, 'abort').length)).toEqual([0])
+  })
+
+  it('lets a call set the onabort of the never-aborted signal, again and again', async () => {
+    const { breaker } = fleet(1)
+    const setsOnabort = (signal: AbortSignal) => {
+      const handler = () => {}
+      signal.onabort = handler
+      const kept = signal.onabort === handler
+      signal.onabort = null
+      return kept ? 'kept' : 'lost'
+    }
+    const answers: unknown[] = []
+    for (let call = 0; call < 3; call++) {
+      answers.push(await breaker.execute(setsOnabort), await breaker.execute(setsOnabort, {}))
+    }
+    expect(answers).toEqual(Array(6).fill('kept'))
+  })
+
+  it('sets no deadline for one further away than a timer can count', async () => {
+    const { breaker, clock } = fleet(1)
+    const thirtyDays = 30 * 24 * 60 * 60_000
+    const answersSoon = () => new Promise((resolve) => setTimeout(() => resolve('ok'), 20))
+    await expect(breaker.execute(answersSoon, { deadline: clock.now() + thirtyDays })).resolves.toBe('ok')
+    expect((await breaker.getState()).failures).toBe(0)
   })
 
   it('leaves no rejection unhandled when the call aborts the caller signal itself and fails later', async () => {
