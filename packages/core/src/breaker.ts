@@ -65,9 +65,10 @@ export interface ExecuteOptions {
    */
   readonly lambdaContext?: LambdaDeadline
   /**
-   * The same, as a deadline in epoch milliseconds (of the breaker's clock). A value that is not a
-   * number rejects the call with an `InvalidConfigurationError` naming `deadline`; one further away
-   * than a timer can count (about 24.8 days) sets no deadline.
+   * The same, as a deadline in epoch milliseconds (of the breaker's clock), used when no
+   * `lambdaContext` is given. A value that is not a number rejects the call with an
+   * `InvalidConfigurationError` naming `deadline`; one further away than a timer can count (about
+   * 24.8 days) sets no deadline.
    */
   readonly deadline?: number
 }

@@ -18,12 +18,15 @@ function neverAbortedSignal(): AbortSignal {
     },
   })
   // Node.js's own `onabort` registers a listener (and expects it kept when replaced): this one
-  // holds its handler without registering anything, as no abort will ever call it.
-  let onabort: AbortSignal['onabort'] = null
+  // holds its handler without registering anything, as no abort will ever call it, and only
+  // weakly, so that handlers chained onto the one before (on a signal every call shares) do not
+  // pile up.
+  let onabort: WeakRef<object> | undefined
   Object.defineProperty(signal, 'onabort', {
-    get: () => onabort,
+    get: () => onabort?.deref() ?? null,
     set: (handler: unknown) => {
-      onabort = typeof handler === 'function' ? (handler as AbortSignal['onabort']) : null
+      const held = typeof handler === 'function' || (typeof handler === 'object' && handler !== null)
+      onabort = held ? new WeakRef(handler) : undefined
     },
   })
   return signal

@@ -139,7 +139,7 @@ export interface CircuitBreakerOptions<TFallback = never> {
    * Default 1 000. Env `CIRCUIT_BREAKER_MAX_QUEUE_WAIT_MS`.
    */
   readonly maxQueueWaitMs?: number
-  /** Aborts a call that runs longer and counts a timeout. Default: none. Env `CIRCUIT_BREAKER_CALL_TIMEOUT_MS`. */
+  /** Aborts a call that runs longer and counts a timeout; at most 2³¹ − 1 (a Node.js timer's longest). Default: none. Env `CIRCUIT_BREAKER_CALL_TIMEOUT_MS`. */
   readonly callTimeoutMs?: number
   /**
    * A call that succeeds but takes at least this long counts as a failure: a slow downstream is the
@@ -483,7 +483,8 @@ export function resolveOptions(
   const maxResetTimeoutMs =
     numericOption(options, env, 'maxResetTimeoutMs', { min: resetTimeoutMs }) ??
     Math.max(DEFAULTS.maxResetTimeoutMs, resetTimeoutMs)
-  const callTimeoutMs = numericOption(options, env, 'callTimeoutMs', positive)
+  // No longer than a Node.js timer counts (2³¹ − 1 ms, about 24.8 days): a longer delay fires at once.
+  const callTimeoutMs = numericOption(options, env, 'callTimeoutMs', { min: 1, max: 2 ** 31 - 1 })
   const storeTimeoutMs = numericOption(options, env, 'storeTimeoutMs', positive) ?? DEFAULTS.storeTimeoutMs
   const fallback: unknown = options.fallback
   if (fallback !== undefined && typeof fallback !== 'function') {

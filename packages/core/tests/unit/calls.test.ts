@@ -331,6 +331,15 @@ describe('the signal a call is given', () => {
       answers.push(await breaker.execute(setsOnabort), await breaker.execute(setsOnabort, {}))
     }
     expect(answers).toEqual(Array(6).fill('kept'))
+    // As a browser keeps it: an object as it is, anything else as null.
+    const listener = { handleEvent() {} }
+    const readBack = await breaker.execute((signal) => {
+      signal.onabort = listener as unknown as AbortSignal['onabort']
+      const object = signal.onabort
+      signal.onabort = 'not a handler' as unknown as AbortSignal['onabort']
+      return [(object as unknown) === listener, signal.onabort]
+    })
+    expect(readBack).toEqual([true, null])
   })
 
   it('sets no deadline for one further away than a timer can count', async () => {

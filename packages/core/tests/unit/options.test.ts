@@ -69,6 +69,7 @@ describe('options', () => {
       /integer of 5000 or more; received 1000/,
     ],
     [{ halfOpenMaxProbes: 17 }, 'halfOpenMaxProbes', /1 to 16; received 17/],
+    [{ callTimeoutMs: 2 ** 31 }, 'callTimeoutMs', /1 to 2147483647; received 2147483648/],
     [{ maxQueued: -1 }, 'maxQueued', /received -1/],
     [{ cacheTtlMs: -1 }, 'cacheTtlMs', /received -1/],
     [{ storeOutage: 'fail-sometimes' }, 'storeOutage', /"fail-open" or "fail-closed"; received "fail-sometimes"/],
