@@ -85,35 +85,28 @@ class PendingCall {
 
   /** Settles the call with its value, or what `onValue` makes of it. */
   succeed(value: unknown): void {
-    settleThrough(this.onValue, value, this.resolve, this.resolve, this.reject)
+    if (this.onValue === undefined) {
+      this.resolve(value)
+      return
+    }
+    try {
+      this.resolve(this.onValue(value))
+    } catch (error) {
+      this.reject(error)
+    }
   }
 
   /** Settles the call with its error (its own, or its deadline's), or what `onError` makes of it. */
   fail(error: unknown): void {
-    settleThrough(this.onError, error, this.reject, this.resolve, this.reject)
-  }
-}
-
-/**
- * Settles a promise with `outcome` as it is (through `passOn`: its `resolve` for a value, its
- * `reject` for an error) when there is no `handler`, else with what `handler` makes of it, or
- * what it throws.
- */
-function settleThrough(
-  handler: ((outcome: unknown) => unknown) | undefined,
-  outcome: unknown,
-  passOn: (outcome: unknown) => void,
-  resolve: (value: unknown) => void,
-  reject: (error: unknown) => void,
-): void {
-  if (handler === undefined) {
-    passOn(outcome)
-    return
-  }
-  try {
-    resolve(handler(outcome))
-  } catch (thrown) {
-    reject(thrown)
+    if (this.onError === undefined) {
+      this.reject(error)
+      return
+    }
+    try {
+      this.resolve(this.onError(error))
+    } catch (thrown) {
+      this.reject(thrown)
+    }
   }
 }
 
@@ -411,7 +404,17 @@ export function callWithDeadline(
       signal.removeEventListener('abort', onCallerAbort)
       return true
     }
-    const fail = (error: unknown): void => settleThrough(onError, error, reject, resolve, reject)
+    const fail = (error: unknown): void => {
+      if (onError === undefined) {
+        reject(error)
+        return
+      }
+      try {
+        resolve(onError(error))
+      } catch (thrown) {
+        reject(thrown)
+      }
+    }
     const giveUp = (reason: unknown): void => {
       if (!finish()) return
       controller.abort(reason)
@@ -434,7 +437,16 @@ export function callWithDeadline(
       promiseThen.call(
         adopted,
         (value) => {
-          if (finish()) settleThrough(onValue, value, resolve, resolve, reject)
+          if (!finish()) return
+          if (onValue === undefined) {
+            resolve(value)
+            return
+          }
+          try {
+            resolve(onValue(value))
+          } catch (thrown) {
+            reject(thrown)
+          }
         },
         (error: unknown) => {
           if (finish()) fail(error)
