@@ -85,28 +85,35 @@ class PendingCall {
 
   /** Settles the call with its value, or what `onValue` makes of it. */
   succeed(value: unknown): void {
-    if (this.onValue === undefined) {
-      this.resolve(value)
-      return
-    }
-    try {
-      this.resolve(this.onValue(value))
-    } catch (error) {
-      this.reject(error)
-    }
+    settleThrough(this.onValue, value, this.resolve, this.resolve, this.reject)
   }
 
   /** Settles the call with its error (its own, or its deadline's), or what `onError` makes of it. */
   fail(error: unknown): void {
-    if (this.onError === undefined) {
-      this.reject(error)
-      return
-    }
-    try {
-      this.resolve(this.onError(error))
-    } catch (thrown) {
-      this.reject(thrown)
-    }
+    settleThrough(this.onError, error, this.reject, this.resolve, this.reject)
+  }
+}
+
+/**
+ * Settles a promise with `outcome` as it is (through `passOn`: its `resolve` for a value, its
+ * `reject` for an error) when there is no `handler`, else with what `handler` makes of it, or
+ * what it throws.
+ */
+function settleThrough(
+  handler: ((outcome: unknown) => unknown) | undefined,
+  outcome: unknown,
+  passOn: (outcome: unknown) => void,
+  resolve: (value: unknown) => void,
+  reject: (error: unknown) => void,
+): void {
+  if (handler === undefined) {
+    passOn(outcome)
+    return
+  }
+  try {
+    resolve(handler(outcome))
+  } catch (thrown) {
+    reject(thrown)
   }
 }
 
@@ -404,17 +411,7 @@ export function callWithDeadline(
       signal.removeEventListener('abort', onCallerAbort)
       return true
     }
-    const fail = (error: unknown): void => {
-      if (onError === undefined) {
-        reject(error)
-        return
-      }
-      try {
-        resolve(onError(error))
-      } catch (thrown) {
-        reject(thrown)
-      }
-    }
+    const fail = (error: unknown): void => settleThrough(onError, error, reject, resolve, reject)
     const giveUp = (reason: unknown): void => {
       if (!finish()) return
       controller.abort(reason)
@@ -437,16 +434,7 @@ export function callWithDeadline(
       promiseThen.call(
         adopted,
         (value) => {
-          if (!finish()) return
-          if (onValue === undefined) {
-            resolve(value)
-            return
-          }
-          try {
-            resolve(onValue(value))
-          } catch (thrown) {
-            reject(thrown)
-          }
+          if (finish()) settleThrough(onValue, value, resolve, resolve, reject)
         },
         (error: unknown) => {
           if (finish()) fail(error)

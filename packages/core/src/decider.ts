@@ -118,9 +118,9 @@ export class Decider {
    * the trial it gave the call (0 when it is closed and gave none).
    */
   #localTrial(now: number): number | undefined {
-    const before = this.#local.trialsGiven
+    const before = this.#local.lastTrial
     if (this.#local.isOpen(now)) return undefined
-    return this.#local.trialsGiven === before ? 0 : this.#local.trialsGiven
+    return this.#local.lastTrial === before ? 0 : this.#local.lastTrial
   }
 
   /** Whether `record` is a circuit that closed less than `rampUpMs` ago. */

@@ -32,17 +32,16 @@ export class LocalBreaker {
   #windowStartedAt = 0
   /** Until when calls are rejected; 0 when closed. */
   #openUntil = 0
-  /** How many trials {@link isOpen} has given: the last one's number, which the call given it holds. */
-  #trialsGiven = 0
-  /** When the opening ended before the last trial was given: to give that trial back. */
-  #openUntilBeforeTrial = 0
   /**
-   * Counts every change of the local breaker (a failure, an opening, a success, a clear): a trial
-   * goes back only if nothing changed since it was given, which a comparison of times could not
-   * tell (a failure in the same millisecond reopens it until the very same time).
+   * Counts every change of the local breaker (a trial given, a failure, an opening, a success, a
+   * clear): a trial goes back only if nothing changed since it was given, which a comparison of
+   * times could not tell (a failure in the same millisecond reopens it until the very same time).
    */
   #changes = 0
-  #changesAtTrial = -1
+  /** The number of the last trial {@link isOpen} gave (the count of changes it made; 0: none yet), which the call given it holds. */
+  #lastTrial = 0
+  /** When the opening ended before the last trial was given: to give that trial back. */
+  #openUntilBeforeTrial = 0
   /** The shared state known when the local breaker opened: a circuit moved past it clears it. */
   #openedOver: { readonly incarnation: string; readonly generation: number } | undefined
 
@@ -68,14 +67,13 @@ export class LocalBreaker {
     if (now < this.#openUntil) return true
     this.#openUntilBeforeTrial = this.#openUntil
     this.#openUntil = now + this.#options.resetTimeoutMs
-    this.#trialsGiven++
-    this.#changesAtTrial = ++this.#changes
+    this.#lastTrial = ++this.#changes
     return false
   }
 
-  /** How many trials {@link isOpen} has given so far: the number of the last one (0: none yet). */
-  get trialsGiven(): number {
-    return this.#trialsGiven
+  /** The number of the last trial {@link isOpen} gave (0: none yet). */
+  get lastTrial(): number {
+    return this.#lastTrial
   }
 
   /** Whether the next call to ask {@link isOpen} at `now` would be the trial (asking gives it away). */
@@ -84,13 +82,14 @@ export class LocalBreaker {
   }
 
   /**
-   * Takes back trial number `trial` (see {@link trialsGiven}; 0: none), given to a call that was
+   * Takes back trial number `trial` (see {@link lastTrial}; 0: none), given to a call that was
    * then turned away, not made, or answered with an error that does not count, so that the next
    * call to ask gets it rather than waiting out another `resetTimeoutMs`. Nothing changes once
    * anything else has changed the local breaker: a later trial, a failure, a success, a clear.
    */
   giveBack(trial: number): void {
-    if (trial === 0 || trial !== this.#trialsGiven || this.#changes !== this.#changesAtTrial) return
+    // The last trial, with nothing changed since: the count of changes is still its number.
+    if (trial === 0 || trial !== this.#changes) return
     this.#openUntil = this.#openUntilBeforeTrial
     this.#changes++
   }

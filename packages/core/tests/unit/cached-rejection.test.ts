@@ -301,14 +301,17 @@ describe("the local breaker's trial", () => {
     expect(outcomes).toEqual([RejectionReason.RAMPING, 'ok', RejectionReason.RAMPING])
   })
 
+  /** A breaker that falls back on its local breaker, which opens at the first failure the store does not take. */
+  const opensLocallyAtOnce = {
+    failureThreshold: 1,
+    storeOutage: 'fail-open',
+    cacheTtlMs: 120_000,
+    resetTimeoutMs: 10_000,
+  } as const
+
   /** A breaker whose local breaker opened (the store took no write) and whose trial is now due. */
   async function trialDue() {
-    const { breaker, store, clock } = fleet(1, {
-      failureThreshold: 1,
-      storeOutage: 'fail-open',
-      cacheTtlMs: 120_000,
-      resetTimeoutMs: 10_000,
-    })
+    const { breaker, store, clock } = fleet(1, opensLocallyAtOnce)
     await breaker.execute(succeeds)
     store.fault = 'error'
     store.faultOperations = new Set(['addFailure', 'transition', 'resetFailures'])
@@ -390,12 +393,7 @@ describe("the local breaker's trial", () => {
   })
 
   it('is not given back after a failure reopened the local breaker, even in the same millisecond', async () => {
-    const { breaker, store, clock } = fleet(1, {
-      failureThreshold: 1,
-      storeOutage: 'fail-open',
-      cacheTtlMs: 120_000,
-      resetTimeoutMs: 10_000,
-    })
+    const { breaker, store, clock } = fleet(1, opensLocallyAtOnce)
     await breaker.execute(succeeds)
     const early = await breaker.admit()
     if (!early.admitted) throw new Error('expected an admission')
