@@ -12,7 +12,9 @@ describe.each(environmentStores('lambda-step-functions', beforeAll, afterAll))(
   (backend) => {
     /** Check and record tasks in two environments: each its own store client and breaker instances. */
     function twoEnvironments(circuitId: string) {
-      const breakerOptions = { resetTimeoutMs: 300, probeLeaseMs: 60_000, logger: silent }
+      // A store call cut short by a busy machine would leave the opening to the local breaker alone,
+      // and the other environment would find the circuit closed: these tests are about the permit.
+      const breakerOptions = { resetTimeoutMs: 300, probeLeaseMs: 60_000, storeTimeoutMs: 10_000, logger: silent }
       const checkEnv = checkCircuitTask({ store: backend.environmentStore(), breakerOptions })
       const recordEnv = recordOutcomeTask({ store: backend.environmentStore(), breakerOptions })
       const fleet = new CircuitBreaker({
