@@ -2,8 +2,6 @@ import {
   callWithDeadline,
   type DeadlineScheduler,
   NEVER_ABORTED,
-  type OnError,
-  type OnValue,
   settleCall,
   sharedDeadlineScheduler,
 } from './call-deadline.js'
@@ -181,12 +179,15 @@ export class CircuitBreaker<TFallback = never> {
   readonly #laneNow: () => number
   /** Whether a hot call takes a concurrency slot (`maxConcurrent` is finite). */
   #hotSlots = false
-  /** Makes what a hot call's value settles with; `undefined` when the value is passed on as it is. */
-  #hotOnValue: OnValue | undefined
-  /** Makes what a hot call's error settles with; bound to the permit its failure counts against. */
-  #hotOnError: OnError = passOn
-  /** The permit the hot lane's handlers are bound to (read when the lane opens, not by hot calls). */
+  /**
+   * The permit of the open hot lane: what a hot call's outcome counts against. Each hot call binds
+   * it to handlers of its own as it starts (see {@link #runHot}).
+   */
   #hotPermit: PermitState | undefined
+  /** Whether a hot call's success, as the lane stands, records nothing (see {@link #openHotLane}). */
+  #hotSuccessEndsThere = false
+  /** Tells a failed result from a value (`isFailureResult`), kept here so a hot call reads no options. */
+  readonly #isFailureResult: (result: unknown) => boolean
   /** Deadlines of calls under `callTimeoutMs`, if set. */
   readonly #deadlines: DeadlineScheduler | undefined
   /** Makes this breaker's call timeout error; bound once, handed to the shared deadline scheduler. */
@@ -213,6 +214,7 @@ export class CircuitBreaker<TFallback = never> {
     this.#fallback = options.fallback
     const resolved = this.#options
     this.#laneNow = hotLaneClock(resolved.now)
+    this.#isFailureResult = resolved.isFailureResult
     this.circuitId = resolved.circuitId
     const { store, storeTimeoutMs, storeRetryIntervalMs, storeOutage, now, logger } = resolved
     this.#observers = new ObserverHub(this.circuitId, resolved.observers, now, logger)
@@ -640,49 +642,59 @@ export class CircuitBreaker<TFallback = never> {
    */
   #openHotLane(record: CircuitRecord, permit: PermitState): void {
     if (!this.#plain || permit.mode === PermitMode.PROBE || !this.#local.idle) return
-    const { isFailureResult, failureRateThreshold, slowCallRateThreshold } = this.#options
+    const { failureRateThreshold, slowCallRateThreshold } = this.#options
     // A success in a closed circuit with no failures counted (and no rate to count it in) records
     // nothing; with no slot to give back either, a successful call ends with its value.
     const countsRate = failureRateThreshold !== undefined || slowCallRateThreshold !== undefined
     const successWritesNothing =
       permit.mode === PermitMode.UNCOUNTED ||
       (record.state === CircuitState.CLOSED && record.failures === 0 && !countsRate)
-    const holdsSlot = this.#hotSlots
-    const successEndsThere = successWritesNothing && !holdsSlot
-    // Whether a success still has nothing to record is known only when it settles: a call that
-    // was running when a failure was counted (here or by another environment, as the view shows)
-    // must clear it. The lane closes on every such change, so while it is still open under this
-    // permit, nothing has changed since it opened.
-    const settle = (verdict: Verdict): Promise<void> | undefined => this.#settle(permit, verdict, false, holdsSlot)
-    this.#hotOnValue = (value: unknown): unknown => {
-      const verdict = this.#classifyResult(value, isFailureResult)
-      if (
-        verdict === 'success' &&
-        successEndsThere &&
-        this.#hotUntil !== HOT_LANE_CLOSED &&
-        this.#hotPermit === permit
-      ) {
-        return value
-      }
-      return valueAfter(settle(verdict), value)
-    }
-    this.#hotOnError = async (error: unknown): Promise<TFallback> => {
-      const verdict = this.#classifyError(error, undefined)
-      await settle(verdict)
-      if (verdict === 'failure') return this.#fallbackOr(error, 'failed')
-      throw error
-    }
+    this.#hotSuccessEndsThere = successWritesNothing && !this.#hotSlots
     this.#hotPermit = permit
     this.#hotUntil = hotLaneTime(this.#view.trustedUntil)
   }
 
-  /** Runs a call on the hot lane; its outcome goes through the handlers of the permit it runs under. */
+  /**
+   * Runs a call on the hot lane; its outcome goes through handlers bound to the permit it started
+   * under. They are made for each call rather than kept for the lane: new, they are in the CPU's
+   * caches, where handlers kept with each of thousands of circuits would each be read from memory,
+   * and a call then reads nothing of its circuit but the breaker itself.
+   */
   #runHot(fn: (signal: AbortSignal) => unknown): Promise<unknown> {
+    const permit = this.#hotPermit as PermitState
+    const onValue = (value: unknown): unknown => this.#hotValue(permit, value)
+    const onError = (error: unknown): Promise<TFallback> => this.#hotError(permit, error)
     const deadlines = this.#deadlines
     // The scheduler applies the handlers as the call settles: no second promise per call.
-    if (deadlines !== undefined) return deadlines.run(fn, this.#raiseTimeout, this.#hotOnValue, this.#hotOnError)
+    if (deadlines !== undefined) return deadlines.run(fn, this.#raiseTimeout, onValue, onError)
     // Settled on the same ticks as under a deadline, so calls are recorded in the order they started.
-    return settleCall(fn, this.#hotOnValue as OnValue, this.#hotOnError)
+    return settleCall(fn, onValue, onError)
+  }
+
+  /** Records a hot call's value, if there is anything to record; the value once it is recorded. */
+  #hotValue(permit: PermitState, value: unknown): unknown {
+    const verdict = this.#classifyResult(value)
+    // Whether a success still has nothing to record is known only when it settles: a call that
+    // was running when a failure was counted (here or by another environment, as the view shows)
+    // must clear it. The lane closes on every such change, so while it is still open under this
+    // call's permit, nothing has changed since the call started.
+    if (
+      verdict === 'success' &&
+      this.#hotSuccessEndsThere &&
+      this.#hotUntil !== HOT_LANE_CLOSED &&
+      this.#hotPermit === permit
+    ) {
+      return value
+    }
+    return valueAfter(this.#settle(permit, verdict, false, this.#hotSlots), value)
+  }
+
+  /** Records a hot call's error; the fallback's value for a counted failure, else the error, once it is recorded. */
+  async #hotError(permit: PermitState, error: unknown): Promise<TFallback> {
+    const verdict = this.#classifyError(error, undefined)
+    await this.#settle(permit, verdict, false, this.#hotSlots)
+    if (verdict === 'failure') return this.#fallbackOr(error, 'failed')
+    throw error
   }
 
   /** The full decision: a concurrency slot (waiting in the queue if need be), then the circuit. */
@@ -776,9 +788,9 @@ export class CircuitBreaker<TFallback = never> {
     return holdsSlot ? recording.finally(() => this.#limiter.release()) : recording
   }
 
-  #classifyResult(result: unknown, isFailureResult = this.#options.isFailureResult): Verdict {
+  #classifyResult(result: unknown): Verdict {
     try {
-      return isFailureResult(result) === true ? 'failure' : 'success'
+      return this.#isFailureResult(result) === true ? 'failure' : 'success'
     } catch (error) {
       this.#classifierFailed('isFailureResult', error)
       return 'success'
@@ -874,11 +886,6 @@ function hotLaneTime(until: number): number {
 /** `value`, once `recording` (if any) is done. */
 function valueAfter(recording: Promise<void> | undefined, value: unknown): unknown {
   return recording === undefined ? value : recording.then(() => value)
-}
-
-/** The hot lane's error handler before the lane first opens (it is never called then). */
-function passOn(error: unknown): never {
-  throw error
 }
 
 /** The actor and reason of an operator's action, checked. */
