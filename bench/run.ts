@@ -78,7 +78,8 @@ function report(results: readonly SuiteResult[], quick: boolean, runs: Readonly<
       'runs, with the spread (min–max) in brackets; every contender runs in the same process, ' +
       "interleaved, so they share the machine's noise. The timing suites run on Node 22, the runtime Lambda " +
       'runs (from the npm registry when this machine has another), and on the Node.js running the command ' +
-      'beside it.',
+      'beside it. Every suite runs the packages as they are published: the build `pnpm bench` makes first, ' +
+      "each package's `dist/`, imported by package name as an application imports it.",
     '',
     `This run took ${(total / 60).toFixed(1)} min (${durations}). Steal is the share of the machine's CPU ` +
       'time the hypervisor gave to other guests: timings from a run with a high one are slower across the board.',
@@ -96,8 +97,24 @@ function report(results: readonly SuiteResult[], quick: boolean, runs: Readonly<
   ].join('\n')
 }
 
+/**
+ * Fails unless the packages resolve to their build, as `pnpm bench` arranges (bench/tsconfig.json
+ * maps nothing onto the TypeScript sources): run through a TypeScript loader, the sources are
+ * compiled differently (the loader gives every function it makes a `name` of its own, which costs
+ * a call that makes one), so figures from them would not be those of the published package.
+ */
+function assertPublishedBuild(): void {
+  const resolved = import.meta.resolve('@fleet-breaker/core')
+  if (!resolved.includes('/dist/')) {
+    throw new Error(
+      `@fleet-breaker/core resolves to ${resolved}, not its build: run the benchmarks with \`pnpm bench\``,
+    )
+  }
+}
+
 async function main(): Promise<void> {
   const { quick, only } = parseArgs(process.argv.slice(2))
+  assertPublishedBuild()
   const results: SuiteResult[] = []
   const runs: Record<string, SuiteRun> = {}
   let failed = false

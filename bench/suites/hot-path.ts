@@ -324,7 +324,8 @@ function sectionOf(figures: RuntimeFigures, plan: WorkerPlan): string {
       "operator's change takes to reach every environment, `cacheTtlMs`): the first call of every turn of the event " +
       'loop reads it, and calls back to back in one turn share readings, one read every 16 calls, so the back-to-back ' +
       'rows pay a fraction of a read per call and the spaced rows a whole one. It chains one promise reaction to ' +
-      'record the outcome; of the circuit, it reads only the breaker object and that handler.',
+      "record the outcome, through handlers made for the call (new, so in the CPU's caches); of the circuit, it " +
+      'reads only the breaker object.',
     '',
     `**Spaced** (${plan.spaced.rounds} rounds × ${plan.spaced.ticks.toLocaleString('en-US')} calls per contender, ` +
       `${plan.spaced.gapMs} ms apart; figures in µs, the mean of a round's calls):`,

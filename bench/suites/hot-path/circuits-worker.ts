@@ -5,7 +5,8 @@
  * The main worker measures memory per circuit first, building and dropping tens of thousands of
  * circuits, which leaves the heap in a state that decides where the circuits made next land in
  * memory; several fresh processes show what the spread is without that history, and between
- * layouts. `node --expose-gc --import tsx bench/suites/hot-path/circuits-worker.ts <plan.json> <out.json>`
+ * layouts. `TSX_TSCONFIG_PATH=bench/tsconfig.json node --expose-gc --import tsx
+ * bench/suites/hot-path/circuits-worker.ts <plan.json> <out.json>` (after `pnpm build`)
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createContenders, MANY_CIRCUITS } from './contenders.js'

@@ -1,7 +1,7 @@
 /**
  * One runtime's hot-path measurements, run in a process of their own (with `--expose-gc`) so the
- * suite can measure every Node.js version it finds side by side: `node --expose-gc --import tsx
- * bench/suites/hot-path/worker.ts <plan.json> <out.json>`.
+ * suite can measure every Node.js version it finds side by side: `TSX_TSCONFIG_PATH=bench/tsconfig.json
+ * node --expose-gc --import tsx bench/suites/hot-path/worker.ts <plan.json> <out.json>` (after `pnpm build`).
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import {
