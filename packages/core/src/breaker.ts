@@ -2,6 +2,8 @@ import {
   callWithDeadline,
   type DeadlineScheduler,
   NEVER_ABORTED,
+  type OnError,
+  type OnValue,
   settleCall,
   sharedDeadlineScheduler,
 } from './call-deadline.js'
@@ -190,6 +192,12 @@ export class CircuitBreaker<TFallback = never> {
   readonly #isFailureResult: (result: unknown) => boolean
   /** Deadlines of calls under `callTimeoutMs`, if set. */
   readonly #deadlines: DeadlineScheduler | undefined
+  /**
+   * A hot call's handlers under `callTimeoutMs`: the deadline scheduler hands them the call's
+   * permit, which it keeps with the call anyway, so no handlers are made per call.
+   */
+  readonly #hotOnValue: OnValue | undefined
+  readonly #hotOnError: OnError | undefined
   /** Makes this breaker's call timeout error; bound once, handed to the shared deadline scheduler. */
   readonly #raiseTimeout = (): Error => this.#timeoutError()
 
@@ -257,6 +265,10 @@ export class CircuitBreaker<TFallback = never> {
     this.#limiter = new ConcurrencyLimiter(resolved.maxConcurrent, resolved.maxQueued, resolved.maxQueueWaitMs)
     const { callTimeoutMs } = resolved
     this.#deadlines = callTimeoutMs === undefined ? undefined : sharedDeadlineScheduler(callTimeoutMs)
+    if (callTimeoutMs !== undefined) {
+      this.#hotOnValue = (value, permit) => this.#hotValue(permit as PermitState, value)
+      this.#hotOnError = (error, permit) => this.#hotError(permit as PermitState, error)
+    }
     this.#plain = resolved.slowCallDurationMs === undefined
     this.#hotSlots = resolved.maxConcurrent !== Number.POSITIVE_INFINITY
   }
@@ -655,18 +667,29 @@ export class CircuitBreaker<TFallback = never> {
   }
 
   /**
-   * Runs a call on the hot lane; its outcome goes through handlers bound to the permit it started
-   * under. They are made for each call rather than kept for the lane: new, they are in the CPU's
-   * caches, where handlers kept with each of thousands of circuits would each be read from memory,
-   * and a call then reads nothing of its circuit but the breaker itself.
+   * Runs a call on the hot lane; its outcome goes through handlers given the permit it started
+   * under. Under a call timeout, the deadline scheduler keeps the permit with the call and hands it
+   * to the breaker's one pair of handlers; without one, see {@link #settleHot}.
    */
   #runHot(fn: (signal: AbortSignal) => unknown): Promise<unknown> {
     const permit = this.#hotPermit as PermitState
-    const onValue = (value: unknown): unknown => this.#hotValue(permit, value)
-    const onError = (error: unknown): Promise<TFallback> => this.#hotError(permit, error)
     const deadlines = this.#deadlines
     // The scheduler applies the handlers as the call settles: no second promise per call.
-    if (deadlines !== undefined) return deadlines.run(fn, this.#raiseTimeout, onValue, onError)
+    if (deadlines !== undefined)
+      return deadlines.run(fn, this.#raiseTimeout, this.#hotOnValue, this.#hotOnError, permit)
+    return this.#settleHot(fn, permit)
+  }
+
+  /**
+   * Runs a hot call without a call timeout, through handlers made for it, bound to its permit. Made
+   * for each call rather than kept for the lane: new, they are in the CPU's caches, where handlers
+   * kept with each of thousands of circuits would each be read from memory, and a call then reads
+   * nothing of its circuit but the breaker itself. (A method of its own, so that a call under a
+   * timeout does not allocate the scope these handlers share.)
+   */
+  #settleHot(fn: (signal: AbortSignal) => unknown, permit: PermitState): Promise<unknown> {
+    const onValue = (value: unknown): unknown => this.#hotValue(permit, value)
+    const onError = (error: unknown): Promise<TFallback> => this.#hotError(permit, error)
     // Settled on the same ticks as under a deadline, so calls are recorded in the order they started.
     return settleCall(fn, onValue, onError)
   }

@@ -73,6 +73,8 @@ class PendingCall {
     readonly onTimeout: () => Error,
     readonly onValue: OnValue | undefined,
     readonly onError: OnError | undefined,
+    /** Handed to the handlers with the outcome (see {@link DeadlineScheduler.run}). */
+    readonly context: unknown,
   ) {}
 
   /** The promise the call's caller waits on; settled through {@link succeed} or {@link fail}. */
@@ -85,33 +87,34 @@ class PendingCall {
 
   /** Settles the call with its value, or what `onValue` makes of it. */
   succeed(value: unknown): void {
-    settleThrough(this.onValue, value, this.resolve, this.resolve, this.reject)
+    settleThrough(this.onValue, value, this.resolve, this.resolve, this.reject, this.context)
   }
 
   /** Settles the call with its error (its own, or its deadline's), or what `onError` makes of it. */
   fail(error: unknown): void {
-    settleThrough(this.onError, error, this.reject, this.resolve, this.reject)
+    settleThrough(this.onError, error, this.reject, this.resolve, this.reject, this.context)
   }
 }
 
 /**
  * Settles a promise with `outcome` as it is (through `passOn`: its `resolve` for a value, its
- * `reject` for an error) when there is no `handler`, else with what `handler` makes of it, or
- * what it throws.
+ * `reject` for an error) when there is no `handler`, else with what `handler` makes of it (given
+ * the call's `context`), or what it throws.
  */
 function settleThrough(
-  handler: ((outcome: unknown) => unknown) | undefined,
+  handler: OnValue | OnError | undefined,
   outcome: unknown,
   passOn: (outcome: unknown) => void,
   resolve: (value: unknown) => void,
   reject: (error: unknown) => void,
+  context?: unknown,
 ): void {
   if (handler === undefined) {
     passOn(outcome)
     return
   }
   try {
-    resolve(handler(outcome))
+    resolve(handler(outcome, context))
   } catch (thrown) {
     reject(thrown)
   }
@@ -120,8 +123,23 @@ function settleThrough(
 function ignore(): void {}
 
 /** A call whose function threw at once: its error, or what `onError` makes of it, a tick later. */
-function thrownAtOnce(error: unknown, onError: OnError | undefined): Promise<unknown> {
-  return onError === undefined ? Promise.reject(error) : Promise.resolve().then(() => onError(error))
+function thrownAtOnce(error: unknown, onError: OnError | undefined, context?: unknown): Promise<unknown> {
+  return onError === undefined ? Promise.reject(error) : Promise.resolve().then(() => onError(error, context))
+}
+
+/** Chains `onValue` and `onError` on a settled outcome, each given `context` when there is one. */
+function chainSettled(
+  adopted: Promise<unknown>,
+  onValue: OnValue | undefined,
+  onError: OnError | undefined,
+  context: unknown,
+): Promise<unknown> {
+  if (context === undefined) return promiseThen.call(adopted, onValue, onError)
+  return promiseThen.call(
+    adopted,
+    onValue && ((value: unknown) => onValue(value, context)),
+    onError && ((error: unknown) => onError(error, context)),
+  )
 }
 
 /**
@@ -150,10 +168,12 @@ export function settleCall(fn: (signal: AbortSignal) => unknown, onValue: OnValu
  * What a caller does with a call's value and error, applied by the scheduler as the call settles:
  * the same as chaining `.then(onValue, onError)` on the call, without a second promise per call.
  * Passed as two functions rather than one object, so the call reads nothing of the caller's until
- * it settles, and then only the handler that applies.
+ * it settles, and then only the handler that applies. The scheduler hands each the `context` the
+ * call was run with, so a caller can keep one pair of handlers for all its calls rather than make
+ * a pair that remembers each call.
  */
-export type OnValue = (value: unknown) => unknown
-export type OnError = (error: unknown) => unknown
+export type OnValue = (value: unknown, context?: unknown) => unknown
+export type OnError = (error: unknown, context?: unknown) => unknown
 
 /**
  * Gives calls a deadline `timeoutMs` after they start. Each call gets an `AbortController` of its
@@ -195,18 +215,23 @@ export class DeadlineScheduler {
    * reason of the call's aborted signal too) if it has not settled by its deadline.
    */
   run<T>(fn: (signal: AbortSignal) => T | Promise<T>, onTimeout?: () => Error): Promise<T>
-  /** The same, settling with what the handlers make of the outcome (as `.then(onValue, onError)` would). */
+  /**
+   * The same, settling with what the handlers make of the outcome (as `.then(onValue, onError)`
+   * would), each given `context` beside it.
+   */
   run(
     fn: (signal: AbortSignal) => unknown,
     onTimeout: () => Error,
     onValue: OnValue | undefined,
     onError: OnError | undefined,
+    context?: unknown,
   ): Promise<unknown>
   run(
     fn: (signal: AbortSignal) => unknown,
     onTimeout: () => Error = this.#onTimeout,
     onValue?: OnValue,
     onError?: OnError,
+    context?: unknown,
   ): Promise<unknown> {
     // Read before `fn` runs: the deadline counts from when the call started.
     const startedAt = performance.now()
@@ -222,11 +247,11 @@ export class DeadlineScheduler {
       adopted = Promise.resolve(outcome)
       thenable = isPending(outcome, adopted)
     } catch (error) {
-      return thrownAtOnce(error, onError)
+      return thrownAtOnce(error, onError, context)
     }
     // A function that returned synchronously has nothing left to time out.
-    if (!thenable) return promiseThen.call(adopted, onValue, onError)
-    const call = new PendingCall(startedAt + this.#timeoutMs, controller, onTimeout, onValue, onError)
+    if (!thenable) return chainSettled(adopted, onValue, onError, context)
+    const call = new PendingCall(startedAt + this.#timeoutMs, controller, onTimeout, onValue, onError, context)
     const settled = call.settled()
     this.#track(call)
     this.#follow(call, adopted)

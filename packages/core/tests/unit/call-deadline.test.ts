@@ -143,6 +143,40 @@ describe('DeadlineScheduler, on a fake clock', () => {
     await expect(scheduler.run(() => Promise.reject(rejected))).rejects.toBe(rejected)
   })
 
+  it('hands the handlers the context each call was run with, however the call ends', async () => {
+    const scheduler = new DeadlineScheduler(TIMEOUT_MS, timeoutOf('payment-api'))
+    const handled: unknown[] = []
+    const onValue = (value: unknown, context: unknown) => handled.push([context, 'value', value])
+    const onError = (error: unknown, context: unknown) => handled.push([context, 'error', (error as Error).message])
+    const endings: [string, () => unknown][] = [
+      ['returned', () => 'at once'],
+      [
+        'thrown',
+        () => {
+          throw new Error('thrown at once')
+        },
+      ],
+      ['resolved', async () => 'later'],
+      ['rejected', () => Promise.reject(new Error('rejected'))],
+      ['timed out', hangs],
+    ]
+    const outcomes = endings.map(([context, fn]) =>
+      scheduler.run(fn, timeoutOf('payment-api'), onValue, onError, context),
+    )
+    await jest.advanceTimersByTimeAsync(TIMEOUT_MS)
+    await Promise.all(outcomes)
+    expect(handled).toEqual(
+      expect.arrayContaining([
+        ['returned', 'value', 'at once'],
+        ['thrown', 'error', 'thrown at once'],
+        ['resolved', 'value', 'later'],
+        ['rejected', 'error', 'rejected'],
+        ['timed out', 'error', expect.stringContaining('timed out')],
+      ]),
+    )
+    expect(handled).toHaveLength(5)
+  })
+
   it.each([
     ['a value', () => Promise.resolve('late value')],
     ['an error', () => Promise.reject(new Error('late error'))],
