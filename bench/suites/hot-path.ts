@@ -141,6 +141,21 @@ function counterparts(id: string): { cockatiel: string; opossum: string } | unde
     : { cockatiel: 'cockatiel', opossum: 'opossum-no-timeout' }
 }
 
+/**
+ * What the reference rows say about spaced calls: the floor of a clock read and of a controller,
+ * each after the event loop has idled, against a clock read back to back.
+ */
+function spacedReferences(result: WorkerResult): string {
+  return (
+    'The reference rows are floors of what a breaker may add to a spaced call. After the event loop has idled ' +
+    `for a millisecond one \`Date.now()\` adds ${usOver(result.spaced, 'clock-read')} to the bare call, against ` +
+    `${Math.round(result.clockReadNs)} ns back to back, and every breaker ` +
+    'that checks whether a cached view is still trusted pays it on the first call of every turn (cockatiel reads ' +
+    `no clock on a closed circuit without listeners; opossum reads it to time every call). One \`new AbortController()\` adds ` +
+    `${usOver(result.spaced, 'abort-controller')}, the floor of any timeout path that hands each call a signal of its own.`
+  )
+}
+
 function timingTable(result: WorkerResult, rounds: Rounds, unitNs: number): string {
   const unit = unitNs === 1 ? 'ns' : 'µs'
   const scale = (summary: Summary): Summary => ({
@@ -247,6 +262,13 @@ function checksOf({ runtime, result, fresh }: RuntimeFigures): TargetCheck[] {
       met: ahead(vsCockatiel),
       detail: `overhead ratio ${times(vsCockatiel)} over ${backToBack.orders.length} rounds`,
     },
+    ...['cockatiel', 'opossum-no-timeout'].map((other) => ({
+      target: `${on}, closed circuit, spaced calls, no call timeout: fleet-breaker ahead of ${result.labels[other]?.label ?? other} over the whole spread`,
+      met: ahead(ratioOf(spaced, 'fleet-breaker', other)),
+      detail:
+        `overhead ratio ${times(ratioOf(spaced, 'fleet-breaker', other))} over ${spaced.orders.length} rounds; ` +
+        `a clock read after an idle millisecond adds ${usOver(spaced, 'clock-read')}`,
+    })),
     {
       target: `${on}: fleet-breaker within ${NEAR_BARE_NS} ns of a bare call (median overhead)`,
       met: overhead.median <= NEAR_BARE_NS,
@@ -331,6 +353,8 @@ function sectionOf(figures: RuntimeFigures, plan: WorkerPlan): string {
       `${plan.spaced.gapMs} ms apart; figures in µs, the mean of a round's calls):`,
     '',
     timingTable(result, result.spaced, 1_000),
+    '',
+    spacedReferences(result),
     '',
     `**Turned away by an open circuit** (${plan.rejected.rounds} rounds × ${plan.rejected.calls.toLocaleString('en-US')} calls per contender, back to back; figures in µs):`,
     '',

@@ -277,10 +277,14 @@ export const storeCost: Suite = async ({ quick, log }) => {
         .join(', '),
     },
   ]
-  const extraRequests = results.reduce(
-    (sum, result) => sum + Math.max(0, result.requests - result.reads - result.writes),
-    0,
-  )
+  // Requests beyond one per store operation, per call, on the paths that sent any.
+  const extraRequests = results
+    .filter((result) => result.requests > result.reads + result.writes)
+    .map(
+      (result) =>
+        `${result.backend}, ${result.path}, cache ${result.cache}: ` +
+        `${(result.requests - result.reads - result.writes).toFixed(3)} more a call`,
+    )
   const dynamoHealthy = find('healthy success', 'off').find((result) => result.backend.startsWith('DynamoDB'))
   const markdown = [
     `Each path is measured ${samples} times (probes ${Math.ceil(samples / 4)} times, each on a fresh circuit) ` +
@@ -302,7 +306,7 @@ export const storeCost: Suite = async ({ quick, log }) => {
       'first success after a failure costs one write (it clears the count); a rejection while open costs ' +
       'nothing while the cached OPEN holds; a probe costs two writes (enter half-open holding the lease, then ' +
       'close, or reopen when it fails), once per recovery attempt for the whole fleet. Requests are what the ' +
-      `client sent: ${extraRequests === 0 ? 'here exactly one per store operation (no retry, no script reload on this machine)' : `${extraRequests} more than store operations over the run (retries and script reloads)`}; ` +
+      `client sent: ${extraRequests.length === 0 ? 'here exactly one per store operation (no retry, no script reload on this machine)' : `one per store operation but for retries and script reloads (${extraRequests.join('; ')})`}; ` +
       'on a network retries and reloads add to the requests, never to the store operations.',
   ].join('\n')
   return {

@@ -11,9 +11,10 @@ import {
 import Opossum from 'opossum'
 
 /**
- * Which library a contender measures. `bare` is the call with nothing around it; `reference` is
- * the bare call plus one `new AbortController()`, the floor of any timeout path that hands each
- * call its own abort signal.
+ * Which library a contender measures. `bare` is the call with nothing around it; a `reference` is
+ * the bare call plus one thing a breaker may need per call: one `new AbortController()`, the floor
+ * of any timeout path that hands each call its own abort signal, or one `Date.now()`, the floor of
+ * a call that checks whether its cached view is still trusted.
  */
 export type Library = 'bare' | 'reference' | 'fleet-breaker' | 'cockatiel' | 'opossum'
 
@@ -40,6 +41,9 @@ export const CALL_VALUE = 1
 const downstream = async (): Promise<number> => CALL_VALUE
 /** The same, reading the signal it is given, so the reference's controller is used. */
 const downstreamWithSignal = async (signal: AbortSignal): Promise<number> => (signal.aborted ? 0 : CALL_VALUE)
+
+/** The same, given a clock reading it checks, so the clock reference's read is used. */
+const downstreamAt = async (reading: number): Promise<number> => (reading > 0 ? CALL_VALUE : 0)
 
 /** Long enough never to fire: the timeout paths measure the cost of arming and clearing a deadline. */
 export const CALL_TIMEOUT_MS = 1_000
@@ -109,6 +113,8 @@ export interface ContenderSet {
   readonly timeouts: boolean
   /** Also spread fleet-breaker's and cockatiel's calls over {@link MANY_CIRCUITS} circuits. */
   readonly manyCircuits: boolean
+  /** Also the bare call plus one clock read (spaced calls: what a clock read costs after the loop idled). */
+  readonly clockReference?: boolean
 }
 
 const bare: Contender = {
@@ -179,6 +185,17 @@ export function createContenders(set: ContenderSet): Contender[] {
         close: nothingToClose,
       })
     }
+  }
+  if (set.clockReference === true) {
+    add({
+      id: 'clock-read',
+      label: 'bare call + `Date.now()` (reference)',
+      library: 'reference',
+      withTimeout: false,
+      circuits: 1,
+      call: () => downstreamAt(Date.now()),
+      close: nothingToClose,
+    })
   }
   if (set.timeouts) {
     add({

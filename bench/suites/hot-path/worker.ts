@@ -112,7 +112,7 @@ async function main(): Promise<void> {
     for (const contender of backToBackContenders) contender.close()
   }
 
-  const spacedContenders = createContenders({ plain: true, timeouts: true, manyCircuits: true })
+  const spacedContenders = createContenders({ plain: true, timeouts: true, manyCircuits: true, clockReference: true })
   remember(spacedContenders)
   let spaced: Rounds
   try {

@@ -194,7 +194,8 @@ export class CircuitBreaker<TFallback = never> {
   readonly #deadlines: DeadlineScheduler | undefined
   /**
    * A hot call's handlers under `callTimeoutMs`: the deadline scheduler hands them the call's
-   * permit, which it keeps with the call anyway, so no handlers are made per call.
+   * permit, which it keeps with the call anyway, so a call that returns a promise makes no
+   * handlers (one that returns at once is chained through two small ones, see `chainSettled`).
    */
   readonly #hotOnValue: OnValue | undefined
   readonly #hotOnError: OnError | undefined
