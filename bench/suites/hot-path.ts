@@ -241,6 +241,7 @@ function checksOf({ runtime, result, fresh }: RuntimeFigures): TargetCheck[] {
     ratioOf(rejected, `fleet-breaker-rejected${depth}`, other + depth)
   const vsCockatiel = ratioOf(backToBack, 'fleet-breaker', 'cockatiel')
   const overhead = summarise(overheads(backToBack, 'fleet-breaker'))
+  const spacedVs = (other: string) => ratioOf(spaced, 'fleet-breaker', other)
   const timeoutVs = (other: string) => ratioOf(spaced, 'fleet-breaker-timeout', other)
   const flat = manyOverOne(freshRounds, 'fleet-breaker')
   const flatCockatiel = manyOverOne(freshRounds, 'cockatiel')
@@ -264,9 +265,9 @@ function checksOf({ runtime, result, fresh }: RuntimeFigures): TargetCheck[] {
     },
     ...['cockatiel', 'opossum-no-timeout'].map((other) => ({
       target: `${on}, closed circuit, spaced calls, no call timeout: fleet-breaker ahead of ${result.labels[other]?.label ?? other} over the whole spread`,
-      met: ahead(ratioOf(spaced, 'fleet-breaker', other)),
+      met: ahead(spacedVs(other)),
       detail:
-        `overhead ratio ${times(ratioOf(spaced, 'fleet-breaker', other))} over ${spaced.orders.length} rounds; ` +
+        `overhead ratio ${times(spacedVs(other))} over ${spaced.orders.length} rounds; ` +
         `a clock read after an idle millisecond adds ${usOver(spaced, 'clock-read')}`,
     })),
     {

@@ -278,13 +278,12 @@ export const storeCost: Suite = async ({ quick, log }) => {
     },
   ]
   // Requests beyond one per store operation, per call, on the paths that sent any.
-  const extraRequests = results
-    .filter((result) => result.requests > result.reads + result.writes)
-    .map(
-      (result) =>
-        `${result.backend}, ${result.path}, cache ${result.cache}: ` +
-        `${(result.requests - result.reads - result.writes).toFixed(3)} more a call`,
-    )
+  const extraRequests = results.flatMap((result) => {
+    const extra = result.requests - result.reads - result.writes
+    return extra > 0
+      ? [`${result.backend}, ${result.path}, cache ${result.cache}: ${extra.toFixed(3)} more a call`]
+      : []
+  })
   const dynamoHealthy = find('healthy success', 'off').find((result) => result.backend.startsWith('DynamoDB'))
   const markdown = [
     `Each path is measured ${samples} times (probes ${Math.ceil(samples / 4)} times, each on a fresh circuit) ` +
