@@ -156,6 +156,22 @@ function spacedReferences(result: WorkerResult): string {
   )
 }
 
+/** Which spaced calls were left out as stalls of the machine, so a reader can see none were a library's own. */
+function spacedStalls(result: WorkerResult, plan: WorkerPlan): string {
+  const stalls = Object.entries(result.spaced.stalls ?? {}).filter(([, count]) => count > 0)
+  const calls = plan.spaced.rounds * plan.spaced.ticks
+  const counted =
+    stalls.length === 0
+      ? 'none did in this run'
+      : stalls.map(([id, count]) => `${result.labels[id]?.label ?? id}: ${count}`).join('; ')
+  const slowestUs = Math.max(...Object.values(result.spaced.nsPerCall).map((values) => median(values))) / 1_000
+  return (
+    `A call that took over ${plan.spaced.stallMs} ms (the slowest contender's calls take ${slowestUs.toFixed(1)} µs ` +
+    "on average) was stalled by the machine (a collection, the scheduler), not slowed by its library: it is left out of its round's " +
+    `mean and counted here, of ${calls.toLocaleString('en-US')} calls per contender: ${counted}.`
+  )
+}
+
 function timingTable(result: WorkerResult, rounds: Rounds, unitNs: number): string {
   const unit = unitNs === 1 ? 'ns' : 'µs'
   const scale = (summary: Summary): Summary => ({
@@ -357,6 +373,8 @@ function sectionOf(figures: RuntimeFigures, plan: WorkerPlan): string {
     '',
     spacedReferences(result),
     '',
+    spacedStalls(result, plan),
+    '',
     `**Turned away by an open circuit** (${plan.rejected.rounds} rounds × ${plan.rejected.calls.toLocaleString('en-US')} calls per contender, back to back; figures in µs):`,
     '',
     timingTable(result, result.rejected, 1_000),
@@ -408,7 +426,9 @@ function method(plan: WorkerPlan, runtimes: readonly Runtime[]): string {
     `- **Spaced**: calls ${plan.spaced.gapMs} ms apart, as invocations of one environment are: after ` +
       `${plan.spaced.warmupRounds} warm-up round(s), each tick every ` +
       'contender makes one call, in an order shuffled each tick, each call timed on its own; nothing made for ' +
-      'one call (controller, timer) can be reused by the next in the same millisecond.',
+      "one call (controller, timer) can be reused by the next in the same millisecond. A round's figure is the " +
+      `mean of its calls, leaving out (and counting) any over ${plan.spaced.stallMs} ms, which only a stall of the ` +
+      'machine takes.',
     `- **Turned away**: each library's circuit is opened once (fleet-breaker and cockatiel by a failure with a ` +
       'threshold of 1, opossum by `open()`), then every call is rejected with its open-circuit error ' +
       "(`CircuitOpenError`, `BrokenCircuitError`, opossum's `EOPENBREAKER`), which the harness checks; the " +

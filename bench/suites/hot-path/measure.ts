@@ -30,6 +30,8 @@ export interface RoundsPlan {
 export interface Rounds {
   readonly nsPerCall: Record<string, number[]>
   readonly orders: string[][]
+  /** Spaced rounds only: calls per contender, over the kept rounds, left out as stalls of the machine. */
+  readonly stalls?: Record<string, number>
 }
 
 /**
@@ -62,6 +64,11 @@ export interface SpacedPlan {
   readonly seed: number
   /** The pause between ticks: calls never share a millisecond, as invocations of one environment do not. */
   readonly gapMs: number
+  /**
+   * A call that takes longer than this was stalled by the machine (a collection, the scheduler, another
+   * process), not slowed by its library: left out of its round's mean and counted instead.
+   */
+  readonly stallMs: number
 }
 
 /**
@@ -71,30 +78,47 @@ export interface SpacedPlan {
  * its ticks. A call's own timer, controller and promise are all created and settled per call, so
  * nothing made for one call is reused by the next the way back-to-back calls in one millisecond
  * can share it.
+ *
+ * One stall of a few milliseconds would add microseconds to the mean of the round it lands in, more
+ * than any contender costs; landing on the bare call, it would turn every overhead of that round
+ * negative. Calls longer than `plan.stallMs` are therefore counted, not averaged.
  */
 export async function measureSpaced(contenders: readonly Contender[], plan: SpacedPlan): Promise<Rounds> {
   const random = seededRandom(plan.seed)
+  const stallNs = plan.stallMs * 1e6
   const nsPerCall: Record<string, number[]> = Object.fromEntries(contenders.map((contender) => [contender.id, []]))
+  const stalls: Record<string, number> = Object.fromEntries(contenders.map((contender) => [contender.id, 0]))
   const orders: string[][] = []
-  const totals = new Map<string, number>()
+  const totals = new Map<string, { ns: number; calls: number; stalls: number }>()
   for (const contender of contenders) await contender.prepare?.()
   for (let round = -plan.warmupRounds; round < plan.rounds; round += 1) {
-    for (const contender of contenders) totals.set(contender.id, 0)
+    for (const contender of contenders) totals.set(contender.id, { ns: 0, calls: 0, stalls: 0 })
     for (let tick = 0; tick < plan.ticks; tick += 1) {
       for (const contender of shuffled(contenders, random)) {
         const started = process.hrtime.bigint()
         const value = await contender.call()
         const elapsed = Number(process.hrtime.bigint() - started)
         if (value !== CALL_VALUE) throw new Error(`${contender.id} returned ${String(value)} instead of ${CALL_VALUE}`)
-        totals.set(contender.id, (totals.get(contender.id) ?? 0) + elapsed)
+        const total = totals.get(contender.id)
+        if (total === undefined) continue
+        if (elapsed > stallNs) total.stalls += 1
+        else {
+          total.ns += elapsed
+          total.calls += 1
+        }
       }
       await sleep(plan.gapMs)
     }
     if (round < 0) continue
-    for (const contender of contenders) nsPerCall[contender.id]?.push((totals.get(contender.id) ?? 0) / plan.ticks)
+    for (const contender of contenders) {
+      const total = totals.get(contender.id)
+      if (total === undefined || total.calls === 0) throw new Error(`${contender.id}: every call of a round stalled`)
+      nsPerCall[contender.id]?.push(total.ns / total.calls)
+      stalls[contender.id] = (stalls[contender.id] ?? 0) + total.stalls
+    }
     orders.push([])
   }
-  return { nsPerCall, orders }
+  return { nsPerCall, orders, stalls }
 }
 
 /** What a contender allocates per call, back to back. */

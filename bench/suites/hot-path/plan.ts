@@ -16,7 +16,7 @@ export interface WorkerPlan {
 
 export const FULL: WorkerPlan = {
   backToBack: { rounds: 15, calls: 200_000, warmupRounds: 2, seed: 0x5eed },
-  spaced: { rounds: 12, ticks: 1_500, warmupRounds: 2, seed: 0x5eed, gapMs: 1 },
+  spaced: { rounds: 12, ticks: 1_500, warmupRounds: 2, seed: 0x5eed, gapMs: 1, stallMs: 1 },
   rejected: { rounds: 15, calls: 20_000, warmupRounds: 2, seed: 0x5eed },
   allocationCalls: 500_000,
   memoryCircuits: 10_000,
@@ -25,7 +25,7 @@ export const FULL: WorkerPlan = {
 
 export const QUICK: WorkerPlan = {
   backToBack: { rounds: 3, calls: 20_000, warmupRounds: 1, seed: 0x5eed },
-  spaced: { rounds: 3, ticks: 150, warmupRounds: 1, seed: 0x5eed, gapMs: 1 },
+  spaced: { rounds: 3, ticks: 150, warmupRounds: 1, seed: 0x5eed, gapMs: 1, stallMs: 1 },
   rejected: { rounds: 3, calls: 2_000, warmupRounds: 1, seed: 0x5eed },
   allocationCalls: 50_000,
   memoryCircuits: 2_000,
