@@ -16,7 +16,7 @@ export interface WorkerPlan {
 
 export const FULL: WorkerPlan = {
   backToBack: { rounds: 15, calls: 200_000, warmupRounds: 2, seed: 0x5eed },
-  spaced: { rounds: 12, ticks: 1_500, warmupRounds: 2, seed: 0x5eed, gapMs: 1, stallMs: 1 },
+  spaced: { rounds: 12, ticks: 6_000, warmupRounds: 2, seed: 0x5eed, gapMs: 1, stallMs: 1 },
   rejected: { rounds: 15, calls: 20_000, warmupRounds: 2, seed: 0x5eed },
   allocationCalls: 500_000,
   memoryCircuits: 10_000,
