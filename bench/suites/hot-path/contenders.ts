@@ -51,11 +51,13 @@ export const CALL_TIMEOUT_MS = 1_000
 /** Calls spread over many circuits: as many as a large service guards, each its own breaker. */
 export const MANY_CIRCUITS = 10_000
 /**
- * The many-circuit rows trust a view for a minute: spaced 1 ms apart, a call comes back to a circuit
- * every 10 s or more, past the default 5 s, and the store read that follows is the store's cost
- * (see the store-cost section), not the hot path's.
+ * The many-circuit rows trust a view for ten minutes: spaced 1 ms apart, a call comes back to a
+ * circuit every 10 s or more, past the default 5 s, and the store read that follows is the store's
+ * cost (see the store-cost section), not the hot path's. Longer than a runtime's whole spaced
+ * section: every circuit is warmed at the same moment, so a shorter trust would end for all of
+ * them in the same round, which would then time 10,000 store reads.
  */
-export const MANY_CIRCUITS_CACHE_TTL_MS = 60_000
+export const MANY_CIRCUITS_CACHE_TTL_MS = 600_000
 
 /**
  * Brings every circuit to where a circuit in steady use is: its first call reads the store, its
