@@ -72,9 +72,29 @@ const warmAll = (breakers: readonly CircuitBreaker[]) => async (): Promise<void>
 const quietLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 const nothingToClose = (): void => {}
 
+/** Store operations every fleet-breaker contender has made, so the harness can tell which calls made one. */
+let storeOperations = 0
+
+/** How many store operations the fleet-breaker contenders have made so far. */
+export const storeOperationCount = (): number => storeOperations
+
+/** `store`, counting every method called on it (the hot lane calls none; a refresh after the view's trust ends does). */
+function counted(store: MemoryStore): MemoryStore {
+  return new Proxy(store, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target)
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        storeOperations += 1
+        return Reflect.apply(value, target, args)
+      }
+    },
+  })
+}
+
 /** One store for every circuit of a contender, as one DynamoDB table serves a whole service. */
 function fleetBreakers(prefix: string, count: number, callTimeoutMs?: number, cacheTtlMs?: number): CircuitBreaker[] {
-  const store = new MemoryStore()
+  const store = counted(new MemoryStore())
   // Defaults otherwise: the local cache on (5 s), no concurrency limit, no fallback.
   return Array.from(
     { length: count },

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { GCProfiler } from 'node:v8'
-import { CALL_VALUE, type Contender } from './contenders.js'
+import { CALL_VALUE, type Contender, storeOperationCount } from './contenders.js'
 import { seededRandom, shuffled } from './order.js'
 
 /**
@@ -32,6 +32,8 @@ export interface Rounds {
   readonly orders: string[][]
   /** Spaced rounds only: calls per contender, over the kept rounds, left out as stalls of the machine. */
   readonly stalls?: Record<string, number>
+  /** Spaced rounds only: calls per contender over the stall bound that were kept, as they made a store request. */
+  readonly slowWithStore?: Record<string, number>
 }
 
 /**
@@ -65,8 +67,9 @@ export interface SpacedPlan {
   /** The pause between ticks: calls never share a millisecond, as invocations of one environment do not. */
   readonly gapMs: number
   /**
-   * A call that takes longer than this was stalled by the machine (a collection, the scheduler, another
-   * process), not slowed by its library: left out of its round's mean and counted instead.
+   * A call that takes longer than this without making a store request was held up by the machine
+   * (the scheduler, another process), not by its library: left out of its round's mean and counted
+   * instead. A call that made a store request is kept whatever it took.
    */
   readonly stallMs: number
 }
@@ -79,33 +82,40 @@ export interface SpacedPlan {
  * nothing made for one call is reused by the next the way back-to-back calls in one millisecond
  * can share it.
  *
- * One stall of a few milliseconds would add microseconds to the mean of the round it lands in, more
- * than any contender costs; landing on the bare call, it would turn every overhead of that round
- * negative. Calls longer than `plan.stallMs` are therefore counted, not averaged.
+ * One stall of a few milliseconds would add a large part of a microsecond to the mean of the round
+ * it lands in, as much as a contender costs; landing on the bare call, it would turn every overhead
+ * of that round negative. Calls longer than `plan.stallMs` are therefore counted, not averaged,
+ * unless they made a store request: fleet-breaker reads the store when its cached view's trust
+ * ends, which is its own cost, however long it takes.
  */
 export async function measureSpaced(contenders: readonly Contender[], plan: SpacedPlan): Promise<Rounds> {
   const random = seededRandom(plan.seed)
   const stallNs = plan.stallMs * 1e6
   const nsPerCall: Record<string, number[]> = Object.fromEntries(contenders.map((contender) => [contender.id, []]))
   const stalls: Record<string, number> = Object.fromEntries(contenders.map((contender) => [contender.id, 0]))
+  const slowWithStore: Record<string, number> = Object.fromEntries(contenders.map((contender) => [contender.id, 0]))
   const orders: string[][] = []
-  const totals = new Map<string, { ns: number; calls: number; stalls: number }>()
+  const totals = new Map<string, { ns: number; calls: number; stalls: number; slowWithStore: number }>()
   for (const contender of contenders) await contender.prepare?.()
   for (let round = -plan.warmupRounds; round < plan.rounds; round += 1) {
-    for (const contender of contenders) totals.set(contender.id, { ns: 0, calls: 0, stalls: 0 })
+    for (const contender of contenders) totals.set(contender.id, { ns: 0, calls: 0, stalls: 0, slowWithStore: 0 })
     for (let tick = 0; tick < plan.ticks; tick += 1) {
       for (const contender of shuffled(contenders, random)) {
+        const operations = storeOperationCount()
         const started = process.hrtime.bigint()
         const value = await contender.call()
         const elapsed = Number(process.hrtime.bigint() - started)
         if (value !== CALL_VALUE) throw new Error(`${contender.id} returned ${String(value)} instead of ${CALL_VALUE}`)
         const total = totals.get(contender.id)
         if (total === undefined) continue
-        if (elapsed > stallNs) total.stalls += 1
-        else {
-          total.ns += elapsed
-          total.calls += 1
+        const slow = elapsed > stallNs
+        if (slow && storeOperationCount() === operations) {
+          total.stalls += 1
+          continue
         }
+        if (slow) total.slowWithStore += 1
+        total.ns += elapsed
+        total.calls += 1
       }
       await sleep(plan.gapMs)
     }
@@ -115,10 +125,11 @@ export async function measureSpaced(contenders: readonly Contender[], plan: Spac
       if (total === undefined || total.calls === 0) throw new Error(`${contender.id}: every call of a round stalled`)
       nsPerCall[contender.id]?.push(total.ns / total.calls)
       stalls[contender.id] = (stalls[contender.id] ?? 0) + total.stalls
+      slowWithStore[contender.id] = (slowWithStore[contender.id] ?? 0) + total.slowWithStore
     }
     orders.push([])
   }
-  return { nsPerCall, orders, stalls }
+  return { nsPerCall, orders, stalls, slowWithStore }
 }
 
 /** What a contender allocates per call, back to back. */
