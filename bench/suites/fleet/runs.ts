@@ -134,8 +134,9 @@ export interface RunFigures {
   readonly overrunMs: number
   /**
    * The simulator's own lag: how late the event loop ran what was due (timers, arrivals, answers),
-   * p50, p99 and max over the simulated phases, in milliseconds past when it was due. Invocations start this late after their
-   * planned arrival at worst, so figures within it are about the breaker, not the simulator.
+   * p50, p99 and max over the simulated phases, in milliseconds past when it was due. Invocations
+   * start this late after their planned arrival at worst, so figures within it are about the
+   * breaker, not the simulator.
    */
   readonly loopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number }
   /** Invocations in which the strategy itself failed. */

@@ -95,10 +95,10 @@ export async function measureSpaced(contenders: readonly Contender[], plan: Spac
   const stalls: Record<string, number> = Object.fromEntries(contenders.map((contender) => [contender.id, 0]))
   const slowWithStore: Record<string, number> = Object.fromEntries(contenders.map((contender) => [contender.id, 0]))
   const orders: string[][] = []
-  const totals = new Map<string, { ns: number; calls: number; stalls: number; slowWithStore: number }>()
+  const totals = new Map<string, { ns: number; calls: number }>()
   for (const contender of contenders) await contender.prepare?.()
   for (let round = -plan.warmupRounds; round < plan.rounds; round += 1) {
-    for (const contender of contenders) totals.set(contender.id, { ns: 0, calls: 0, stalls: 0, slowWithStore: 0 })
+    for (const contender of contenders) totals.set(contender.id, { ns: 0, calls: 0 })
     for (let tick = 0; tick < plan.ticks; tick += 1) {
       for (const contender of shuffled(contenders, random)) {
         const operations = storeOperationCount()
@@ -108,12 +108,13 @@ export async function measureSpaced(contenders: readonly Contender[], plan: Spac
         if (value !== CALL_VALUE) throw new Error(`${contender.id} returned ${String(value)} instead of ${CALL_VALUE}`)
         const total = totals.get(contender.id)
         if (total === undefined) continue
-        const slow = elapsed > stallNs
-        if (slow && storeOperationCount() === operations) {
-          total.stalls += 1
-          continue
+        if (elapsed > stallNs) {
+          const stalled = storeOperationCount() === operations
+          // Counted over the kept rounds only, as the means are.
+          const tally = stalled ? stalls : slowWithStore
+          if (round >= 0) tally[contender.id] = (tally[contender.id] ?? 0) + 1
+          if (stalled) continue
         }
-        if (slow) total.slowWithStore += 1
         total.ns += elapsed
         total.calls += 1
       }
@@ -124,8 +125,6 @@ export async function measureSpaced(contenders: readonly Contender[], plan: Spac
       const total = totals.get(contender.id)
       if (total === undefined || total.calls === 0) throw new Error(`${contender.id}: every call of a round stalled`)
       nsPerCall[contender.id]?.push(total.ns / total.calls)
-      stalls[contender.id] = (stalls[contender.id] ?? 0) + total.stalls
-      slowWithStore[contender.id] = (slowWithStore[contender.id] ?? 0) + total.slowWithStore
     }
     orders.push([])
   }
